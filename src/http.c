@@ -1,0 +1,2 @@
+#include "compat.h"
+void at_http_open(lua_State *L) { (void)L; }
