@@ -1,0 +1,499 @@
+--- Resumable bulk campaigns: a CSV or JSON-lines file sent through an alimtalk client.
+--
+-- Each row gets a serial derived from the campaign id and the row (its number, or the value
+-- of a key column), so a rerun recreates the same serials. Rows are read one at a time and
+-- sent in chunks; before a chunk goes out its rows are written to the journal (see
+-- alimtalk.bulk.journal) and committed, so a campaign killed at any moment resumes with nothing
+-- lost and nothing sent twice. Invalid rows go to `rejects.jsonl` with their reasons while the
+-- valid ones are sent. At the end the outcome of every row is listed in `accepted.jsonl`,
+-- `rejected.jsonl`, `uncertain.jsonl` and `not_sent.jsonl` beside the journal.
+--
+-- State lives in one folder per campaign: `<state_dir>/<campaign>/`.
+-- @module alimtalk.bulk.campaign
+local cjson = require("cjson.safe")
+local input = require("alimtalk.bulk.input")
+local journal_mod = require("alimtalk.bulk.journal")
+local sys = require("alimtalk.bulk.sys")
+local errors = require("alimtalk.errors")
+
+local _M = {}
+
+_M.VERSION = 1
+
+-- Providers that drop a second message with a serial they have seen (answering "duplicate"),
+-- so resending an interrupted row under the same serial cannot deliver it twice.
+_M.DEDUPING = { bizmessage = true, apiplex = true, sandbox = true }
+
+local OPTIONS = {
+  client = true, input = true, format = true, campaign = true, state_dir = true, template = true,
+  to_column = true, key_column = true, rate = true, chunk = true, concurrency = true,
+  dedupes = true, fsync = true, progress = true, quota_pause = true, max_pauses = true,
+  validate = true, provider = true, on_chunk = true,
+}
+
+local function hex(s)
+  return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+--- The serial of a row: 32 hex digits of SHA-256(campaign, key), stable across reruns.
+-- @tparam string campaign campaign id
+-- @tparam string key `"row:<n>"` or `"key:<value>"`
+function _M.serial(campaign, key)
+  local core = require("alimtalk.core")
+  return hex(core.sha256(campaign .. "\0" .. key)):sub(1, 32)
+end
+
+-- A fingerprint of the input so a resume notices an edited file: size + hash of the head.
+local function fingerprint(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local size = f:seek("end")
+  f:seek("set", 0)
+  local head = f:read(65536) or ""
+  f:close()
+  local core = require("alimtalk.core")
+  return { size = size, head_sha256 = hex(core.sha256(head)) }
+end
+
+--- Paths of a campaign's files.
+-- @tparam string state_dir folder holding campaigns
+-- @tparam string campaign campaign id
+-- @treturn table `dir`, `journal`, `rejects`, `accepted`, `rejected`, `uncertain`, `not_sent`, `summary`
+function _M.paths(state_dir, campaign)
+  local dir = state_dir .. "/" .. campaign
+  return {
+    dir = dir, journal = dir .. "/journal.log", rejects = dir .. "/rejects.jsonl",
+    accepted = dir .. "/accepted.jsonl", rejected = dir .. "/rejected.jsonl",
+    uncertain = dir .. "/uncertain.jsonl", not_sent = dir .. "/not_sent.jsonl",
+    summary = dir .. "/summary.json",
+  }
+end
+
+local function mkdir_p(dir)
+  local ok = os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
+  return ok == true or ok == 0
+end
+
+local function file_exists(p)
+  local f = io.open(p, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+-- Highest row already in the rejects file (so a resume does not list a row twice).
+local function rejects_hwm(path)
+  local f = io.open(path, "rb")
+  if not f then return 0 end
+  local hwm = 0
+  for line in f:lines("L") do
+    if line:sub(-1) == "\n" then
+      local row = tonumber(line:match('^{"row":(%d+)'))
+      if row and row > hwm then hwm = row end
+    end
+  end
+  f:close()
+  return hwm
+end
+
+-- Turn one input row into a message.
+local function row_message(c, row, t)
+  local msg
+  if c.format == "jsonl" then
+    msg = t
+    if msg.template == nil and msg.content == nil then msg.template = c.template end
+    if msg.id ~= nil then
+      msg.id = tostring(msg.id)
+    else
+      msg.id = _M.serial(c.campaign, "row:" .. row)
+    end
+  else
+    local to = t[c.to_column]
+    if to == nil and c.to_column == "to" then to = t.phone end
+    local vars = {}
+    local key
+    for k, v in pairs(t) do
+      if k == c.key_column then key = v end
+      if k ~= c.to_column and k ~= "template" and (k ~= "phone" or c.to_column ~= "to" or t.to) then
+        vars[k] = v
+      end
+    end
+    if c.key_column and (key == nil or key == "") then
+      return nil, errors.new{ code = "REQUIRED", field = c.key_column,
+                              message = "the key column '" .. c.key_column .. "' is empty" }
+    end
+    msg = { to = to, template = (t.template ~= nil and t.template ~= "") and t.template or c.template,
+            vars = vars }
+    msg.id = _M.serial(c.campaign, key and ("key:" .. key) or ("row:" .. row))
+  end
+  if msg.to == nil or msg.to == "" then
+    return nil, errors.new{ code = "REQUIRED", field = "to", message = "the row has no phone number" }
+  end
+  if msg.template == nil and msg.content == nil then
+    return nil, errors.new{ code = "REQUIRED", field = "template",
+                            message = "no template: give --template or a template column" }
+  end
+  return msg
+end
+
+local function plain_err(e)
+  if type(e) ~= "table" then return { code = "INVALID", message = tostring(e) } end
+  local o = { code = e.code, field = e.field, message = e.message, provider_code = e.provider_code,
+              limit = e.limit, actual = e.actual, unit = e.unit }
+  if e.errors and #e.errors > 1 then
+    o.errors = {}
+    for i, x in ipairs(e.errors) do o.errors[i] = plain_err(x) end
+  end
+  return o
+end
+
+-- What the journal keeps of a result: ids, codes, attempts. Results never hold secrets.
+local function result_detail(r)
+  local d = {}
+  for _, k in ipairs({ "provider", "code", "provider_code", "message", "request_id", "message_id",
+                       "uid", "msg_key", "attempts", "class", "reason" }) do
+    local v = r[k]
+    if type(v) == "string" or type(v) == "number" or type(v) == "boolean" then d[k] = v end
+  end
+  if type(r.ids) == "table" then
+    d.ids = {}
+    for k, v in pairs(r.ids) do if type(v) ~= "table" then d.ids[k] = v end end
+  end
+  return d
+end
+
+local function is_quota(r)
+  if r.class == "quota" or r.quota == true then return true end
+  local ok, codes = pcall(require, "alimtalk.codes")
+  if ok and type(codes) == "table" and type(codes.class) == "function" and r.provider and r.code then
+    local okc, cls = pcall(codes.class, r.provider, r.code)
+    return okc and cls == "quota"
+  end
+  return false
+end
+
+local function default_validate(client)
+  if type(client.validate) == "function" then
+    return function(msg) return client:validate(msg) end
+  end
+  return function() return true end
+end
+
+--- Run a campaign, or resume it when its journal exists.
+-- @tparam table opts
+--  `client` (an alimtalk client, required), `campaign` (id, `[%w._-]+`, required),
+--  `state_dir` (default "."), `input` (path; required for a new campaign), `format` ("csv" |
+--  "jsonl", default from the extension), `template` (default template name), `to_column`
+--  (default "to", then "phone"), `key_column` (serials from this column's values instead of
+--  row numbers), `rate` (messages per second, default unlimited), `chunk` (rows per journal
+--  commit, default 500), `concurrency` (send_batch concurrency, default 8), `dedupes` (the
+--  provider drops duplicate serials; default from the provider name), `fsync` (default true),
+--  `progress` (an alimtalk.bulk.progress or nil), `quota_pause` (seconds, default 60),
+--  `max_pauses` (default 3), `validate` (function(msg) -> true | nil, err; default
+--  `client:validate`), `provider` (name, for the journal), `on_chunk` (function(stats), for tests)
+-- @treturn table summary: `counts` (accepted, rejected, invalid, uncertain, not_sent,
+--  unattempted), `files`, `stopped` (reason when the campaign stopped early), or nil and an error
+function _M.run(opts)
+  for k in pairs(opts) do
+    if not OPTIONS[k] then error("alimtalk.bulk.campaign.run: unknown option '" .. tostring(k) .. "'", 2) end
+  end
+  assert(opts.client, "alimtalk.bulk.campaign.run: client is required")
+  local campaign = opts.campaign
+  if type(campaign) ~= "string" or not campaign:match("^[%w._-]+$") or campaign:sub(1, 1) == "." then
+    return nil, errors.new{ code = "BAD_OPTION", field = "campaign",
+                            message = "campaign id must be letters, digits, '.', '_' or '-'" }
+  end
+  local paths = _M.paths(opts.state_dir or ".", campaign)
+  local resuming = file_exists(paths.journal)
+  local st
+  local c = { campaign = campaign }
+  if resuming then
+    local e
+    st, e = journal_mod.scan(paths.journal)
+    if not st then return nil, errors.new{ code = "BAD_JOURNAL", message = tostring(e) } end
+    local h = st.header
+    if opts.input and opts.input ~= h.input then
+      return nil, errors.new{ code = "BAD_OPTION", field = "input", message = "campaign " .. campaign
+        .. " was started with input " .. tostring(h.input) .. "; resume it without --input" }
+    end
+    c.input, c.format, c.template = h.input, h.format, h.template
+    c.to_column, c.key_column = h.to_column, h.key_column
+    local fp = fingerprint(c.input)
+    if not fp then
+      return nil, errors.new{ code = "BAD_OPTION", field = "input",
+                              message = "cannot open input " .. c.input }
+    end
+    if fp.size ~= h.fingerprint.size or fp.head_sha256 ~= h.fingerprint.head_sha256 then
+      return nil, errors.new{ code = "INPUT_CHANGED", field = "input", message = "input " .. c.input
+        .. " changed since the campaign started; restore it or start a new campaign" }
+    end
+  else
+    if not opts.input then
+      return nil, errors.new{ code = "REQUIRED", field = "input", message = "no input file" }
+    end
+    c.input, c.format, c.template = opts.input, opts.format, opts.template
+    c.to_column, c.key_column = opts.to_column or "to", opts.key_column
+  end
+  local reader, re = input.open(c.input, { format = c.format })
+  if not reader then return nil, errors.new{ code = "BAD_INPUT", field = "input", message = re } end
+  c.format = reader.format
+  if not resuming then
+    if not mkdir_p(paths.dir) then
+      reader:close()
+      return nil, errors.new{ code = "BAD_OPTION", field = "state_dir",
+                              message = "cannot create " .. paths.dir }
+    end
+  end
+
+  local client = opts.client
+  local provider = opts.provider or client.provider_name or client.provider or (st and st.header.provider)
+  if type(provider) ~= "string" then provider = nil end
+  local dedupes = opts.dedupes
+  if dedupes == nil then
+    if type(client.dedupes) == "function" then dedupes = client:dedupes()
+    else dedupes = _M.DEDUPING[provider or ""] or false end
+  end
+  local header = { campaign = campaign, input = c.input, format = c.format, template = c.template,
+                   to_column = c.to_column, key_column = c.key_column, provider = provider,
+                   fingerprint = fingerprint(c.input), version = _M.VERSION, started = os.time() }
+  local j, je = journal_mod.open(paths.journal, header, { fsync = opts.fsync })
+  if not j then reader:close(); return nil, errors.new{ code = "BAD_JOURNAL", message = je } end
+
+  local counts = { accepted = 0, rejected = 0, invalid = 0, uncertain = 0, not_sent = 0 }
+  local hwm, resend = 0, {}
+  if st then
+    for k, v in pairs(st.counts) do counts[k] = v end
+    hwm = st.hwm
+    -- Planned but never sent: safe to send under the same serial.
+    for row, serial in pairs(st.planned) do resend[row] = serial end
+    -- Sent, no outcome: resend under the same serial only where the provider dedupes.
+    for row, serial in pairs(st.in_flight) do
+      if dedupes then
+        resend[row] = serial
+      else
+        j:outcome(row, "uncertain", { reason = "interrupted while sending; reconcile by query",
+                                      serial = serial })
+        counts.uncertain = counts.uncertain + 1
+      end
+    end
+    for row, r in pairs(st.redo) do
+      if r.status == "not_sent" or dedupes then
+        resend[row] = r.serial or true
+        counts[r.status] = counts[r.status] - 1
+      end
+    end
+    j:event{ event = "resume", at = os.time(), hwm = hwm, dedupes = dedupes }
+  end
+  local rejects_from = rejects_hwm(paths.rejects)
+  local rejects, rerr = io.open(paths.rejects, "ab")
+  if not rejects then
+    j:close(); reader:close()
+    return nil, errors.new{ code = "BAD_OPTION", message = tostring(rerr) }
+  end
+
+  local validate = opts.validate or default_validate(client)
+  local chunk_size = opts.chunk or 500
+  local rate = opts.rate
+  if rate and rate > 0 then chunk_size = math.max(1, math.min(chunk_size, math.floor(rate))) end
+  local concurrency = opts.concurrency or 8
+  local quota_pause, max_pauses = opts.quota_pause or 60, opts.max_pauses or 3
+  local progress = opts.progress
+  local t0 = sys.now()
+  local sent_this_run, done_this_run = 0, 0
+  local start_fraction = 0
+  local stopped
+  local total_done = counts.accepted + counts.rejected + counts.invalid + counts.uncertain + counts.not_sent
+
+  -- The chunk being assembled, in input order: valid rows (row, msg) and invalid ones
+  -- (row, err, raw). Nothing about a row reaches the journal before its chunk is flushed, and
+  -- then every record is written in row order, so the highest row in the journal always
+  -- means every row before it is recorded too.
+  local rows, msgs, chunk = {}, {}, {}
+
+  local function write_reject(row, err, raw)
+    if row > rejects_from then
+      local body = cjson.encode({ error = plain_err(err), input = raw }) or
+        cjson.encode({ error = plain_err(err) })
+      -- "row" first so a resume finds the high-water mark without decoding
+      rejects:write('{"row":', row, ',', body:sub(2), "\n")
+    end
+    j:invalid(row, type(err) == "table" and err.code or "INVALID")
+    counts.invalid = counts.invalid + 1
+    done_this_run = done_this_run + 1
+  end
+
+  local function send_chunk()
+    if #chunk == 0 then return true end
+    -- Rate limit: this run's messages spread evenly from its start.
+    if rate and rate > 0 and #rows > 0 then
+      local due = t0 + sent_this_run / rate
+      local now = sys.now()
+      if due > now then sys.sleep(due - now) end
+    end
+    local has_rejects = false
+    for _, e in ipairs(chunk) do
+      if e.msg then j:planned(e.row, e.msg.id)
+      else write_reject(e.row, e.err, e.raw); has_rejects = true end
+    end
+    if has_rejects then rejects:flush() end
+    j:commit()
+    chunk = {}
+    local todo_rows, todo_msgs = rows, msgs
+    rows, msgs = {}, {}
+    local pauses = 0
+    while #todo_rows > 0 do
+      j:going(todo_rows[1], todo_rows[#todo_rows])
+      local results = client:send_batch(todo_msgs, { concurrency = concurrency }) or {}
+      local again_rows, again_msgs = {}, {}
+      local quota = false
+      for i, row in ipairs(todo_rows) do
+        local r = results[i]
+        if type(r) ~= "table" or r.status == nil then
+          r = { status = "rejected", code = type(r) == "table" and r.code or "ERROR",
+                message = tostring(r and (r.message or r) or "no result") }
+        end
+        if r.status == "not_sent" and is_quota(r) then quota = true end
+        if quota and r.status == "not_sent" then
+          again_rows[#again_rows + 1] = row
+          again_msgs[#again_msgs + 1] = todo_msgs[i]
+        else
+          local d = result_detail(r)
+          d.serial = todo_msgs[i].id
+          j:outcome(row, r.status, d)
+          counts[r.status] = (counts[r.status] or 0) + 1
+          done_this_run = done_this_run + 1
+        end
+        sent_this_run = sent_this_run + 1
+      end
+      j:commit()
+      if #again_rows > 0 then
+        pauses = pauses + 1
+        if pauses > max_pauses then
+          j:event{ event = "stop", reason = "quota", at = os.time(), row = again_rows[1] }
+          stopped = "the provider reported its quota exhausted " .. pauses .. " times; " ..
+            "run 'alimtalk bulk resume " .. campaign .. "' later"
+          -- rows of this chunk stay planned-and-sent without outcome? No: record them not_sent.
+          for i, row in ipairs(again_rows) do
+            j:outcome(row, "not_sent", { reason = "quota", serial = again_msgs[i].id })
+            counts.not_sent = counts.not_sent + 1
+          end
+          j:commit()
+          return false
+        end
+        j:event{ event = "pause", reason = "quota", seconds = quota_pause, at = os.time() }
+        sys.sleep(quota_pause)
+      end
+      todo_rows, todo_msgs = again_rows, again_msgs
+    end
+    if opts.on_chunk then opts.on_chunk({ sent = sent_this_run, done = done_this_run }) end
+    if progress then
+      progress:update({ done = done_this_run, total_done = total_done + done_this_run,
+                        sent = sent_this_run, fraction = reader:progress(),
+                        start_fraction = start_fraction })
+    end
+    return true
+  end
+
+  local function add(e)
+    chunk[#chunk + 1] = e
+    if e.msg then rows[#rows + 1] = e.row; msgs[#msgs + 1] = e.msg end
+    if #rows >= chunk_size or #chunk >= 4 * chunk_size then send_chunk() end
+  end
+
+  local unattempted = 0
+  while true do
+    local row, t, perr = reader:next()
+    if not row then break end
+    if stopped then
+      unattempted = unattempted + 1
+    else
+      local redo = resend[row]
+      if row > hwm or redo then
+        if perr then
+          add{ row = row, err = errors.new{ code = "BAD_ROW", message = perr } }
+        else
+          local msg, merr = row_message(c, row, t)
+          if msg and type(redo) == "string" and redo ~= msg.id then
+            stopped = "row " .. row .. " has serial " .. msg.id .. " but the journal says " .. redo
+              .. ": the input changed"
+            j:event{ event = "stop", reason = "input changed", row = row, at = os.time() }
+          elseif not msg then
+            add{ row = row, err = merr, raw = t }
+          else
+            local ok, verr = validate(msg)
+            if ok then add{ row = row, msg = msg } else add{ row = row, err = verr, raw = t } end
+          end
+        end
+      elseif row == hwm then
+        start_fraction = reader:progress()
+      end
+    end
+  end
+  if not stopped then send_chunk() end
+  reader:close()
+  rejects:close()
+  local elapsed = sys.now() - t0
+  if progress then
+    progress:update({ done = done_this_run, total_done = total_done + done_this_run,
+                      sent = sent_this_run, fraction = stopped and reader:progress() or 1,
+                      start_fraction = start_fraction }, true)
+  end
+  if not stopped then j:event{ event = "done", at = os.time() } end
+  j:close()
+  local summary = _M.report(opts.state_dir or ".", campaign)
+  summary.counts.unattempted = unattempted
+  summary.stopped = stopped
+  summary.elapsed = elapsed
+  summary.sent_this_run = sent_this_run
+  summary.rate = elapsed > 0 and sent_this_run / elapsed or nil
+  local f = io.open(paths.summary, "wb")
+  if f then f:write(cjson.encode(summary), "\n"); f:close() end
+  return summary
+end
+
+--- Write the outcome lists from a campaign's journal and return its state (no sending).
+-- Streams the journal twice; memory holds only the rows whose outcome was not final.
+-- @tparam string state_dir folder holding campaigns
+-- @tparam string campaign campaign id
+-- @treturn table `campaign`, `counts`, `files`, `done`, `hwm`, `in_flight`, `events`, or nil and an error
+function _M.report(state_dir, campaign)
+  local paths = _M.paths(state_dir, campaign)
+  local st, e = journal_mod.scan(paths.journal)
+  if not st then return nil, errors.new{ code = "NO_CAMPAIGN", message = tostring(e) } end
+  local out = {}
+  for _, k in ipairs({ "accepted", "rejected", "uncertain", "not_sent" }) do
+    out[k] = assert(io.open(paths[k] .. ".tmp", "wb"))
+  end
+  local f = assert(io.open(paths.journal, "rb"))
+  for line in f:lines("L") do
+    if line:sub(1, 2) == "O\t" and line:sub(-1) == "\n" then
+      local row, status, detail = line:match("^O\t(%d+)\t([%w_]+)\t(.*)\n$")
+      if status == "accepted" or status == "rejected" then
+        out[status]:write('{"row":', row, ',"status":"', status, '","result":', detail, "}\n")
+      end
+    end
+  end
+  f:close()
+  -- Rows whose last outcome is uncertain or not_sent (or sent with no outcome yet).
+  local pending = {}
+  for row, r in pairs(st.redo) do pending[#pending + 1] = { row, r.status, r.detail } end
+  for row, serial in pairs(st.in_flight) do
+    pending[#pending + 1] = { row, "uncertain", cjson.encode({ serial = serial, reason = "sending" }) }
+  end
+  table.sort(pending, function(a, b) return a[1] < b[1] end)
+  for _, p in ipairs(pending) do
+    out[p[2]]:write('{"row":', p[1], ',"status":"', p[2], '","result":', p[3] or "{}", "}\n")
+  end
+  for k, fh in pairs(out) do fh:close(); os.rename(paths[k] .. ".tmp", paths[k]) end
+  local counts = {}
+  for k, v in pairs(st.counts) do counts[k] = v end
+  for _ in pairs(st.in_flight) do counts.uncertain = counts.uncertain + 1 end
+  return {
+    campaign = campaign, counts = counts, done = st.done ~= nil, hwm = st.hwm,
+    header = st.header, events = st.events,
+    files = { rejects = paths.rejects, accepted = paths.accepted, rejected = paths.rejected,
+              uncertain = paths.uncertain, not_sent = paths.not_sent, journal = paths.journal,
+              summary = paths.summary },
+  }
+end
+
+return _M

@@ -1,0 +1,152 @@
+--- Streaming readers for bulk campaign input: CSV (RFC 4180, header row) and JSON lines.
+-- Rows are read one at a time so memory stays flat however long the file is. CSV records are
+-- parsed with an LPeg grammar (quoted fields, doubled quotes, commas and newlines inside
+-- quotes); a record that does not parse is returned as an error for that row, not raised, so
+-- a campaign can put it in its rejects file and go on.
+-- @module alimtalk.bulk.input
+local lpeg = require("lpeg")
+local cjson = require("cjson.safe")
+
+local _M = {}
+
+local P, C, Cs, Ct = lpeg.P, lpeg.C, lpeg.Cs, lpeg.Ct
+
+-- RFC 4180 record (one logical line, newlines inside quotes included, no trailing newline).
+local quoted = P('"') * Cs(((P(1) - P('"')) + P('""') / '"') ^ 0) * P('"')
+local bare = C((P(1) - lpeg.S(',"\n')) ^ 0)
+local field = quoted + bare
+local record = Ct(field * (P(",") * field) ^ 0) * -1
+
+local reader_mt = { __name = "alimtalk.bulk.input" }
+local reader = {}
+reader_mt.__index = reader
+
+local function count_quotes(s)
+  local _, n = s:gsub('"', "")
+  return n
+end
+
+-- Read one physical line keeping track of the byte offset; strips "\n" and a trailing "\r".
+local function read_line(self)
+  local line = self.f:read("L")
+  if not line then return nil end
+  self.offset = self.offset + #line
+  line = line:gsub("\r?\n$", "")
+  return line
+end
+
+-- Read one CSV record, joining physical lines while a quoted field is open.
+local function read_record(self)
+  local line = read_line(self)
+  if not line then return nil end
+  self.line = self.line + 1
+  local first_line = self.line
+  local quotes = count_quotes(line)
+  while quotes % 2 == 1 do
+    local more = read_line(self)
+    if not more then break end
+    self.line = self.line + 1
+    line = line .. "\n" .. more
+    quotes = quotes + count_quotes(more)
+  end
+  return line, first_line
+end
+
+--- Open an input file.
+-- @tparam string path the file
+-- @tparam[opt] table opts `format` = `"csv"` | `"jsonl"` (default: from the extension,
+-- `.jsonl`/`.ndjson`/`.json` are JSON lines, anything else CSV)
+-- @treturn reader or nil and an error message
+function _M.open(path, opts)
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "format" then error("alimtalk.bulk.input.open: unknown option '" .. tostring(k) .. "'", 2) end
+  end
+  local format = opts.format
+  if not format then
+    format = (path:match("%.jsonl$") or path:match("%.ndjson$") or path:match("%.json$")) and "jsonl"
+      or "csv"
+  end
+  if format ~= "csv" and format ~= "jsonl" then
+    return nil, "unknown input format '" .. tostring(format) .. "' (csv or jsonl)"
+  end
+  local f, e = io.open(path, "rb")
+  if not f then return nil, "cannot open input: " .. tostring(e) end
+  local size = f:seek("end")
+  f:seek("set", 0)
+  local self = setmetatable({ f = f, path = path, format = format, offset = 0, line = 0,
+                              row = 0, size = size }, reader_mt)
+  if format == "csv" then
+    local text = read_record(self)
+    if not text then f:close(); return nil, "input " .. path .. " is empty (a CSV needs a header row)" end
+    text = text:gsub("^\239\187\191", "") -- UTF-8 byte order mark from spreadsheet exports
+    local header = record:match(text)
+    if not header then f:close(); return nil, "input " .. path .. ": the header row is not valid CSV" end
+    local seen = {}
+    for i, name in ipairs(header) do
+      name = name:match("^%s*(.-)%s*$")
+      if name == "" then f:close(); return nil, "input " .. path .. ": header column " .. i .. " is empty" end
+      if seen[name] then
+        f:close(); return nil, "input " .. path .. ": header column '" .. name .. "' appears twice"
+      end
+      seen[name] = true
+      header[i] = name
+    end
+    self.header = header
+  end
+  return self
+end
+
+--- Read the next row.
+-- @treturn integer the row number (1 = first data row), then the row as a table (CSV: column
+-- name -> string; JSON lines: the decoded object), or the row number, nil and a reason when the
+-- row is malformed; nil at the end of the input
+function reader:next()
+  if self.format == "csv" then
+    while true do
+      local text, line_no = read_record(self)
+      if not text then return nil end
+      if text:find("[^%s]") then
+        self.row = self.row + 1
+        local fields = record:match(text)
+        if not fields then
+          return self.row, nil, "line " .. line_no .. " is not valid CSV (a stray or unclosed quote)"
+        end
+        if #fields ~= #self.header then
+          return self.row, nil, string.format("line %d has %d fields, the header has %d",
+                                              line_no, #fields, #self.header)
+        end
+        local t = {}
+        for i, name in ipairs(self.header) do t[name] = fields[i] end
+        return self.row, t
+      end
+    end
+  end
+  while true do
+    local text = read_line(self)
+    if not text then return nil end
+    self.line = self.line + 1
+    if text:find("[^%s]") then
+      self.row = self.row + 1
+      local v, e = cjson.decode(text)
+      if type(v) ~= "table" then
+        return self.row, nil, "line " .. self.line .. " is not a JSON object" ..
+          (e and (": " .. tostring(e)) or "")
+      end
+      return self.row, v
+    end
+  end
+end
+
+--- Fraction of the input read so far (by bytes), 0..1.
+function reader:progress()
+  if self.size == 0 then return 1 end
+  return self.offset / self.size
+end
+
+--- Close the file (safe to call twice).
+function reader:close()
+  if self.f then self.f:close(); self.f = nil end
+end
+
+return _M

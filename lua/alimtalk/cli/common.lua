@@ -1,0 +1,438 @@
+--- Shared pieces of the `alimtalk` commands: argument parsing, the configuration file,
+-- secrets from the environment, output (human or `--json`) and exit codes.
+--
+-- Secrets are read from the environment only and every line the command line prints passes
+-- through a filter that blanks any secret value it knows, so not even `--verbose` or an error
+-- message quoting a provider's answer can show one.
+-- @module alimtalk.cli.common
+local cjson = require("cjson.safe")
+
+local _M = {}
+
+--- Exit codes shared by every command (also documented in alimtalk.cli).
+_M.EXIT = { ok = 0, failed = 1, usage = 2, uncertain = 3 }
+
+-- Configuration keys that hold secrets, per provider vocabulary. Their values never print.
+local SECRET_KEYS = {
+  secret_key = true, access_key = true, client_secret = true, key_secret = true,
+  api_key = true, token = true, password = true, application_secret = true,
+  webhook_secret = true, echo_token = true,
+}
+_M.SECRET_KEYS = SECRET_KEYS
+
+-- The secret keys each provider takes, which ALIMTALK_<PROVIDER>_<KEY> may fill.
+local PROVIDER_SECRETS = {
+  sens = { "access_key", "secret_key" }, bizmessage = { "client_secret" },
+  apiplex = { "secret_key" }, sinch = { "key_secret" }, alcmeon = { "application_secret" },
+  sandbox = {},
+}
+
+local PROVIDERS = { "sens", "bizmessage", "apiplex", "sinch", "sandbox", "alcmeon" }
+_M.PROVIDERS = PROVIDERS
+
+-- Every secret value seen so far (from the environment or the config), longest first.
+local secrets = {}
+
+local function add_secret(v)
+  if type(v) == "string" and #v >= 4 then
+    for _, s in ipairs(secrets) do if s == v then return end end
+    secrets[#secrets + 1] = v
+    table.sort(secrets, function(a, b) return #a > #b end)
+  end
+end
+_M.add_secret = add_secret
+
+local function plain_gsub_all(s, find, repl)
+  local out, i = {}, 1
+  while true do
+    local a, b = s:find(find, i, true)
+    if not a then break end
+    out[#out + 1] = s:sub(i, a - 1)
+    out[#out + 1] = repl
+    i = b + 1
+  end
+  if i == 1 then return s end
+  out[#out + 1] = s:sub(i)
+  return table.concat(out)
+end
+
+--- Remember, for redaction, every environment value whose name says it is a secret
+-- (SECRET, PASSWORD, TOKEN, KEY in the name). Reads /proc/self/environ where there is one.
+function _M.collect_env_secrets()
+  local f = io.open("/proc/self/environ", "rb")
+  if not f then return end
+  local env = f:read("a") or ""
+  f:close()
+  for name, value in env:gmatch("([^=%z]+)=([^%z]*)") do
+    local up = name:upper()
+    if up:find("SECRET") or up:find("PASSWORD") or up:find("TOKEN") or up:find("KEY")
+       or up:find("CANARY") then
+      add_secret(value)
+    end
+  end
+end
+
+--- Blank every known secret in a string.
+-- @tparam string s text about to be printed or written
+-- @treturn string the text with secrets replaced by `[redacted]`
+function _M.redact(s)
+  s = tostring(s)
+  for _, v in ipairs(secrets) do s = plain_gsub_all(s, v, "[redacted]") end
+  return s
+end
+
+--- Write to stdout through the secret filter.
+function _M.out(...)
+  local parts = { ... }
+  for i = 1, #parts do parts[i] = _M.redact(parts[i]) end
+  io.stdout:write(table.concat(parts))
+end
+
+--- Write to stderr through the secret filter.
+function _M.err(...)
+  local parts = { ... }
+  for i = 1, #parts do parts[i] = _M.redact(parts[i]) end
+  io.stderr:write(table.concat(parts))
+end
+
+-- Make a value JSON-safe: error tables lose their metatable, functions and userdata vanish.
+local function plain(v, depth)
+  depth = depth or 0
+  if depth > 20 then return nil end
+  local t = type(v)
+  if t == "table" then
+    local o = {}
+    for k, x in pairs(v) do
+      if type(k) == "string" or type(k) == "number" then
+        local px = plain(x, depth + 1)
+        if px ~= nil then o[k] = px end
+      end
+    end
+    return o
+  elseif t == "string" or t == "number" or t == "boolean" then
+    return v
+  end
+  return nil
+end
+_M.plain = plain
+
+--- Encode a value as one line of JSON (secrets filtered).
+function _M.json(v)
+  local s = assert(cjson.encode(plain(v)))
+  return (s:gsub("\\/", "/"))
+end
+
+--- Print a value as one JSON line on stdout.
+function _M.print_json(v)
+  _M.out(_M.json(v), "\n")
+end
+
+--- Report a bad-argument or configuration error on one line and return exit code 2.
+-- @tparam string cmd the command name (e.g. "send")
+-- @tparam string msg the message
+function _M.usage_error(cmd, msg)
+  _M.err("alimtalk ", cmd, ": ", msg, " (try 'alimtalk ", cmd, " --help')\n")
+  return _M.EXIT.usage
+end
+
+--- Report a runtime failure on one line (or as JSON on stdout with `--json`).
+-- @tparam table opts parsed options (`json` read)
+-- @tparam string cmd the command name
+-- @param e an error (table from alimtalk.errors, or string)
+-- @tparam[opt=1] integer code the exit code to return
+function _M.fail(opts, cmd, e, code)
+  if opts and opts.json then
+    local body = type(e) == "table" and plain(e) or { message = tostring(e) }
+    body.message = body.message or tostring(e)
+    _M.print_json({ ok = false, error = body })
+  else
+    _M.err("alimtalk ", cmd, ": ", tostring(e), "\n")
+  end
+  return code or _M.EXIT.failed
+end
+
+--- Parse command arguments against a specification.
+-- `spec.options` maps long names to `{ value = true|false, short = "x", multi = true,
+-- number = true, choices = { ... } }`. `--name value`, `--name=value`, `-x value`, flags and
+-- positionals are accepted; `--` ends options. `help`, `json`, `verbose`, `config` and
+-- `provider` are always known.
+-- @tparam table spec `{ options = {...}, min_args = n, max_args = n }`
+-- @tparam table args the raw arguments
+-- @treturn table options by name (dashes become underscores) with positionals in `opts.args`,
+-- or nil and a one-line message
+function _M.parse(spec, args)
+  local options = {
+    help = { short = "h" }, json = {}, verbose = { short = "v" },
+    config = { value = true, short = "c" }, provider = { value = true, short = "p" },
+  }
+  for k, v in pairs(spec.options or {}) do options[k] = v end
+  local short = {}
+  for k, v in pairs(options) do if v.short then short[v.short] = k end end
+  local opts, pos = {}, {}
+  local i, only_pos = 1, false
+  while i <= #args do
+    local a = args[i]
+    if only_pos or a == "-" or a:sub(1, 1) ~= "-" then
+      pos[#pos + 1] = a
+    elseif a == "--" then
+      only_pos = true
+    else
+      local name, value
+      if a:sub(1, 2) == "--" then
+        name, value = a:match("^%-%-([^=]+)=(.*)$")
+        if not name then name = a:sub(3) end
+      else
+        name = short[a:sub(2, 2)]
+        if not name or #a > 2 then return nil, "unknown option '" .. a .. "'" end
+      end
+      local o = options[name]
+      if not o then return nil, "unknown option '--" .. name .. "'" end
+      if o.value then
+        if value == nil then
+          i = i + 1
+          value = args[i]
+          if value == nil then return nil, "option '--" .. name .. "' needs a value" end
+        end
+        if o.number then
+          local n = tonumber(value)
+          if not n or n < (o.min or -math.huge) then
+            return nil, "option '--" .. name .. "' needs a number" ..
+              (o.min and (" >= " .. o.min) or "") .. ", got '" .. value .. "'"
+          end
+          value = n
+        end
+        if o.choices then
+          local ok = false
+          for _, c in ipairs(o.choices) do if c == value then ok = true end end
+          if not ok then
+            return nil, "option '--" .. name .. "' must be one of " .. table.concat(o.choices, ", ")
+              .. ", got '" .. tostring(value) .. "'"
+          end
+        end
+        local key = name:gsub("%-", "_")
+        if o.multi then
+          opts[key] = opts[key] or {}
+          table.insert(opts[key], value)
+        else
+          opts[key] = value
+        end
+      else
+        if value ~= nil then return nil, "option '--" .. name .. "' takes no value" end
+        opts[(name:gsub("%-", "_"))] = true
+      end
+    end
+    i = i + 1
+  end
+  opts.args = pos
+  if not opts.help then
+    if spec.min_args and #pos < spec.min_args then
+      return nil, spec.missing or "missing arguments"
+    end
+    if spec.max_args and #pos > spec.max_args then
+      return nil, "unexpected argument '" .. pos[spec.max_args + 1] .. "'"
+    end
+  end
+  return opts
+end
+
+--- Parse `name=value` pairs given with `--var`.
+-- @tparam table list strings like `name=홍길동`
+-- @treturn table vars, or nil and a message
+function _M.parse_vars(list)
+  local vars = {}
+  for _, kv in ipairs(list or {}) do
+    local k, v = kv:match("^([^=]+)=(.*)$")
+    if not k then return nil, "--var needs name=value, got '" .. kv .. "'" end
+    vars[k] = v
+  end
+  return vars
+end
+
+--- Read a whole file.
+function _M.read_file(path)
+  local f, e = io.open(path, "rb")
+  if not f then return nil, e end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- Decode JSON text with a readable error.
+function _M.decode_json(text, what)
+  local v, e = cjson.decode(text)
+  if v == nil then return nil, (what or "input") .. " is not valid JSON: " .. tostring(e) end
+  return v
+end
+
+-- Resolve `"env:NAME"` values and ALIMTALK_<PROVIDER>_<KEY> variables into a provider section.
+local function fill_from_env(name, section, getenv)
+  for k, v in pairs(section) do
+    if type(v) == "string" then
+      local var = v:match("^env:([%w_]+)$")
+      if var then
+        local val = getenv(var)
+        if val == nil or val == "" then
+          return nil, "configuration " .. name .. "." .. k .. " names the environment variable "
+            .. var .. ", which is not set"
+        end
+        section[k] = val
+        if SECRET_KEYS[k] then add_secret(val) end
+      elseif SECRET_KEYS[k] then
+        add_secret(v)
+      elseif k:match("_env$") and SECRET_KEYS[k:sub(1, -5)] then
+        add_secret(getenv(v))
+      end
+    end
+  end
+  -- Every key of the provider's vocabulary may come from ALIMTALK_<PROVIDER>_<KEY>.
+  local prefix = "ALIMTALK_" .. name:upper() .. "_"
+  for _, k in ipairs(PROVIDER_SECRETS[name] or {}) do
+    local val = getenv(prefix .. k:upper())
+    if val and val ~= "" then
+      section[k] = val
+      add_secret(val)
+    end
+  end
+  return section
+end
+
+--- Load the configuration: `--config FILE`, else $ALIMTALK_CONFIG, else ./alimtalk.json when
+-- present, else the defaults (the embedded sandbox provider). The file is JSON:
+-- `{ "provider": "sens", "providers": { "sens": { ... } }, "route": [...], "templates": "t.json" }`
+-- (a provider section may also sit at the top level under its name, as in `alimtalk.new`).
+-- Secret keys come from the environment: `"secret_key": "env:NCP_SECRET_KEY"`, or
+-- ALIMTALK_<PROVIDER>_<KEY> (e.g. ALIMTALK_SENS_SECRET_KEY) which fills the key when set.
+-- `--provider NAME` on the command line picks the provider.
+-- @tparam table opts parsed options (`config`, `provider`)
+-- @tparam[opt] function getenv defaults to os.getenv
+-- @treturn table the options for `alimtalk.new`, or nil and a message
+function _M.load_config(opts, getenv)
+  getenv = getenv or os.getenv
+  local path = opts.config or getenv("ALIMTALK_CONFIG")
+  if not path then
+    local f = io.open("alimtalk.json", "r")
+    if f then f:close(); path = "alimtalk.json" end
+  end
+  local cfg = {}
+  if path then
+    local text, e = _M.read_file(path)
+    if not text then return nil, "cannot read configuration: " .. tostring(e) end
+    local v, de = _M.decode_json(text, "configuration " .. path)
+    if not v then return nil, de end
+    if type(v) ~= "table" then return nil, "configuration " .. path .. " must be a JSON object" end
+    cfg = v
+    -- Relative file names in the configuration are relative to the file itself.
+    local dir = path:match("^(.*)/[^/]*$")
+    if dir then
+      local function rel(p)
+        if type(p) == "string" and p:sub(1, 1) ~= "/" then return dir .. "/" .. p end
+        return p
+      end
+      cfg.templates = rel(cfg.templates)
+      for _, name in ipairs(PROVIDERS) do
+        local sec = (cfg.providers and cfg.providers[name]) or cfg[name]
+        if type(sec) == "table" then sec.ca_file = rel(sec.ca_file); sec.outbox = rel(sec.outbox) end
+      end
+    end
+  end
+  if cfg.providers ~= nil and type(cfg.providers) ~= "table" then
+    return nil, "configuration: providers must be an object"
+  end
+  -- Fold `providers = { x = {...} }` and top-level sections into top-level sections.
+  local providers = cfg.providers or {}
+  cfg.providers = nil
+  for _, name in ipairs(PROVIDERS) do
+    local sec = providers[name] or cfg[name]
+    if sec ~= nil then
+      if type(sec) ~= "table" then return nil, "configuration: " .. name .. " must be an object" end
+      local ok, e = fill_from_env(name, sec, getenv)
+      if not ok then return nil, e end
+      cfg[name] = sec
+    end
+  end
+  for name in pairs(providers) do
+    local known = false
+    for _, p in ipairs(PROVIDERS) do if p == name then known = true end end
+    if not known then return nil, "configuration: unknown provider '" .. tostring(name) .. "'" end
+  end
+  -- A secret in the environment alone (no section in the file) still makes a section.
+  for _, name in ipairs(PROVIDERS) do
+    if cfg[name] == nil then
+      local sec = {}
+      local _, e = fill_from_env(name, sec, getenv)
+      if e then return nil, e end
+      if next(sec) then cfg[name] = sec end
+    end
+  end
+  if opts.provider then
+    cfg.provider = opts.provider
+    cfg.route = nil
+  end
+  if cfg.provider == nil and cfg.route == nil then cfg.provider = "sandbox" end
+  return cfg
+end
+
+--- Build a client from the configuration.
+-- @tparam table cfg from load_config
+-- @treturn client, or nil and a message
+function _M.client(cfg)
+  local ok, alimtalk = pcall(require, "alimtalk")
+  if not ok then return nil, "the alimtalk client is not available: " .. tostring(alimtalk) end
+  local c = {}
+  for k, v in pairs(cfg) do
+    -- keys only the command line reads
+    if k ~= "bulk" and k ~= "webhook" then c[k] = v end
+  end
+  local okn, client, e = pcall(alimtalk.new, c)
+  if not okn then return nil, _M.redact(tostring(client)) end
+  if not client then return nil, e end
+  return client
+end
+
+--- The common start of every command: parse, print help, load the configuration.
+-- @tparam string cmd command name
+-- @tparam table spec option spec for `parse`
+-- @tparam string help the help text (printed for --help)
+-- @tparam table args raw arguments
+-- @tparam[opt] boolean need_config load the configuration too
+-- @treturn opts, cfg or nil, exit_code
+function _M.start(cmd, spec, help, args, need_config)
+  _M.collect_env_secrets()
+  local opts, e = _M.parse(spec, args)
+  if not opts then return nil, _M.usage_error(cmd, e) end
+  if opts.help then
+    _M.out(help)
+    return nil, _M.EXIT.ok
+  end
+  if need_config then
+    local cfg, ce = _M.load_config(opts)
+    if not cfg then return nil, _M.usage_error(cmd, ce) end
+    return opts, cfg
+  end
+  return opts
+end
+
+--- Exit code for a set of counts (accepted, rejected, uncertain, not_sent).
+function _M.exit_for(counts)
+  if (counts.uncertain or 0) > 0 then return _M.EXIT.uncertain end
+  if (counts.rejected or 0) > 0 or (counts.not_sent or 0) > 0 or (counts.invalid or 0) > 0 then
+    return _M.EXIT.failed
+  end
+  return _M.EXIT.ok
+end
+
+--- One line describing a send result for people.
+function _M.describe_result(r, i)
+  local parts = { (i and ("#" .. i .. " ") or "") .. tostring(r.status) }
+  if r.provider then parts[#parts + 1] = "via " .. tostring(r.provider) end
+  if r.id then parts[#parts + 1] = "id=" .. tostring(r.id) end
+  for _, k in ipairs({ "request_id", "message_id", "uid", "msg_key" }) do
+    if r[k] then parts[#parts + 1] = k .. "=" .. tostring(r[k]) end
+  end
+  if r.code or r.provider_code then parts[#parts + 1] = "code=" .. tostring(r.code or r.provider_code) end
+  if r.message then parts[#parts + 1] = "(" .. tostring(r.message) .. ")" end
+  if r.attempts then parts[#parts + 1] = "attempts=" .. tostring(r.attempts) end
+  return table.concat(parts, " ")
+end
+
+return _M
