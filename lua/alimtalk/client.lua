@@ -1,0 +1,522 @@
+--- The alimtalk client: send and send_batch with pre-flight validation, provider batching,
+-- safe retries, failover routing, and every provider's query methods.
+--
+-- A result (one per message):
+--
+--     { status = "accepted" | "rejected" | "uncertain" | "not_sent",
+--       provider = "sens", index = 1, id = "order-1001",          -- the caller's serial
+--       ids = { request_id =, message_id =, uid =, cid =, msg_key = },
+--       code = "A000", message = "success",                      -- the provider's code and text
+--       attempts = 1,                                            -- requests made for it
+--       routing = { { provider = "sens", decision = "send", status = "accepted", code = "A000",
+--                     attempts = 1 } },                          -- every routing decision
+--       duplicate = true | nil,   -- the provider already had this serial (counts as accepted)
+--       quota = true | nil,       -- the provider refused for quota: stop the run
+--       retry_after = n | nil,    -- seconds the provider asked to wait (not_sent)
+--       error = err | nil }       -- rejected before sending: the validation error
+--
+-- `not_sent` is safe to send again later; `uncertain` may have been sent and must be
+-- reconciled by query, never resent under a new serial.
+-- @module alimtalk.client
+local _M = {}
+
+local config = require "alimtalk.config"
+local errors = require "alimtalk.errors"
+local retry = require "alimtalk.retry"
+local router_mod = require "alimtalk.router"
+local common = require "alimtalk.providers.common"
+
+local has_validate, validate = pcall(require, "alimtalk.validate")
+if has_validate and type(validate) ~= "table" then has_validate = false end
+
+local PROVIDERS = { sens = true, bizmessage = true, apiplex = true, sinch = true, sandbox = true }
+
+local spec = {
+  provider = "string", providers = "table", route = "table", templates = "string|table",
+  retry = "table", concurrency = "number", transport = "table", validate = "boolean",
+  now = "function",
+  sens = "table", bizmessage = "table", apiplex = "table", sinch = "table", sandbox = "table",
+}
+
+local mt = { __name = "alimtalk.client" }
+local methods = {}
+mt.__index = methods
+mt.__tostring = function(self)
+  return "alimtalk.client(" .. table.concat(self.names, ", ") .. ")"
+end
+
+local REQUEST_PHASES = { rewrite = true, access = true, content = true, timer = true,
+                         ssl_cert = true, ssl_client_hello = true, preread = true }
+
+local function default_transport(conf)
+  local topts = { ca_file = conf.ca_file, connect_timeout = conf.connect_timeout,
+                  timeout = conf.timeout, max_connections = conf.max_connections,
+                  max_response = conf.max_response }
+  local ngx = rawget(_G, "ngx")
+  if ngx and ngx.socket and ngx.get_phase and REQUEST_PHASES[ngx.get_phase()] then
+    return require("alimtalk.transport.cosocket").new(topts)
+  end
+  return require("alimtalk.transport.curl").new(topts)
+end
+
+-- A transport made on first use, so building a client never opens anything.
+local function lazy_transport(conf)
+  local t
+  local proxy = {}
+  function proxy.request(_, req) t = t or default_transport(conf) return t:request(req) end
+  function proxy.request_many(_, reqs) t = t or default_transport(conf) return t:request_many(reqs) end
+  function proxy.stats() return t and t.stats and t:stats() or { connections = 0, requests = 0 } end
+  function proxy.close() if t and t.close then t:close() end t = nil end
+  return proxy
+end
+
+local function load_registry(src)
+  if src == nil then return nil end
+  if type(src) == "table" and getmetatable(src) and src.get then return src end
+  local registry = require "alimtalk.registry"
+  local reg, err = registry.load(src)
+  if not reg then
+    error("alimtalk.new: templates: " .. tostring(err), 3)
+  end
+  return reg
+end
+
+--- Make a client. See `alimtalk.new` for the options.
+function _M.new(opts)
+  opts = config.check(opts, spec, "alimtalk.new")
+  local confs = {}
+  if opts.providers then
+    for name, conf in pairs(opts.providers) do
+      if not PROVIDERS[name] then error("alimtalk.new: unknown provider '" .. tostring(name) .. "'", 2) end
+      confs[name] = conf
+    end
+  end
+  for name in pairs(PROVIDERS) do
+    if opts[name] then
+      if confs[name] then error("alimtalk.new: " .. name .. " configured twice", 2) end
+      confs[name] = opts[name]
+    end
+  end
+  local order
+  if opts.provider then
+    if not PROVIDERS[opts.provider] then
+      error("alimtalk.new: unknown provider '" .. opts.provider .. "'", 2)
+    end
+    confs[opts.provider] = confs[opts.provider] or (opts.provider == "sandbox" and {} or nil)
+    if not confs[opts.provider] then
+      error("alimtalk.new: provider '" .. opts.provider .. "' has no configuration (" ..
+            opts.provider .. " = {...})", 2)
+    end
+    order = { opts.provider }
+  end
+  local route = opts.route or {}
+  if route[1] then route = { order = route } end
+  if not order then
+    order = route.order
+    if not order and route.weights then
+      order = {}
+      for n in pairs(route.weights) do order[#order + 1] = n end
+      table.sort(order)
+    end
+  end
+  if not order then
+    local names = {}
+    for n in pairs(confs) do names[#names + 1] = n end
+    if #names == 0 then
+      confs.sandbox, names = {}, { "sandbox" }  -- nothing configured: the embedded sandbox
+    end
+    if #names > 1 then
+      error("alimtalk.new: several providers configured: give route = { ... } to order them", 2)
+    end
+    order = names
+  end
+  local self = setmetatable({
+    providers = {}, names = {}, transports = {},
+    registry = load_registry(opts.templates),
+    concurrency = opts.concurrency or 8,
+    validate = opts.validate ~= false,
+    now = opts.now or retry.now,
+  }, mt)
+  local ropts = config.copy(opts.retry) or {}
+  self.retry = retry.new(ropts)
+  for _, name in ipairs(order) do
+    local conf = confs[name]
+    if not conf then
+      error("alimtalk.new: route names '" .. tostring(name) .. "' which is not configured", 2)
+    end
+    conf = config.copy(conf)
+    local transport = conf.transport or opts.transport
+    if name ~= "sandbox" then
+      if not transport then
+        transport = lazy_transport(conf)
+        self.transports[#self.transports + 1] = transport
+      end
+      conf.transport = nil
+    end
+    local p, err = require("alimtalk.providers." .. name).new(conf, { transport = transport,
+                                                                    registry = self.registry })
+    if not p then return nil, err end
+    p.transport = transport
+    self.providers[name] = p
+    self.names[#self.names + 1] = name
+  end
+  for name in pairs(confs) do
+    if not self.providers[name] then
+      error("alimtalk.new: provider '" .. name .. "' is configured but not in the route", 2)
+    end
+  end
+  self.router = router_mod.new{ order = order, weights = route.weights, failures = route.failures,
+                                cooldown = route.cooldown, now = opts.now }
+  return self
+end
+
+--- The provider object by name (for its own methods), or nil.
+function methods:provider(name)
+  return self.providers[name or self.names[1]]
+end
+
+-- Template entry and the provider's code for a message.
+function methods:_template(msg, p)
+  local name = msg.template
+  local reg = self.registry
+  if reg and name then
+    local tpl = reg:get(name)
+    if tpl then
+      local code = reg:code_for(name, p.name)
+      if not code and p.profile ~= p.name then code = reg:code_for(name, p.profile) end
+      return tpl, code or name
+    end
+  end
+  return nil, name or ""
+end
+
+-- Pre-flight validation against a provider's rules.
+function methods:_check(msg, p, prefix)
+  if not self.validate or not has_validate or not validate.message then return true end
+  local ok, err = validate.message(msg, { provider = p.profile, registry = self.registry,
+                                          now = self.now(), field_prefix = prefix })
+  if ok then return true end
+  if type(err) == "table" then err.provider = err.provider or p.name end
+  return nil, err
+end
+
+local function finalize(it, p, o, status)
+  local r = it.result
+  r.status = status
+  r.provider = p.name
+  r.code = o.code
+  r.message = o.message
+  r.ids = o.ids or {}
+  local e = it.entry
+  if e and e.serial then
+    if p.name == "apiplex" or p.profile == "apiplex" then r.ids.msg_key = r.ids.msg_key or e.serial
+    elseif p.name == "bizmessage" or p.profile == "bizmessage" then r.ids.cid = r.ids.cid or e.serial end
+  end
+  r.duplicate = o.status == "duplicate" or nil
+  r.quota = o.status == "quota" or nil
+  r.retry_after = status == "not_sent" and o.retry_after or nil
+  r.routing[#r.routing + 1] = { provider = p.name, decision = "send", status = status,
+                                code = o.code, attempts = it.attempts_here }
+  it.done_here = true
+end
+
+-- Send items through one provider until each has a final status there.
+function methods:_run(p, items, conc, hooks)
+  local policy, router = self.retry, self.router
+  local pending = {}
+  for _, it in ipairs(items) do
+    local tpl, code = self:_template(it.msg, p)
+    it.entry, it.attempts_here, it.done_here, it.reauth = nil, 0, false, false
+    local entry = p:prepare(it.msg, tpl, code)
+    entry.item = it
+    it.entry = entry
+    pending[#pending + 1] = entry
+  end
+  policy:earn(#pending)
+  local transport = p.transport
+  while #pending > 0 do
+    local again, wait, reauth = {}, 0, false
+    local function handle(e, o)
+      local it = e.item
+      it.attempts_here = it.attempts_here + 1
+      it.result.attempts = it.result.attempts + 1
+      local st = o.status
+      if st == "accepted" or st == "duplicate" then
+        finalize(it, p, o, "accepted")
+      elseif st == "rejected" then
+        finalize(it, p, o, "rejected")
+      elseif st == "quota" or st == "auth_failed" then
+        finalize(it, p, o, it.maybe_sent and "uncertain" or "not_sent")
+      elseif st == "unauthorized" and p.unauthorized and not it.reauth then
+        it.reauth, reauth = true, true
+        again[#again + 1] = e
+      elseif st == "retryable" then
+        if policy:allow(it.attempts_here) then
+          wait = math.max(wait, policy:delay(it.attempts_here, o.retry_after))
+          again[#again + 1] = e
+        else
+          local ra = o.retry_after
+          o.retry_after = ra and (tonumber(ra) or retry.parse_retry_after(ra, self.now())) or nil
+          finalize(it, p, o, it.maybe_sent and "uncertain" or "not_sent")
+        end
+      elseif st == "unauthorized" then
+        finalize(it, p, o, it.maybe_sent and "uncertain" or "not_sent")
+      else
+        -- uncertain (or anything unexpected): resend only under the same serial where the
+        -- provider dedupes; otherwise it must be reconciled, never resent.
+        it.maybe_sent = true
+        if p.dedupes and e.serial and policy:allow(it.attempts_here) then
+          wait = math.max(wait, policy:delay(it.attempts_here))
+          again[#again + 1] = e
+        else
+          o.status = "uncertain"
+          finalize(it, p, o, "uncertain")
+        end
+      end
+    end
+
+    if p.name ~= "sandbox" and router:circuit_state(p.name) == "open" then
+      for _, e in ipairs(pending) do
+        finalize(e.item, p, { code = "CIRCUIT_OPEN", message = "provider circuit open" },
+                 e.item.maybe_sent and "uncertain" or "not_sent")
+      end
+      break
+    end
+    local ok, aout = true, nil
+    if p.authorize then ok, aout = p:authorize() end
+    if not ok then
+      router:record(p.name, not aout.down)
+      for _, e in ipairs(pending) do
+        local o = config.copy(aout)
+        o.attempt_free = true
+        handle(e, o)
+      end
+    else
+      -- Chunks: consecutive entries with the same group, at most max_batch each.
+      local chunks, by_group = {}, {}
+      for _, e in ipairs(pending) do
+        local c = by_group[e.group]
+        if not c or #c >= p.max_batch then
+          c = {}
+          by_group[e.group] = c
+          chunks[#chunks + 1] = c
+        end
+        c[#c + 1] = e
+      end
+      for w = 1, #chunks, conc do
+        local wave = {}
+        for k = w, math.min(w + conc - 1, #chunks) do wave[#wave + 1] = chunks[k] end
+        if hooks and hooks.before_send then
+          for _, c in ipairs(wave) do
+            local list = {}
+            for j, e in ipairs(c) do list[j] = { index = e.item.index, serial = e.serial } end
+            hooks.before_send(p.name, list)
+          end
+        end
+        if p.send_chunk then
+          for _, c in ipairs(wave) do
+            local outs = p:send_chunk(c)
+            for j, e in ipairs(c) do handle(e, outs[j]) end
+          end
+        else
+          local reqs = {}
+          for k, c in ipairs(wave) do reqs[k] = p:build(c) end
+          local res
+          if #reqs == 1 then
+            local resp, err, code, sent = transport:request(reqs[1])
+            res = { resp and { resp = resp } or { err = err, code = code, sent = sent } }
+          else
+            res = transport:request_many(reqs)
+          end
+          for k, c in ipairs(wave) do
+            local r = res[k]
+            local outs
+            if r.resp then
+              outs = p:parse(r.resp, c)
+            else
+              outs = common.each(#c, common.transport_outcome(r.err, r.code, r.sent ~= false))
+              for j, e in ipairs(c) do
+                if e.serial then
+                  outs[j].ids.msg_key, outs[j].ids.cid = nil, nil
+                end
+              end
+            end
+            local down = false
+            for j = 1, #c do if outs[j].down then down = true end end
+            router:record(p.name, not down)
+            for j, e in ipairs(c) do handle(e, outs[j]) end
+          end
+        end
+      end
+    end
+    if reauth and p.unauthorized then p:unauthorized() end
+    if #again > 0 and wait > 0 then policy.sleep(wait) end
+    pending = again
+  end
+end
+
+local function new_result(i, msg)
+  return { index = i, id = msg.id, status = nil, provider = nil, ids = {}, attempts = 0,
+           routing = {} }
+end
+
+--- Send several messages; one result per input, in order.
+-- Invalid messages get a `rejected` result carrying the validation `error`, and nothing is sent
+-- for them. Valid ones are grouped into the provider's batches (SENS 100, API PLEX 10, others
+-- one per request) and sent `concurrency` requests at a time.
+-- @tparam table msgs list of messages (see alimtalk.message)
+-- @tparam[opt] table opts `concurrency` (default the client's, 8), `before_send`
+--   (function(provider, list of { index =, serial = }) called before each request goes out)
+-- @treturn table results
+function methods:send_batch(msgs, opts)
+  assert(type(msgs) == "table", "send_batch: messages must be a list")
+  opts = config.check(opts, { concurrency = "number", before_send = "function" }, "send_batch")
+  local conc = opts.concurrency or self.concurrency
+  assert(conc >= 1, "send_batch: concurrency must be >= 1")
+  local results, items = {}, {}
+  for i, msg in ipairs(msgs) do
+    if type(msg) ~= "table" then error("send_batch: messages[" .. i .. "] is not a table", 2) end
+    local r = new_result(i, msg)
+    results[i] = r
+    local plan, decisions
+    if #self.names == 1 then
+      plan, decisions = self.names, nil
+    else
+      plan, decisions = self.router:plan()
+    end
+    if decisions then for _, d in ipairs(decisions) do r.routing[#r.routing + 1] = d end end
+    items[#items + 1] = { index = i, msg = msg, result = r, plan = plan, step = 1, attempts = 0 }
+  end
+  local active = items
+  while #active > 0 do
+    local groups, names = {}, {}
+    for _, it in ipairs(active) do
+      local name = it.plan[it.step]
+      local p = self.providers[name]
+      local ok, err = self:_check(it.msg, p, #msgs > 1 and ("messages[" .. it.index .. "]") or nil)
+      if ok then
+        if not groups[name] then groups[name] = {} names[#names + 1] = name end
+        local g = groups[name]
+        g[#g + 1] = it
+      elseif it.result.status == nil then
+        local r = it.result
+        r.status, r.provider, r.error = "rejected", name, err
+        r.code = err.provider_code or err.code
+        r.message = tostring(err)
+        r.routing[#r.routing + 1] = { provider = name, decision = "reject", reason = "validation",
+                                      code = r.code }
+        it.finished = true
+      else
+        it.result.routing[#it.result.routing + 1] = { provider = name, decision = "skip",
+          reason = "invalid for this provider: " .. tostring(err) }
+      end
+    end
+    for _, name in ipairs(names) do
+      if opts.before_send then
+        self:_run(self.providers[name], groups[name], conc, { before_send = opts.before_send })
+      else
+        self:_run(self.providers[name], groups[name], conc)
+      end
+    end
+    -- Fail over what is certainly not sent; never what may have been.
+    local nxt = {}
+    for _, it in ipairs(active) do
+      local r = it.result
+      if not it.finished and (r.status == nil or r.status == "not_sent") then
+        local from = it.plan[it.step]
+        it.step = it.step + 1
+        local to = it.plan[it.step]
+        if to then
+          r.routing[#r.routing + 1] = { provider = to, decision = "failover", from = from,
+            reason = r.status == "not_sent" and ("not sent at " .. from .. " (" .. tostring(r.code) .. ")")
+                     or ("invalid for " .. from) }
+          nxt[#nxt + 1] = it
+        elseif r.status == nil then
+          -- Invalid for every provider in its plan after the first was skipped.
+          r.status, r.provider, r.code, r.message = "rejected", from, "INVALID", "invalid for every provider"
+        end
+      end
+    end
+    active = nxt
+  end
+  return results
+end
+
+--- Send one message.
+-- @tparam table msg the message (see alimtalk.message)
+-- @treturn table result, or nil and a validation error (nothing was sent)
+function methods:send(msg)
+  if type(msg) ~= "table" then error("send: message must be a table", 2) end
+  local r = self:send_batch({ msg })[1]
+  if r.error and r.attempts == 0 and r.status == "rejected" then return nil, r.error end
+  return r
+end
+
+-- Forward a query method to the provider that has it (or the named one).
+local function forward(method)
+  return function(self, arg, provider)
+    local p
+    if provider then
+      p = self.providers[provider]
+      if not p then error(method .. ": provider '" .. tostring(provider) .. "' is not configured", 2) end
+    else
+      for _, name in ipairs(self.names) do
+        if self.providers[name][method] then p = self.providers[name] break end
+      end
+    end
+    if not p or not p[method] then
+      return nil, errors.new{ code = "UNSUPPORTED", message = method .. " is not offered by "
+        .. (p and p.name or table.concat(self.names, ", ")) }
+    end
+    return p[method](p, arg)
+  end
+end
+
+--- SENS: delivery events of a send request (`request_id` string or query table).
+methods.query_request = forward("query_request")
+--- SENS / sandbox: delivery state of one message by message id.
+methods.query_message = forward("query_message")
+--- SENS: reservation status.
+methods.reservation = forward("reservation")
+--- SENS: cancel a reservation.
+methods.cancel_reservation = forward("cancel_reservation")
+--- SENS: Kakao Talk channels.
+methods.channels = forward("channels")
+--- SENS: templates of a channel.
+methods.templates = forward("templates")
+--- BizMessage: polling results (closing the report group unless `{ close = false }`).
+methods.poll_results = forward("poll_results")
+--- BizMessage: close a report group.
+methods.close_report_group = forward("close_report_group")
+--- BizMessage: one page of the delivery list.
+methods.search = forward("search")
+--- BizMessage: every page of the delivery list.
+methods.search_all = forward("search_all")
+--- BizMessage: detail of one message by uid.
+methods.detail = forward("detail")
+--- Sandbox: simulated delivery events that became due.
+methods.poll_events = forward("poll_events")
+
+--- Fetch SENS templates and add them to the client's registry (creating one if needed).
+-- @tparam[opt] table q as for `templates`
+-- @treturn number how many templates were added, or nil and an error
+function methods:load_templates(q)
+  local list, err = self:templates(q, "sens")
+  if not list then return nil, err end
+  if not self.registry then
+    self.registry = require("alimtalk.registry").new()
+  end
+  local n, aerr = self.registry:add_sens_templates(list)
+  if not n then return nil, aerr end
+  return n
+end
+
+--- Close every transport and the sandbox outbox (safe to call twice).
+function methods:close()
+  for _, t in ipairs(self.transports) do t:close() end
+  for _, p in pairs(self.providers) do
+    if p.name == "sandbox" and p.close then p:close() end
+  end
+end
+
+return _M

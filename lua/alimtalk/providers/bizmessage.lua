@@ -1,0 +1,337 @@
+--- Kakao i Connect Message BizMessage (seed 003).
+-- OAuth client-credentials token (cached, refreshed `refresh_margin` seconds before expiry and
+-- once on a 401), one message per `POST /v2/send/kakao`. `cid` is the message serial: the
+-- caller's `id`, or one generated per message and kept across retries. Because BizMessage
+-- dedupes by `cid`, an uncertain send is resent with the same `cid`, and a
+-- duplicated-serial answer (Kakao 3012) then counts as accepted.
+--
+-- Options: `client_id`, `client_secret` (or `client_secret_env`; default variable
+-- BIZMSG_CLIENT_SECRET), `sender_key`, `sender_no`, `base_url` (default
+-- https://bizmsg-web.kakaoenterprise.com; see seed 003 for the finance/stock/public and staging
+-- hosts, and note the staging hosts deliver real messages), `token_ttl` (seconds assumed when the
+-- token answer has no `expires_in`, default 3600), `refresh_margin` (default 60),
+-- `ca_file`, `connect_timeout`, `timeout`.
+-- @module alimtalk.providers.bizmessage
+local _M = {}
+
+local config = require "alimtalk.config"
+local common = require "alimtalk.providers.common"
+local errors = require "alimtalk.errors"
+local events = require "alimtalk.events"
+local retry = require "alimtalk.retry"
+
+local spec = config.provider_spec({
+  client_id = "string", sender_key = "string", sender_no = "string", token_ttl = "number",
+  refresh_margin = "number", now = "function",
+}, { "client_secret" })
+
+local mt = { __name = "alimtalk.provider.bizmessage" }
+local methods = {}
+mt.__index = methods
+mt.__tostring = function(self) return "alimtalk.provider.bizmessage(" .. self.base .. ")" end
+
+--- Make a BizMessage provider.
+-- @tparam table conf options
+-- @tparam table deps `transport`
+-- @treturn table provider, or nil and a BAD_OPTION error
+function _M.new(conf, deps)
+  conf = config.check(conf, spec, "alimtalk.new: bizmessage")
+  local id = conf.client_id or os.getenv("BIZMSG_CLIENT_ID")
+  if not id then return nil, config.missing("bizmessage", "client_id") end
+  local secret = config.resolve(conf, "client_secret", "BIZMSG_CLIENT_SECRET")
+  if not secret then
+    return nil, config.missing("bizmessage", "client_secret", "BIZMSG_CLIENT_SECRET")
+  end
+  if not conf.sender_key then return nil, config.missing("bizmessage", "sender_key") end
+  local self = setmetatable({
+    name = "bizmessage", profile = "bizmessage", max_batch = 1, dedupes = true,
+    client_id = id, sender_key = conf.sender_key, sender_no = conf.sender_no,
+    base = config.base_url(conf.base_url or "https://bizmsg-web.kakaoenterprise.com", "bizmessage"),
+    token_ttl = conf.token_ttl or 3600, refresh_margin = conf.refresh_margin or 60,
+    timeout = conf.timeout, connect_timeout = conf.connect_timeout,
+    transport = deps and deps.transport, now = conf.now or retry.now,
+    token_fetches = 0,
+  }, mt)
+  config.hide(self, { client_secret = secret })
+  return self
+end
+
+--- Make sure a valid token is cached (fetching one when missing or about to expire).
+-- @treturn boolean true, or nil and an outcome for every message waiting on it
+function methods:authorize()
+  local tok = config.secret(self, "token")
+  if tok and self.now() < self.token_expires - self.refresh_margin then return true end
+  local req = {
+    method = "POST", url = self.base .. "/v2/oauth/token",
+    headers = {
+      -- Kakao's documented form: the two values with a space, not base64.
+      ["Authorization"] = "Basic " .. self.client_id .. " " .. config.secret(self, "client_secret"),
+      ["Content-Type"] = "application/x-www-form-urlencoded",
+      ["accept"] = "*/*",
+    },
+    body = "grant_type=client_credentials",
+    timeout = self.timeout, connect_timeout = self.connect_timeout,
+  }
+  self.token_fetches = self.token_fetches + 1
+  local resp, err, code = self.transport:request(req)
+  -- No message has gone out yet, so any failure here leaves them safe to retry.
+  if not resp then
+    return nil, { status = "retryable", code = code or "transport", message = "token: " .. err,
+                  down = true }
+  end
+  local doc = common.decode(resp.body)
+  local access = doc and common.val(doc.access_token)
+  if resp.status ~= 200 or type(access) ~= "string" then
+    local o = common.http_outcome(resp)
+    if o.status == "uncertain" then o.status = "retryable" end
+    if resp.status == 401 or resp.status == 400 or resp.status == 403 then
+      o.status = "auth_failed"
+    end
+    o.message = "token request refused (HTTP " .. resp.status .. ")"
+    return nil, o
+  end
+  local secrets = { client_secret = config.secret(self, "client_secret"), token = access }
+  config.hide(self, secrets)
+  self.token_expires = self.now() + (tonumber(common.val(doc.expires_in)) or self.token_ttl)
+  return true
+end
+
+--- Drop the cached token (after a 401) so the next `authorize` fetches a new one.
+function methods:unauthorized()
+  config.hide(self, { client_secret = config.secret(self, "client_secret") })
+  self.token_expires = 0
+end
+
+local function buttons(list)
+  if not list or #list == 0 then return nil end
+  local out = {}
+  for i, b in ipairs(list) do
+    out[i] = { type = b.type, name = b.name, url_mobile = b.url_mobile, url_pc = b.url_pc,
+               scheme_ios = b.scheme_ios, scheme_android = b.scheme_android,
+               chat_extra = b.chat_extra, chat_event = b.chat_event }
+  end
+  return out
+end
+
+--- Map one message to the send body.
+function methods:prepare(msg, tpl, code)
+  local t = common.texts(msg, tpl)
+  local serial = msg.id or common.serial()
+  local body = {
+    message_type = "AT", sender_key = self.sender_key, cid = serial, template_code = code,
+    phone_number = common.phone(msg.to, "bizmessage", msg.country_code),
+    sender_no = (type(msg.failover) == "table" and msg.failover.from) or self.sender_no,
+    message = t.content, title = t.title, header = t.header,
+    price = msg.price, currency_type = msg.currency,
+    fall_back_yn = false,
+  }
+  local attachment = {}
+  attachment.button = buttons(t.buttons)
+  if msg.item_highlight then
+    attachment.item_highlight = { title = msg.item_highlight.title,
+                                  description = msg.item_highlight.description }
+  end
+  if msg.items or msg.summary then attachment.item = { list = msg.items, summary = msg.summary } end
+  if next(attachment) then body.attachment = attachment end
+  local qr = buttons(msg.quick_replies)
+  if qr then body.supplement = { quick_reply = qr } end
+  if type(msg.failover) == "table" then
+    local fo = msg.failover
+    body.fall_back_yn = true
+    body.fall_back_message_type = fo.type == "LMS" and "LM" or (fo.type == "SMS" and "SM" or nil)
+    body.fall_back_title = fo.subject
+    body.fall_back_message = fo.content or t.content
+  end
+  return { payload = body, serial = serial, group = "", content = t.content }
+end
+
+--- Build the send request for a chunk of one entry (the token must be cached).
+function methods:build(chunk)
+  return {
+    method = "POST", url = self.base .. "/v2/send/kakao",
+    headers = { ["Authorization"] = "Bearer " .. (config.secret(self, "token") or ""),
+                ["Content-Type"] = "application/json", ["accept"] = "*/*" },
+    body = common.encode(chunk[1].payload),
+    timeout = self.timeout, connect_timeout = self.connect_timeout,
+  }
+end
+
+-- Outcome class of a BizMessage send answer: `code` is 100..520, `result.detail_code` finer.
+local function send_class(code, detail)
+  if detail and (detail == "3012" or detail:match("3012$")) then return "duplicate" end
+  local c = detail and common.classify("bizmessage", detail)
+  if c then return c end
+  c = common.classify("bizmessage", code)
+  if c then return c end
+  if code == "200" or code == "100" then return "accepted" end
+  if code == "520" then return "retryable" end
+  if code == "500" then return "uncertain" end
+  if code == "400" then return "unauthorized" end
+  return "rejected"
+end
+
+--- Outcomes of a send response (one message per request).
+function methods.parse(_, resp, chunk)
+  local doc = common.decode(resp.body)
+  if resp.status == 401 then
+    return { { status = "unauthorized", code = "401", message = "token refused" } }
+  end
+  if doc and doc.code ~= nil then
+    local code = tostring(common.val(doc.code))
+    local result = type(doc.result) == "table" and doc.result or {}
+    local detail = common.val(result.detail_code)
+    detail = detail and tostring(detail)
+    local class = send_class(code, detail)
+    if class == "delivered" or class == "pending" then class = "accepted" end
+    if class == "failed" then class = "rejected" end
+    local o = {
+      status = class, code = detail or code, message = common.val(result.detail_message),
+      ids = { uid = common.val(doc.uid), cid = common.val(doc.cid) or chunk[1].serial },
+    }
+    if resp.status == 429 then o.status, o.retry_after = "retryable", resp.headers["retry-after"] end
+    if resp.status >= 500 and class ~= "retryable" and class ~= "rejected" then o.down = true end
+    return { o }
+  end
+  if resp.status >= 200 and resp.status < 300 then
+    return { { status = "uncertain", code = tostring(resp.status), message = "unreadable send response",
+               ids = { cid = chunk[1].serial } } }
+  end
+  local o = common.http_outcome(resp)
+  o.ids = { cid = chunk[1].serial }
+  return { o }
+end
+
+-- An authorized call outside sending (polling, search, detail), refreshing the token once on 401.
+function methods:call(method, path, body)
+  local ok, out = self:authorize()
+  if not ok then
+    return nil, errors.new{ code = out.status == "auth_failed" and "AUTH" or "TRANSPORT",
+                            message = out.message, provider_code = out.code, provider = "bizmessage" }
+  end
+  for attempt = 1, 2 do
+    local req = {
+      method = method, url = self.base .. path,
+      headers = { ["Authorization"] = "Bearer " .. config.secret(self, "token"), ["accept"] = "*/*",
+                  ["Content-Type"] = body and "application/json" or nil },
+      body = body and common.encode(body) or nil,
+      timeout = self.timeout, connect_timeout = self.connect_timeout,
+    }
+    local resp, err, code = self.transport:request(req)
+    if not resp then
+      return nil, errors.new{ code = "TRANSPORT", message = err, provider_code = code,
+                              provider = "bizmessage" }
+    end
+    if resp.status == 401 and attempt == 1 then
+      self:unauthorized()
+      ok, out = self:authorize()
+      if not ok then
+        return nil, errors.new{ code = "AUTH", message = out.message, provider = "bizmessage" }
+      end
+    else
+      local doc = common.decode(resp.body)
+      if resp.status >= 300 or not doc then
+        return nil, errors.new{ code = resp.status == 404 and "NOT_FOUND" or "PROVIDER",
+          message = "HTTP " .. resp.status, provider_code = doc and doc.code and tostring(doc.code)
+          or tostring(resp.status), provider = "bizmessage" }
+      end
+      return doc
+    end
+  end
+end
+
+local function result_event(r)
+  local kko = common.val(r.kko_status_code)
+  local st = common.val(r.status_code)
+  local status
+  if common.val(r.ended_yn) == "N" or (kko == nil and (st == "API_100" or st == nil)) then
+    status = "pending"
+  elseif kko == "0000" then
+    status = "delivered"
+  else
+    status = events.status_for("bizmessage", kko or st, "failed")
+  end
+  local sms = common.val(r.sms_status_code)
+  return events.new{
+    provider = "bizmessage", status = status, code = kko or st,
+    message = common.val(r.error_message), to = common.val(r.phone_number),
+    ids = { uid = common.val(r.uid), cid = common.val(r.cid) },
+    time = common.val(r.ended_date) or common.val(r.reg_date),
+    fallback = sms and sms ~= "-100" and { code = sms } or nil,
+    content = common.val(r.message), template = common.val(r.template_code),
+    raw = r,
+  }
+end
+
+--- Polling results (contracts using the Polling method, and SMS/LMS fallback results).
+-- @tparam[opt] table opts `close` (default true): close the report group once read, so the
+--   same results are not returned again
+-- @treturn table `{ report_group_no =, events = {...}, closed = boolean }`
+function methods:poll_results(opts)
+  opts = opts or {}
+  local doc, err = self:call("GET", "/v2/info/message/results")
+  if not doc then return nil, err end
+  local evs = {}
+  for i, r in ipairs(type(doc.results) == "table" and doc.results or {}) do evs[i] = result_event(r) end
+  local group = common.val(doc.report_group_no)
+  local out = { report_group_no = group and tostring(group), events = evs, closed = false }
+  if group and opts.close ~= false then
+    local ok, cerr = self:close_report_group(out.report_group_no)
+    if not ok then return nil, cerr end
+    out.closed = true
+  end
+  return out
+end
+
+--- Close a report group so its results are not served again.
+function methods:close_report_group(report_group_no)
+  local doc, err = self:call("PUT", "/v2/info/message/results/complete/" .. common.escape(report_group_no))
+  if not doc then return nil, err end
+  return true
+end
+
+--- One page of the delivery list.
+-- @tparam[opt] table q `start_date`, `end_date` (yyyy-mm-dd), `size` (max 1000), `last_uid`,
+--   `status_code`, `client_id`, `etc1`, `etc2`
+-- @treturn table `{ events = {...}, next = boolean, last_uid =, count = }`
+function methods:search(q)
+  q = q or {}
+  local doc, err = self:call("POST", "/v2/info/message/search", {
+    start_date = q.start_date, end_date = q.end_date, size = q.size, last_uid = q.last_uid,
+    status_code = q.status_code, client_id = q.client_id, etc1 = q.etc1, etc2 = q.etc2 })
+  if not doc then return nil, err end
+  local evs = {}
+  for i, r in ipairs(type(doc.results) == "table" and doc.results or {}) do evs[i] = result_event(r) end
+  local last = common.val(doc.last_uid) or (evs[#evs] and evs[#evs].ids.uid)
+  return { events = evs, next = common.val(doc.next) == true, last_uid = last,
+           count = common.val(doc.count) }
+end
+
+--- Every page of the delivery list (follows `last_uid`; at most `max_pages`, default 100).
+-- @treturn table list of events
+function methods:search_all(q)
+  q = config.copy(q) or {}
+  local max_pages = q.max_pages or 100
+  q.max_pages = nil
+  local all = {}
+  for _ = 1, max_pages do
+    local page, err = self:search(q)
+    if not page then return nil, err end
+    for _, e in ipairs(page.events) do all[#all + 1] = e end
+    if not page.next or not page.last_uid or page.last_uid == q.last_uid then break end
+    q.last_uid = page.last_uid
+  end
+  return all
+end
+
+--- Detail of one message by uid. @treturn table event (with `raw` holding every field)
+function methods:detail(uid)
+  local doc, err = self:call("GET", "/v2/info/message/search/detail/" .. common.escape(uid))
+  if not doc then return nil, err end
+  if type(doc.result) ~= "table" then
+    return nil, errors.new{ code = "NOT_FOUND", message = "no result for uid", provider = "bizmessage",
+                            provider_code = doc.code and tostring(doc.code) }
+  end
+  return result_event(doc.result)
+end
+
+return _M

@@ -1,0 +1,193 @@
+--- Helpers shared by the provider files: JSON, code classification, HTTP outcome rules,
+-- rendering a message against its registry template.
+--
+-- An *outcome* is what a provider reports for one message of one attempt:
+--     { status = "accepted" | "rejected" | "retryable" | "uncertain" | "quota"
+--                | "unauthorized" | "duplicate",
+--       code =, message =, ids = {...}, retry_after =, down = boolean }
+-- `down` marks a provider-down signal for the circuit breaker (transport failure, 5xx).
+-- @module alimtalk.providers.common
+local _M = {}
+
+local cjson = require "cjson.safe"
+local has_codes, codes = pcall(require, "alimtalk.codes")
+local has_template, template = pcall(require, "alimtalk.template")
+local has_phone, phone = pcall(require, "alimtalk.phone")
+
+local encoder = cjson.new()
+pcall(encoder.encode_empty_table_as_object, true)
+pcall(encoder.encode_escape_forward_slash, false)
+
+_M.null = cjson.null
+
+--- Encode to JSON (forward slashes unescaped, so URLs read as written).
+function _M.encode(v)
+  return encoder.encode(v)
+end
+
+--- Decode JSON; nil on malformed input or a non-table top level.
+function _M.decode(s)
+  if type(s) ~= "string" or s == "" then return nil end
+  local v = cjson.decode(s)
+  if type(v) ~= "table" then return nil end
+  return v
+end
+
+--- Drop cjson nulls: a JSON null reads as nil.
+function _M.val(v)
+  if v == cjson.null then return nil end
+  return v
+end
+
+--- Outcome class of a provider code by the catalogue, or `fallback`.
+-- @treturn string class
+-- @treturn string|nil meaning
+function _M.classify(provider, code, fallback)
+  if code ~= nil and has_codes and codes.lookup then
+    local c = codes.lookup(provider, tostring(code))
+    if c and c.duplicate then return "duplicate", c.meaning end
+    if c and c.class then return c.class, c.meaning end
+  end
+  return fallback
+end
+
+--- Outcome for a transport failure: nothing sent is safe to retry; anything sent is uncertain.
+function _M.transport_outcome(message, code, sent)
+  return { status = sent and "uncertain" or "retryable", code = code or "transport",
+           message = message, down = true, transport = true }
+end
+
+--- Outcome for an HTTP status that says nothing per message (no usable body).
+-- 429 and 503 are refusals before processing: retry. 502/504 and other 5xx may have been
+-- processed: uncertain. 401 is for the token logic. Other 4xx: rejected.
+function _M.http_outcome(resp)
+  local s = resp.status
+  local h = resp.headers or {}
+  if s == 429 then
+    return { status = "retryable", code = "429", message = "Too Many Requests",
+             retry_after = h["retry-after"] }
+  elseif s == 503 then
+    return { status = "retryable", code = "503", message = "Service Unavailable",
+             retry_after = h["retry-after"], down = true }
+  elseif s == 401 then
+    return { status = "unauthorized", code = "401", message = "Unauthorized" }
+  elseif s >= 500 then
+    return { status = "uncertain", code = tostring(s), message = "HTTP " .. s, down = true }
+  else
+    return { status = "rejected", code = tostring(s), message = "HTTP " .. s }
+  end
+end
+
+--- Copy an outcome for one message of a chunk.
+function _M.each(n, outcome)
+  local out = {}
+  for i = 1, n do
+    local o = {}
+    for k, v in pairs(outcome) do o[k] = v end
+    o.ids = {}
+    out[i] = o
+  end
+  return out
+end
+
+--- Percent-encode a query value.
+function _M.escape(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+--- Build `?a=1&b=2` from a table (keys sorted; nil values skipped).
+function _M.query(params)
+  local keys = {}
+  for k in pairs(params) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    parts[#parts + 1] = _M.escape(k) .. "=" .. _M.escape(params[k])
+  end
+  if #parts == 0 then return "" end
+  return "?" .. table.concat(parts, "&")
+end
+
+--- Normalize a phone number for a provider with phone.lua, or return it with separators dropped.
+function _M.phone(number, provider, country_code)
+  if has_phone and phone.normalize then
+    local n = phone.normalize(number, provider,
+                              country_code and { country_code = country_code } or nil)
+    if n then return n end
+  end
+  return (tostring(number):gsub("[%s%-%(%)]", ""))
+end
+
+-- Render a registry text (a parsed template) with vars; nil when a variable is missing.
+local function render_text(t, vars)
+  if t == nil or t == cjson.null then return nil end
+  if type(t) == "string" then
+    if not has_template then return t end
+    t = template.parse(t)
+    if not t then return nil end
+  end
+  if not has_template or not template.is(t) then return t end
+  if #t.names == 0 then return t.body end
+  return (template.render(t, vars or {}, { allow_unknown = true }))
+end
+_M.render_text = render_text
+
+--- Finished texts of a message: its own fields, or its registry template rendered with vars
+-- (when only `content` is given, the variables are recovered by matching it to the body, so
+-- titles and button links render too).
+-- @tparam table msg message model
+-- @tparam[opt] table tpl registry template entry
+-- @treturn table { content =, title =, header =, buttons =, vars = }
+function _M.texts(msg, tpl)
+  local t = {
+    content = msg.content, title = msg.title, header = msg.header, buttons = msg.buttons,
+    vars = msg.vars,
+  }
+  if tpl then
+    local vars = msg.vars
+    if vars == nil and type(msg.content) == "string" and has_template and template.is(tpl.body) then
+      vars = template.match(tpl.body, msg.content)
+      t.vars = vars
+    end
+    if t.content == nil then t.content = render_text(tpl.body, vars) end
+    if t.title == nil then t.title = render_text(tpl.title, vars) end
+    if t.header == nil then t.header = render_text(tpl.header, vars) end
+    if t.buttons == nil and type(tpl.buttons) == "table" and #tpl.buttons > 0 then
+      local bs = {}
+      for i, b in ipairs(tpl.buttons) do
+        local c = {}
+        for k, v in pairs(b) do
+          if k == "type" then c[k] = v else c[k] = render_text(v, vars) end
+        end
+        bs[i] = c
+      end
+      t.buttons = bs
+    end
+  end
+  return t
+end
+
+--- Header value by case-insensitive name.
+function _M.header(headers, name)
+  if not headers then return nil end
+  local v = headers[name]
+  if v ~= nil then return v end
+  name = name:lower()
+  for k, val in pairs(headers) do
+    if type(k) == "string" and k:lower() == name then return val end
+  end
+  return nil
+end
+
+--- A serial for providers that dedupe by it, when the caller gave none: random, 20 hex chars.
+function _M.serial()
+  local ok, core = pcall(require, "alimtalk.core")
+  if ok and core.random_bytes and core.hex then
+    return core.hex(core.random_bytes(10))
+  end
+  local t = {}
+  for i = 1, 20 do t[i] = string.format("%x", math.random(0, 15)) end
+  return table.concat(t)
+end
+
+return _M
