@@ -1,0 +1,217 @@
+-- The OpenResty transport, run inside a real nginx (Debian's nginx + the Lua module): a
+-- "client" nginx runs alimtalk.transport.cosocket in a content handler and talks to the
+-- loopback test server from spec/support/httpd.lua (plain HTTP and TLS with a throwaway CA).
+local httpd = require("support.httpd")
+local cjson = require("cjson")
+
+local function sh(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local ROOT = assert(io.popen("pwd")):read("*l")
+
+-- Start a private nginx whose one server runs `handler` (Lua code) at /t.
+local function start_client_nginx(ca_file)
+  local dir = assert(io.popen("mktemp -d /tmp/alimtalk-cosock.XXXXXX")):read("*l")
+  local last
+  for _ = 1, 15 do
+    local port = math.random(20000, 59000)
+    local conf = ([[
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+user root;
+worker_processes 1;
+daemon on;
+pid DIR/nginx.pid;
+error_log DIR/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path DIR/client_body;
+  proxy_temp_path DIR/proxy;
+  fastcgi_temp_path DIR/fastcgi;
+  uwsgi_temp_path DIR/uwsgi;
+  scgi_temp_path DIR/scgi;
+  lua_package_path "ROOT/lua/?.lua;ROOT/lua/?/init.lua;;";
+  lua_package_cpath "ROOT/build/luajit/?.so;;";
+  lua_ssl_trusted_certificate CAFILE;
+  lua_ssl_verify_depth 3;
+  server {
+    listen 127.0.0.1:PORT;
+    location = /t {
+      client_body_buffer_size 1m;
+      content_by_lua_block {
+        local cjson = require "cjson"
+        local T = require "alimtalk.transport.cosocket"
+        ngx.req.read_body()
+        local spec = cjson.decode(ngx.req.get_body_data())
+        local t = T.new(spec.opts or {})
+        local out = { available = T.available() }
+        if spec.many then
+          out.results = t:request_many(spec.many)
+        else
+          out.list = {}
+          for i, req in ipairs(spec.reqs) do
+            local resp, msg, code, sent = t:request(req)
+            out.list[i] = { resp = resp, err = msg, code = code, sent = sent }
+          end
+        end
+        out.stats = t:stats()
+        ngx.say(cjson.encode(out))
+      }
+    }
+  }
+}
+]]):gsub("DIR", dir):gsub("ROOT", ROOT):gsub("CAFILE", ca_file):gsub("PORT", tostring(port))
+    local f = assert(io.open(dir .. "/nginx.conf", "wb"))
+    f:write(conf)
+    f:close()
+    if sh(("nginx -p '%s' -e '%s/error.log' -c '%s/nginx.conf' >/dev/null 2>&1"):format(dir, dir, dir)) then
+      for _ = 1, 50 do
+        if read_file(dir .. "/nginx.pid") then break end
+        sh("sleep 0.05")
+      end
+      local pid = tonumber((read_file(dir .. "/nginx.pid") or ""):match("%d+"))
+      return { dir = dir, port = port, pid = pid }
+    end
+    last = read_file(dir .. "/error.log") or "?"
+    if not last:find("in use", 1, true) then break end
+  end
+  sh("rm -rf '" .. dir .. "'")
+  error("could not start nginx: " .. tostring(last))
+end
+
+local function stop_nginx(n)
+  if not n or not n.pid then return end
+  sh("kill -TERM " .. n.pid .. " 2>/dev/null")
+  for _ = 1, 100 do
+    if not sh("kill -0 " .. n.pid .. " 2>/dev/null") then break end
+    sh("sleep 0.05")
+  end
+  sh("kill -KILL " .. n.pid .. " 2>/dev/null")
+  n.pid = nil
+  sh("rm -rf '" .. n.dir .. "'")
+end
+
+describe("transport.cosocket inside nginx", function()
+  local upstream, client, http
+
+  setup(function()
+    upstream = httpd.start({ tls = true })
+    client = start_client_nginx(upstream.ca_file)
+    http = require("alimtalk.core").http_client({ timeout = 20 })
+  end)
+
+  teardown(function()
+    stop_nginx(client)
+    if upstream then upstream:stop() end
+    if http then http:close() end
+  end)
+
+  -- Ask the client nginx to run requests through the cosocket transport.
+  local function run(spec)
+    local resp, err = http:request({ method = "POST", url = ("http://127.0.0.1:%d/t"):format(client.port),
+                                     headers = { ["Content-Type"] = "application/json" },
+                                     body = cjson.encode(spec) })
+    assert(resp, err)
+    assert.are.equal(200, resp.status, resp.body .. (read_file(client.dir .. "/error.log") or ""))
+    return cjson.decode(resp.body)
+  end
+
+  it("is chosen only inside nginx, and refuses to start outside", function()
+    local T = require("alimtalk.transport.cosocket")
+    assert.is_false(T.available())
+    assert.has_error(function() T.new() end)
+    assert.is_true(run({ reqs = {} }).available)
+  end)
+
+  it("sends a POST with headers and body and reads the answer", function()
+    local out = run({ reqs = { { method = "POST", url = upstream:url("/echo"),
+                                 headers = { ["Content-Type"] = "application/json", ["X-Test"] = "홍길동" },
+                                 body = '{"to":"01012345678"}' } } })
+    local r = out.list[1].resp
+    assert.are.equal(200, r.status)
+    assert.are.equal('{"to":"01012345678"}', r.body)
+    assert.are.equal("POST", r.headers["x-method"])
+    assert.are.equal("홍길동", r.headers["x-echo-x-test"])
+    assert.are.equal("application/json", r.headers["x-echo-content-type"])
+  end)
+
+  it("reuses one pooled connection for consecutive requests", function()
+    local out = run({ reqs = { { method = "GET", url = upstream:url("/ok") },
+                               { method = "GET", url = upstream:url("/ok") },
+                               { method = "GET", url = upstream:url("/ok") } } })
+    local c1 = out.list[1].resp.headers["x-connection"]
+    assert.are.equal(c1, out.list[2].resp.headers["x-connection"])
+    assert.are.equal(c1, out.list[3].resp.headers["x-connection"])
+    local n1 = tonumber(out.list[1].resp.headers["x-connection-requests"])
+    assert.are.equal(n1 + 2, tonumber(out.list[3].resp.headers["x-connection-requests"]))
+    assert.are.equal(3, out.stats.requests)
+  end)
+
+  it("reads chunked and Content-Length bodies whole, and refuses one over max_response", function()
+    local out = run({ opts = { max_response = 1048576 },
+                      reqs = { { method = "GET", url = upstream:url("/big?bytes=300000") },
+                               { method = "GET", url = upstream:url("/big_cl?bytes=70000") },
+                               { method = "GET", url = upstream:url("/big?bytes=2000000") },
+                               { method = "GET", url = upstream:url("/big_cl?bytes=2000000") } } })
+    assert.are.equal(300000, #out.list[1].resp.body)
+    assert.are.equal(string.rep("x", 300000), out.list[1].resp.body)
+    assert.are.equal(70000, #out.list[2].resp.body)
+    assert.are.equal("too_large", out.list[3].code)
+    assert.are.equal("too_large", out.list[4].code)
+  end)
+
+  it("reports a timeout after sending as possibly sent, a refused connection as not sent", function()
+    -- a port nothing listens on: bind-test by asking the upstream for one it does not use
+    local out = run({ opts = { timeout = 0.3, connect_timeout = 1 },
+                      reqs = { { method = "POST", url = upstream:url("/stall"), body = "x" },
+                               { method = "GET", url = "http://127.0.0.1:1/ok" },
+                               { method = "GET", url = "http://no-such-host.invalid/ok" } } })
+    assert.are.equal("timeout", out.list[1].code)
+    assert.is_true(out.list[1].sent)
+    assert.are.equal("connect", out.list[2].code)
+    assert.is_false(out.list[2].sent)
+    assert.are.equal("dns", out.list[3].code)
+    assert.is_false(out.list[3].sent)
+  end)
+
+  it("verifies TLS: the right certificate passes, a wrong host name fails before sending", function()
+    local out = run({ reqs = { { method = "POST", url = upstream:https_url("/echo"), body = "secure" },
+                               { method = "GET", url = upstream:wrong_url("/ok") } } })
+    assert.is_table(out.list[1].resp, out.list[1].err)
+    assert.are.equal(200, out.list[1].resp.status)
+    assert.are.equal("secure", out.list[1].resp.body)
+    assert.are.equal("tls", out.list[2].code)
+    assert.is_false(out.list[2].sent)
+  end)
+
+  it("runs request_many concurrently on several connections, results in order", function()
+    local many = {}
+    for i = 1, 12 do
+      many[i] = { method = "POST", url = upstream:url("/echo"), body = "n" .. i }
+    end
+    many[13] = { method = "GET", url = upstream:url("/delay?ms=300") }
+    many[14] = { method = "GET", url = upstream:url("/delay?ms=300") }
+    local out = run({ opts = { max_connections = 4 }, many = many })
+    local conns = {}
+    for i = 1, 12 do
+      assert.are.equal("n" .. i, out.results[i].resp.body)
+      conns[out.results[i].resp.headers["x-connection"]] = true
+    end
+    assert.matches("^slept", out.results[13].resp.body)
+    assert.matches("^slept", out.results[14].resp.body)
+    local n = 0
+    for _ in pairs(conns) do n = n + 1 end
+    assert.is_true(n > 1 and n <= 4, "connections used: " .. n)
+  end)
+end)
