@@ -1,0 +1,44 @@
+-- Alcmeon status webhooks: normalization and optional Basic authentication.
+local core = require "alimtalk.core"
+local hook_mod = require "alimtalk.webhook.alcmeon"
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return (s:gsub("\n$", ""))
+end
+
+describe("webhook.alcmeon", function()
+  local body = read("spec/fixtures/webhooks/alcmeon_failed.json")
+
+  it("normalizes a failed status with its Kakao code", function()
+    local ev = assert(assert(hook_mod.new()):parse({}, body))
+    assert.equal("failed", ev.status)
+    assert.equal("3019", ev.code)
+    assert.equal("alc-5521", ev.ids.message_id)
+    local ok = assert(hook_mod.new()):parse({}, '{"message_id":"m1","status":"delivered","time":"t"}')
+    assert.equal("delivered", ok.status)
+  end)
+
+  it("refuses unknown statuses and bad JSON", function()
+    local hook = assert(hook_mod.new())
+    local ev, err = hook:parse({}, '{"message_id":"m1","status":"read"}')
+    assert.is_nil(ev)
+    assert.equal("UNSUPPORTED", err.code)
+    ev, err = hook:parse({}, "[")
+    assert.is_nil(ev)
+    assert.equal("BAD_JSON", err.code)
+  end)
+
+  it("checks Basic credentials when configured", function()
+    local hook = assert(hook_mod.new{ basic_user = "alcmeon", basic_password = "pw-91x" })
+    local good = "Basic " .. core.base64_encode("alcmeon:pw-91x")
+    assert.truthy(hook:parse({ Authorization = good }, body))
+    local ev, err = hook:parse({ Authorization = good:sub(1, -2) .. "A" }, body)
+    assert.is_nil(ev)
+    assert.equal("UNAUTHORIZED", err.code)
+    ev = hook:parse({}, body)
+    assert.is_nil(ev)
+  end)
+end)
