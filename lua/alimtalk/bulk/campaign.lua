@@ -80,21 +80,6 @@ local function file_exists(p)
   return false
 end
 
--- Highest row already in the rejects file (so a resume does not list a row twice).
-local function rejects_hwm(path)
-  local f = io.open(path, "rb")
-  if not f then return 0 end
-  local hwm = 0
-  for line in f:lines("L") do
-    if line:sub(-1) == "\n" then
-      local row = tonumber(line:match('^{"row":(%d+)'))
-      if row and row > hwm then hwm = row end
-    end
-  end
-  f:close()
-  return hwm
-end
-
 -- Turn one input row into a message.
 local function row_message(c, row, t)
   local msg
@@ -162,20 +147,28 @@ local function result_detail(r)
 end
 
 local function is_quota(r)
-  if r.class == "quota" or r.quota == true then return true end
-  local ok, codes = pcall(require, "alimtalk.codes")
-  if ok and type(codes) == "table" and type(codes.class) == "function" and r.provider and r.code then
-    local okc, cls = pcall(codes.class, r.provider, r.code)
-    return okc and cls == "quota"
-  end
-  return false
+  return r.quota == true or r.class == "quota"
 end
 
-local function default_validate(client)
-  if type(client.validate) == "function" then
-    return function(msg) return client:validate(msg) end
+-- Rows as [first, last] runs, for the journal's "going out" records.
+local function runs(list)
+  table.sort(list)
+  local out, a, b = {}, nil, nil
+  for _, r in ipairs(list) do
+    if a and r == b + 1 then b = r
+    else
+      if a then out[#out + 1] = { a, b } end
+      a, b = r, r
+    end
   end
-  return function() return true end
+  if a then out[#out + 1] = { a, b } end
+  return out
+end
+
+local function reject_record(err, raw)
+  local why = { error = plain_err(err), input = raw }
+  if not cjson.encode(why) then why.input = nil end
+  return why
 end
 
 --- Run a campaign, or resume it when its journal exists.
@@ -188,8 +181,9 @@ end
 --  commit, default 500), `concurrency` (send_batch concurrency, default 8), `dedupes` (the
 --  provider drops duplicate serials; default from the provider name), `fsync` (default true),
 --  `progress` (an alimtalk.bulk.progress or nil), `quota_pause` (seconds, default 60),
---  `max_pauses` (default 3), `validate` (function(msg) -> true | nil, err; default
---  `client:validate`), `provider` (name, for the journal), `on_chunk` (function(stats), for tests)
+--  `max_pauses` (default 3), `validate` (function(msg) -> true | nil, err, checked before
+--  the client's own pre-flight validation), `provider` (name, for the journal), `on_chunk`
+--  (function(stats) after each chunk)
 -- @treturn table summary: `counts` (accepted, rejected, invalid, uncertain, not_sent,
 --  unattempted), `files`, `stopped` (reason when the campaign stopped early), or nil and an error
 function _M.run(opts)
@@ -245,12 +239,17 @@ function _M.run(opts)
   end
 
   local client = opts.client
-  local provider = opts.provider or client.provider_name or client.provider or (st and st.header.provider)
-  if type(provider) ~= "string" then provider = nil end
+  local provider = opts.provider
+  if provider == nil and type(client.names) == "table" then provider = table.concat(client.names, ",") end
+  if type(provider) ~= "string" then provider = st and st.header.provider or nil end
   local dedupes = opts.dedupes
   if dedupes == nil then
-    if type(client.dedupes) == "function" then dedupes = client:dedupes()
-    else dedupes = _M.DEDUPING[provider or ""] or false end
+    -- Resending under the same serial is safe only when one provider that drops duplicate
+    -- serials gets every message (with failover, a resend could reach another provider).
+    local names = type(client.names) == "table" and client.names or { provider }
+    local p = #names == 1 and type(client.provider) == "function" and client:provider(names[1])
+    if type(p) == "table" and p.dedupes ~= nil then dedupes = p.dedupes == true
+    else dedupes = #names == 1 and _M.DEDUPING[names[1] or ""] or false end
   end
   local header = { campaign = campaign, input = c.input, format = c.format, template = c.template,
                    to_column = c.to_column, key_column = c.key_column, provider = provider,
@@ -283,14 +282,13 @@ function _M.run(opts)
     end
     j:event{ event = "resume", at = os.time(), hwm = hwm, dedupes = dedupes }
   end
-  local rejects_from = rejects_hwm(paths.rejects)
   local rejects, rerr = io.open(paths.rejects, "ab")
   if not rejects then
     j:close(); reader:close()
     return nil, errors.new{ code = "BAD_OPTION", message = tostring(rerr) }
   end
 
-  local validate = opts.validate or default_validate(client)
+  local validate = opts.validate or function() return true end
   local chunk_size = opts.chunk or 500
   local rate = opts.rate
   if rate and rate > 0 then chunk_size = math.max(1, math.min(chunk_size, math.floor(rate))) end
@@ -309,14 +307,9 @@ function _M.run(opts)
   -- means every row before it is recorded too.
   local rows, msgs, chunk = {}, {}, {}
 
-  local function write_reject(row, err, raw)
-    if row > rejects_from then
-      local body = cjson.encode({ error = plain_err(err), input = raw }) or
-        cjson.encode({ error = plain_err(err) })
-      -- "row" first so a resume finds the high-water mark without decoding
-      rejects:write('{"row":', row, ',', body:sub(2), "\n")
-    end
-    j:invalid(row, type(err) == "table" and err.code or "INVALID")
+  local function write_reject(row, why)
+    rejects:write('{"row":', row, ',', cjson.encode(why):sub(2), "\n")
+    j:invalid(row, why)
     counts.invalid = counts.invalid + 1
     done_this_run = done_this_run + 1
   end
@@ -332,7 +325,7 @@ function _M.run(opts)
     local has_rejects = false
     for _, e in ipairs(chunk) do
       if e.msg then j:planned(e.row, e.msg.id)
-      else write_reject(e.row, e.err, e.raw); has_rejects = true end
+      else write_reject(e.row, e.why); has_rejects = true end
     end
     if has_rejects then rejects:flush() end
     j:commit()
@@ -341,18 +334,27 @@ function _M.run(opts)
     rows, msgs = {}, {}
     local pauses = 0
     while #todo_rows > 0 do
-      j:going(todo_rows[1], todo_rows[#todo_rows])
-      local results = client:send_batch(todo_msgs, { concurrency = concurrency }) or {}
+      -- Journal each request's rows as going out, durably, before the request leaves.
+      local function before_send(pname, list)
+        local going = {}
+        for k, x in ipairs(list) do going[k] = todo_rows[x.index] end
+        for _, run in ipairs(runs(going)) do j:going(run[1], run[2], pname) end
+        j:commit()
+      end
+      local results = client:send_batch(todo_msgs, { concurrency = concurrency, before_send = before_send })
       local again_rows, again_msgs = {}, {}
-      local quota = false
+      local quota, invalid = false, false
       for i, row in ipairs(todo_rows) do
         local r = results[i]
         if type(r) ~= "table" or r.status == nil then
-          r = { status = "rejected", code = type(r) == "table" and r.code or "ERROR",
-                message = tostring(r and (r.message or r) or "no result") }
+          r = { status = "uncertain", code = "NO_RESULT", message = "the client gave no result" }
         end
         if r.status == "not_sent" and is_quota(r) then quota = true end
-        if quota and r.status == "not_sent" then
+        if r.status == "rejected" and r.error and (r.attempts or 0) == 0 then
+          -- failed the client's pre-flight validation: nothing was sent
+          write_reject(row, reject_record(r.error, nil))
+          invalid = true
+        elseif quota and r.status == "not_sent" then
           again_rows[#again_rows + 1] = row
           again_msgs[#again_msgs + 1] = todo_msgs[i]
         else
@@ -361,9 +363,10 @@ function _M.run(opts)
           j:outcome(row, r.status, d)
           counts[r.status] = (counts[r.status] or 0) + 1
           done_this_run = done_this_run + 1
+          sent_this_run = sent_this_run + 1
         end
-        sent_this_run = sent_this_run + 1
       end
+      if invalid then rejects:flush() end
       j:commit()
       if #again_rows > 0 then
         pauses = pauses + 1
@@ -371,7 +374,6 @@ function _M.run(opts)
           j:event{ event = "stop", reason = "quota", at = os.time(), row = again_rows[1] }
           stopped = "the provider reported its quota exhausted " .. pauses .. " times; " ..
             "run 'alimtalk bulk resume " .. campaign .. "' later"
-          -- rows of this chunk stay planned-and-sent without outcome? No: record them not_sent.
           for i, row in ipairs(again_rows) do
             j:outcome(row, "not_sent", { reason = "quota", serial = again_msgs[i].id })
             counts.not_sent = counts.not_sent + 1
@@ -380,6 +382,7 @@ function _M.run(opts)
           return false
         end
         j:event{ event = "pause", reason = "quota", seconds = quota_pause, at = os.time() }
+        if progress then progress:note("quota reached: pausing " .. quota_pause .. " s") end
         sys.sleep(quota_pause)
       end
       todo_rows, todo_msgs = again_rows, again_msgs
@@ -409,7 +412,7 @@ function _M.run(opts)
       local redo = resend[row]
       if row > hwm or redo then
         if perr then
-          add{ row = row, err = errors.new{ code = "BAD_ROW", message = perr } }
+          add{ row = row, why = reject_record(errors.new{ code = "BAD_ROW", message = perr }) }
         else
           local msg, merr = row_message(c, row, t)
           if msg and type(redo) == "string" and redo ~= msg.id then
@@ -417,10 +420,10 @@ function _M.run(opts)
               .. ": the input changed"
             j:event{ event = "stop", reason = "input changed", row = row, at = os.time() }
           elseif not msg then
-            add{ row = row, err = merr, raw = t }
+            add{ row = row, why = reject_record(merr, t) }
           else
             local ok, verr = validate(msg)
-            if ok then add{ row = row, msg = msg } else add{ row = row, err = verr, raw = t } end
+            if ok then add{ row = row, msg = msg } else add{ row = row, why = reject_record(verr, t) } end
           end
         end
       elseif row == hwm then
@@ -460,7 +463,7 @@ function _M.report(state_dir, campaign)
   local st, e = journal_mod.scan(paths.journal)
   if not st then return nil, errors.new{ code = "NO_CAMPAIGN", message = tostring(e) } end
   local out = {}
-  for _, k in ipairs({ "accepted", "rejected", "uncertain", "not_sent" }) do
+  for _, k in ipairs({ "accepted", "rejected", "uncertain", "not_sent", "rejects" }) do
     out[k] = assert(io.open(paths[k] .. ".tmp", "wb"))
   end
   local f = assert(io.open(paths.journal, "rb"))
@@ -470,6 +473,10 @@ function _M.report(state_dir, campaign)
       if status == "accepted" or status == "rejected" then
         out[status]:write('{"row":', row, ',"status":"', status, '","result":', detail, "}\n")
       end
+    elseif line:sub(1, 2) == "I\t" and line:sub(-1) == "\n" then
+      -- the rejects file, rebuilt from the journal: exactly one line per invalid row
+      local row, why = line:match("^I\t(%d+)\t{(.*)\n$")
+      if row then out.rejects:write('{"row":', row, ',', why, "\n") end
     end
   end
   f:close()

@@ -3,10 +3,10 @@
 --
 --     H  {json}                 header: campaign, input, template, provider, input fingerprint
 --     P  row  serial            planned: the row will be sent under this serial
---     G  first  last            going out: every planned row in [first, last] without an
---                               outcome is now being sent (committed before the requests leave)
+--     G  first  last  provider  going out: every planned row in [first, last] without an
+--                               outcome is now being sent (committed before the request leaves)
 --     O  row  status  {json}    outcome: accepted | rejected | uncertain | not_sent
---     I  row  code              invalid: the row is in the rejects file with its reasons
+--     I  row  {json}            invalid: the reasons (the rejects file is made from these)
 --     E  {json}                 event: pause, quota, stop, resume
 --
 -- The order P (commit) G (commit) send O is what makes a crash safe: a row with P but no G was
@@ -51,7 +51,7 @@ function _M.scan(path)
         if row > st.hwm then st.hwm = row end
       end
     elseif kind == "G" then
-      local a, b = line:match("^G\t(%d+)\t(%d+)\n$")
+      local a, b = line:match("^G\t(%d+)\t(%d+)")
       a, b = tonumber(a), tonumber(b)
       if a then
         for row, serial in pairs(st.planned) do
@@ -80,6 +80,7 @@ function _M.scan(path)
     elseif kind == "I" then
       local row = tonumber(line:match("^I\t(%d+)\t"))
       if row then
+        st.planned[row], st.in_flight[row] = nil, nil
         st.counts.invalid = st.counts.invalid + 1
         if row > st.hwm then st.hwm = row end
       end
@@ -142,10 +143,9 @@ function methods:planned(row, serial)
   self.f:write("P\t", row, "\t", serial, "\n")
 end
 
---- Going out: every planned row in [first, last] is about to be sent. Commits.
-function methods:going(first, last)
-  self.f:write("G\t", first, "\t", last, "\n")
-  self:commit()
+--- Going out: the planned rows in [first, last] are about to be sent. Call `commit` next.
+function methods:going(first, last, provider)
+  self.f:write("G\t", first, "\t", last, "\t", provider or "", "\n")
 end
 
 --- Outcome of one row.
@@ -156,9 +156,11 @@ function methods:outcome(row, status, detail)
   self.f:write("O\t", row, "\t", status, "\t", assert(cjson.encode(detail or {})), "\n")
 end
 
---- The row is invalid (its reasons are in the rejects file).
-function methods:invalid(row, code)
-  self.f:write("I\t", row, "\t", (tostring(code or "INVALID"):gsub("[\t\n]", " ")), "\n")
+--- The row is invalid.
+-- @tparam integer row
+-- @tparam table why `{ error = {...}, input = {...} }`, one line of the rejects file
+function methods:invalid(row, why)
+  self.f:write("I\t", row, "\t", assert(cjson.encode(why)), "\n")
 end
 
 --- An event (pause, quota, stop, resume, done).

@@ -62,4 +62,12 @@ function methods:update(s, final)
   self.out:flush()
 end
 
+--- Print a one-line notice (a pause, a stop) without breaking the bar.
+function methods:note(text)
+  if self.mode == "none" then return end
+  if self.mode == "bar" then self.out:write("\n") end
+  self.out:write("bulk: ", text, "\n")
+  self.out:flush()
+end
+
 return _M
