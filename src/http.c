@@ -1,2 +1,722 @@
+/* A keep-alive HTTP client on curl multi.
+ *
+ * One client = one curl multi handle, whose connection cache keeps connections alive between
+ * calls. Each call (request or request_many) validates every request first, then builds its
+ * transfers inside a "batch" userdata whose __gc frees whatever the call still owns, so an
+ * error raised at any point leaks nothing. While curl runs, no Lua function is called: the
+ * callbacks only copy bytes into the batch's buffers. Every easy handle is removed from the
+ * multi before the call touches the Lua stack again.
+ *
+ * Safe defaults: TLS verification always on (ca_file may name the trust store), http:// only
+ * to loopback hosts, redirects not followed, "Expect:" blanked, no signals, proxies only when
+ * asked for, a response cap, and error messages that carry neither header values nor the URL. */
+#include <ctype.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
 #include "compat.h"
-void at_http_open(lua_State *L) { (void)L; }
+
+#define HTTP_CLIENT_MT "alimtalk.core.http_client"
+#define HTTP_BATCH_MT "alimtalk.core.http_batch"
+#define IDLE_MAX 16
+#define HEADERS_MAX (256 * 1024)
+#define DEFAULT_MAX_RESPONSE (1024 * 1024)
+#define DEFAULT_CONNECT_TIMEOUT 10.0
+#define DEFAULT_TIMEOUT 30.0
+#define DEFAULT_MAX_CONNECTIONS 8
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} membuf;
+
+typedef struct {
+    CURLM *multi;
+    CURL *idle[IDLE_MAX];
+    int n_idle;
+    long connect_timeout_ms, timeout_ms, max_connections;
+    curl_off_t max_response;
+    char *ca_file, *proxy, *user_agent;
+    size_t connections, requests;
+    int closed;
+} http_client;
+
+typedef struct {
+    CURL *easy;
+    struct curl_slist *hdrs;
+    membuf head, body;
+    curl_off_t cap;
+    int too_large, prereq, done;
+    CURLcode result;
+    char err[CURL_ERROR_SIZE];
+} xfer;
+
+typedef struct {
+    size_t n;
+    xfer x[1];              /* n of them */
+} batch;
+
+/* ---------------------------------------------------------------- small helpers */
+
+static int mb_add(membuf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        char *p;
+        while (cap < b->len + n + 1) cap *= 2;
+        if ((p = realloc(b->p, cap)) == NULL) return -1;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+static void mb_free(membuf *b) {
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+static void xfer_release(xfer *x, http_client *c) {
+    if (x->easy) {
+        if (c && !c->closed && c->n_idle < IDLE_MAX) c->idle[c->n_idle++] = x->easy;
+        else curl_easy_cleanup(x->easy);
+        x->easy = NULL;
+    }
+    if (x->hdrs) { curl_slist_free_all(x->hdrs); x->hdrs = NULL; }
+    mb_free(&x->head);
+    mb_free(&x->body);
+}
+
+static int batch_gc(lua_State *L) {
+    batch *b = luaL_checkudata(L, 1, HTTP_BATCH_MT);
+    size_t i;
+    for (i = 0; i < b->n; i++) xfer_release(&b->x[i], NULL);
+    return 0;
+}
+
+static batch *new_batch(lua_State *L, size_t n) {
+    size_t sz = sizeof(batch) + (n ? n - 1 : 0) * sizeof(xfer);
+    batch *b;
+    if (n > (((size_t)-1) - sizeof(batch)) / sizeof(xfer)) luaL_error(L, "too many requests");
+    b = lua_newuserdata(L, sz);
+    memset(b, 0, sz);
+    luaL_getmetatable(L, HTTP_BATCH_MT);
+    lua_setmetatable(L, -2);
+    b->n = n;
+    return b;
+}
+
+static http_client *check_client(lua_State *L) {
+    http_client *c = luaL_checkudata(L, 1, HTTP_CLIENT_MT);
+    if (c->closed) luaL_error(L, "alimtalk.core http client: used after close()");
+    return c;
+}
+
+/* seconds (a positive finite number) -> whole milliseconds, at least 1 */
+static long seconds_ms(lua_State *L, int idx, const char *label, const char *field) {
+    lua_Number v;
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        luaL_error(L, "%s.%s: must be a number of seconds, got %s", label, field, luaL_typename(L, idx));
+    v = lua_tonumber(L, idx);
+    if (!(v > 0) || v > 86400.0)
+        luaL_error(L, "%s.%s: must be a positive number of seconds up to 86400", label, field);
+    return (long)ceil(v * 1000.0);
+}
+
+static curl_off_t size_arg(lua_State *L, int idx, const char *label, const char *field) {
+    lua_Number v;
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        luaL_error(L, "%s.%s: must be a number of bytes, got %s", label, field, luaL_typename(L, idx));
+    v = lua_tonumber(L, idx);
+    if (!(v >= 1) || v > 1099511627776.0 || v != floor(v))
+        luaL_error(L, "%s.%s: must be a positive whole number of bytes", label, field);
+    return (curl_off_t)v;
+}
+
+static const char *opt_string(lua_State *L, int idx, const char *label, const char *field) {
+    if (lua_type(L, idx) != LUA_TSTRING)
+        luaL_error(L, "%s.%s: must be a string, got %s", label, field, luaL_typename(L, idx));
+    return lua_tostring(L, idx);
+}
+
+/* Raises unless every key of the table at idx is one of names. */
+static void check_keys(lua_State *L, int idx, const char *const names[], const char *label) {
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int ok = 0, i;
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            const char *k = lua_tostring(L, -1);
+            for (i = 0; names[i]; i++)
+                if (strcmp(k, names[i]) == 0) { ok = 1; break; }
+            if (!ok) luaL_error(L, "%s: unknown option '%s'", label, k);
+        } else {
+            luaL_error(L, "%s: option keys must be strings", label);
+        }
+    }
+}
+
+static char *dup_string(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+/* ---------------------------------------------------------------- URL and header checks */
+
+static int is_tchar(unsigned char ch) {
+    return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* 127.0.0.0/8 written as a dotted quad, ::1, or localhost */
+static int is_loopback_host(const char *h) {
+    unsigned a, b, c, d;
+    char extra;
+    if (strcmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0) return 1;
+    if (sscanf(h, "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) == 4)
+        return a == 127 && b < 256 && c < 256 && d < 256;
+    return 0;
+}
+
+/* Returns NULL if the URL is acceptable, else the reason. Nothing is left allocated. */
+static const char *check_url(const char *url, size_t len) {
+    CURLU *u;
+    char *scheme = NULL, *host = NULL;
+    const char *why = NULL;
+    if (strlen(url) != len) return "must not contain NUL bytes";
+    if ((u = curl_url()) == NULL) return "out of memory while parsing";
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        why = "is not a valid absolute URL";
+    } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+               (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)) {
+        why = "scheme must be https (or http to a loopback host)";
+    } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
+        why = "has no host";
+    } else if (strcmp(scheme, "http") == 0 && !is_loopback_host(host)) {
+        why = "plain http is allowed only to loopback hosts (127.0.0.0/8, ::1, localhost); use https";
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return why;
+}
+
+/* ---------------------------------------------------------------- curl callbacks (no Lua) */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+    xfer *x = ud;
+    size_t len = size * n;
+    if ((curl_off_t)(x->body.len + len) > x->cap) { x->too_large = 1; return 0; }
+    if (mb_add(&x->body, p, len) != 0) return 0;
+    return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+    xfer *x = ud;
+    size_t len = size * n;
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) x->head.len = 0;   /* a new status line: 1xx then final */
+    if (x->head.len + len > HEADERS_MAX) { x->too_large = 1; return 0; }
+    if (mb_add(&x->head, p, len) != 0) return 0;
+    return len;
+}
+
+/* Called once the connection (TLS included) is ready and just before the request goes out. */
+static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port) {
+    xfer *x = ud;
+    (void)conn_primary_ip; (void)conn_local_ip; (void)conn_primary_port; (void)conn_local_port;
+    x->prereq = 1;
+    return CURL_PREREQFUNC_OK;
+}
+
+/* ---------------------------------------------------------------- building a transfer */
+
+static const char *const REQ_KEYS[] = { "method", "url", "headers", "body", "connect_timeout",
+                                        "timeout", "max_response", NULL };
+
+static CURL *acquire_easy(http_client *c) {
+    if (c->n_idle > 0) {
+        CURL *e = c->idle[--c->n_idle];
+        curl_easy_reset(e);
+        return e;
+    }
+    return curl_easy_init();
+}
+
+#define SETOPT(opt, val) do { if (curl_easy_setopt(e, opt, val) != CURLE_OK) goto setopt_failed; } while (0)
+
+/* Validates the request table at index idx and sets up x (owned by the batch, so raising is
+ * safe). The body string stays referenced by the request table, itself held by the caller's
+ * argument, for the whole call, so curl may point at it without copying. */
+static void prepare(lua_State *L, http_client *c, xfer *x, int idx, const char *label) {
+    const char *method = "GET", *url, *body = NULL;
+    size_t ulen, blen = 0, i;
+    long cto = c->connect_timeout_ms, to = c->timeout_ms;
+    curl_off_t cap = c->max_response;
+    const char *why;
+    CURL *e;
+    int top = lua_gettop(L);
+
+    if (lua_type(L, idx) != LUA_TTABLE)
+        luaL_error(L, "%s: must be a table, got %s", label, luaL_typename(L, idx));
+    check_keys(L, idx, REQ_KEYS, label);
+
+    lua_getfield(L, idx, "method");
+    if (!lua_isnil(L, -1)) {
+        size_t ml;
+        method = opt_string(L, -1, label, "method");
+        ml = strlen(method);
+        if (ml == 0 || ml > 32) luaL_error(L, "%s.method: must be 1 to 32 upper-case letters", label);
+        for (i = 0; i < ml; i++)
+            if (method[i] < 'A' || method[i] > 'Z')
+                luaL_error(L, "%s.method: must be upper-case letters such as \"POST\"", label);
+    }
+    lua_getfield(L, idx, "url");
+    if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "%s.url: must be a string, got %s", label, luaL_typename(L, -1));
+    url = lua_tolstring(L, -1, &ulen);
+    if ((why = check_url(url, ulen)) != NULL) luaL_error(L, "%s.url: %s", label, why);
+    lua_getfield(L, idx, "body");
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "%s.body: must be a string, got %s", label, luaL_typename(L, -1));
+        body = lua_tolstring(L, -1, &blen);
+    }
+    lua_getfield(L, idx, "connect_timeout");
+    if (!lua_isnil(L, -1)) cto = seconds_ms(L, -1, label, "connect_timeout");
+    lua_getfield(L, idx, "timeout");
+    if (!lua_isnil(L, -1)) to = seconds_ms(L, -1, label, "timeout");
+    lua_getfield(L, idx, "max_response");
+    if (!lua_isnil(L, -1)) cap = size_arg(L, -1, label, "max_response");
+
+    /* headers: validated while the list is built; the list is owned by x */
+    lua_getfield(L, idx, "headers");
+    if (!lua_isnil(L, -1)) {
+        int h = lua_gettop(L);
+        if (lua_type(L, h) != LUA_TTABLE)
+            luaL_error(L, "%s.headers: must be a table, got %s", label, luaL_typename(L, h));
+        lua_pushnil(L);
+        while (lua_next(L, h)) {
+            const char *name, *value;
+            size_t nl, vl;
+            struct curl_slist *nl_list;
+            if (lua_type(L, -2) != LUA_TSTRING)
+                luaL_error(L, "%s.headers: names must be strings", label);
+            name = lua_tolstring(L, -2, &nl);
+            for (i = 0; i < nl; i++)
+                if (!is_tchar((unsigned char)name[i])) break;
+            if (nl == 0 || i < nl)
+                luaL_error(L, "%s.headers: a header name is empty or holds characters not allowed in "
+                              "a name (NUL, CR, LF, space, ':', ...)", label);
+            if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+                luaL_error(L, "%s.headers[\"%s\"]: value must be a string, got %s", label, name,
+                           luaL_typename(L, -1));
+            lua_pushvalue(L, -1);   /* convert a copy: lua_tolstring on a number changes it */
+            value = lua_tolstring(L, -1, &vl);
+            for (i = 0; i < vl; i++)
+                if (value[i] == '\0' || value[i] == '\r' || value[i] == '\n')
+                    luaL_error(L, "%s.headers[\"%s\"]: value must not contain NUL, CR or LF", label, name);
+            if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Transfer-Encoding") == 0)
+                luaL_error(L, "%s.headers[\"%s\"]: is set by the client from the body", label, name);
+            /* "Name;" is curl's way to send a header with an empty value */
+            if (vl == 0) lua_pushfstring(L, "%s;", name);
+            else lua_pushfstring(L, "%s: %s", name, value);
+            nl_list = curl_slist_append(x->hdrs, lua_tostring(L, -1));
+            if (nl_list == NULL) luaL_error(L, "%s.headers: out of memory", label);
+            x->hdrs = nl_list;
+            lua_pop(L, 3);
+        }
+    }
+    {
+        struct curl_slist *l = curl_slist_append(x->hdrs, "Expect:");
+        if (l == NULL) luaL_error(L, "%s: out of memory", label);
+        x->hdrs = l;
+    }
+
+    /* everything valid: set up the easy handle */
+    x->cap = cap;
+    if ((x->easy = e = acquire_easy(c)) == NULL) luaL_error(L, "%s: out of memory for a transfer", label);
+    SETOPT(CURLOPT_PRIVATE, (void *)x);
+    SETOPT(CURLOPT_URL, url);
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->ca_file) SETOPT(CURLOPT_CAINFO, c->ca_file);
+    SETOPT(CURLOPT_PROXY, c->proxy ? c->proxy : "");
+    SETOPT(CURLOPT_USERAGENT, c->user_agent);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, cto);
+    SETOPT(CURLOPT_TIMEOUT_MS, to);
+    SETOPT(CURLOPT_MAXFILESIZE_LARGE, cap);
+    SETOPT(CURLOPT_HTTPHEADER, x->hdrs);
+    SETOPT(CURLOPT_ERRORBUFFER, x->err);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(CURLOPT_WRITEDATA, (void *)x);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_HEADERDATA, (void *)x);
+    SETOPT(CURLOPT_PREREQFUNCTION, on_prereq);
+    SETOPT(CURLOPT_PREREQDATA, (void *)x);
+    if (strcmp(method, "HEAD") == 0) {
+        SETOPT(CURLOPT_NOBODY, 1L);
+    } else if (body) {
+        SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+        SETOPT(CURLOPT_POSTFIELDS, body);
+        if (strcmp(method, "POST") != 0) SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") != 0) {
+        SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    }
+    lua_settop(L, top);
+    return;
+setopt_failed:
+    luaL_error(L, "%s: libcurl refused an option", label);
+}
+
+/* ---------------------------------------------------------------- running a batch */
+
+/* Runs every prepared transfer of b to completion on c's multi handle. Calls no Lua. */
+static void run_batch(http_client *c, batch *b) {
+    size_t i;
+    int running = 0;
+    CURLMcode mc = CURLM_OK;
+    for (i = 0; i < b->n; i++) {
+        xfer *x = &b->x[i];
+        if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
+            x->done = 1;
+            x->result = CURLE_OUT_OF_MEMORY;
+        }
+    }
+    for (;;) {
+        CURLMsg *m;
+        int q;
+        mc = curl_multi_perform(c->multi, &running);
+        while ((m = curl_multi_info_read(c->multi, &q)) != NULL) {
+            if (m->msg == CURLMSG_DONE) {
+                xfer *x = NULL;
+                curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+                if (x) { x->done = 1; x->result = m->data.result; }
+            }
+        }
+        if (mc != CURLM_OK || running == 0) break;
+        if ((mc = curl_multi_poll(c->multi, NULL, 0, 1000, NULL)) != CURLM_OK) break;
+    }
+    for (i = 0; i < b->n; i++) {
+        xfer *x = &b->x[i];
+        long nconn = 0;
+        curl_multi_remove_handle(c->multi, x->easy);
+        if (!x->done) {   /* the multi handle itself failed */
+            x->done = 1;
+            x->result = CURLE_RECV_ERROR;
+            strcpy(x->err, "the transfer loop failed: ");
+            strncat(x->err, curl_multi_strerror(mc), sizeof x->err - strlen(x->err) - 1);
+        }
+        if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK) c->connections += (size_t)nconn;
+        c->requests += 1;
+    }
+}
+
+static int was_sent(xfer *x) {
+    long reqsize = 0;
+    curl_off_t up = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &reqsize);
+    curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+    /* prereq fires once the connection is ready, just before the first request byte: from
+     * then on the request may have left, so "sent" errs on the side of "maybe" */
+    return x->prereq || reqsize > 0 || up > 0;
+}
+
+static const char *failure_code(xfer *x) {
+    switch (x->result) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return "dns";
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+        return "connect";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+        return "tls";
+    case CURLE_OPERATION_TIMEDOUT:
+        if (strncmp(x->err, "Resolving timed out", 19) == 0) return "dns";
+        return "timeout";
+    case CURLE_FILESIZE_EXCEEDED:
+        return "too_large";
+    case CURLE_WRITE_ERROR:
+        return x->too_large ? "too_large" : "protocol";
+    default:
+        return "protocol";
+    }
+}
+
+/* pushes message and code; the message names no header value and not the URL path */
+static void push_failure(lua_State *L, xfer *x) {
+    const char *code = failure_code(x);
+    if (strcmp(code, "too_large") == 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "response larger than max_response (%lld bytes)", (long long)x->cap);
+        lua_pushstring(L, msg);
+    }
+    else if (x->err[0])
+        lua_pushstring(L, x->err);
+    else
+        lua_pushstring(L, curl_easy_strerror(x->result));
+    lua_pushstring(L, code);
+}
+
+static void push_response(lua_State *L, xfer *x) {
+    long status = 0;
+    const char *p, *end;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, (lua_Integer)status);
+    lua_setfield(L, -2, "status");
+    lua_newtable(L);
+    p = x->head.p;
+    end = p ? p + x->head.len : NULL;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
+        const char *le = eol ? eol : end;
+        colon = memchr(p, ':', (size_t)(le - p));
+        if (colon && colon > p && memcmp(p, "HTTP/", 5) != 0) {
+            luaL_Buffer nb;
+            const char *q;
+            v = colon + 1;
+            ve = le;
+            while (v < ve && (*v == ' ' || *v == '\t')) v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            luaL_buffinit(L, &nb);
+            for (q = p; q < colon; q++) luaL_addchar(&nb, (char)tolower((unsigned char)*q));
+            luaL_pushresult(&nb);                       /* name */
+            lua_pushvalue(L, -1);
+            lua_rawget(L, -3);                          /* existing value? */
+            if (lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                lua_pushlstring(L, v, (size_t)(ve - v));
+            } else {                                    /* repeated header: join with ", " */
+                lua_pushliteral(L, ", ");
+                lua_pushlstring(L, v, (size_t)(ve - v));
+                lua_concat(L, 3);
+            }
+            lua_rawset(L, -3);
+        }
+        p = eol ? eol + 1 : end;
+    }
+    lua_setfield(L, -2, "headers");
+    lua_pushlstring(L, x->body.p ? x->body.p : "", x->body.len);
+    lua_setfield(L, -2, "body");
+}
+
+/* client:request(req) -> resp | nil, message, code, sent */
+static int l_request(lua_State *L) {
+    http_client *c = check_client(L);
+    batch *b;
+    xfer *x;
+    luaL_checkany(L, 2);
+    lua_settop(L, 2);
+    b = new_batch(L, 1);                     /* index 3 */
+    x = &b->x[0];
+    prepare(L, c, x, 2, "req");
+    run_batch(c, b);
+    if (x->result == CURLE_OK) {
+        push_response(L, x);
+        xfer_release(x, c);
+        return 1;
+    }
+    lua_pushnil(L);
+    push_failure(L, x);
+    lua_pushboolean(L, was_sent(x));
+    xfer_release(x, c);
+    return 4;
+}
+
+/* client:request_many(reqs) -> { { resp = resp } | { err = message, code = code, sent = bool }, ... } */
+static int l_request_many(lua_State *L) {
+    http_client *c = check_client(L);
+    size_t n, i;
+    batch *b;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    n = lua_rawlen(L, 2);
+    b = new_batch(L, n);                     /* index 3 */
+    for (i = 0; i < n; i++) {
+        char label[48];
+        snprintf(label, sizeof label, "reqs[%u]", (unsigned)(i + 1));
+        lua_rawgeti(L, 2, (int)(i + 1));
+        prepare(L, c, &b->x[i], lua_gettop(L), label);
+        lua_pop(L, 1);
+    }
+    if (n) run_batch(c, b);
+    lua_createtable(L, (int)n, 0);
+    for (i = 0; i < n; i++) {
+        xfer *x = &b->x[i];
+        lua_createtable(L, 0, 3);
+        if (x->result == CURLE_OK) {
+            push_response(L, x);
+            lua_setfield(L, -2, "resp");
+        } else {
+            push_failure(L, x);
+            lua_setfield(L, -3, "code");
+            lua_setfield(L, -2, "err");
+            lua_pushboolean(L, was_sent(x));
+            lua_setfield(L, -2, "sent");
+        }
+        lua_rawseti(L, -2, (int)(i + 1));
+        xfer_release(x, c);
+    }
+    return 1;
+}
+
+/* client:stats() -> { connections = opened so far, requests = transfers run } */
+static int l_stats(lua_State *L) {
+    http_client *c = luaL_checkudata(L, 1, HTTP_CLIENT_MT);
+    lua_createtable(L, 0, 2);
+    at_pushcount(L, c->connections);
+    lua_setfield(L, -2, "connections");
+    at_pushcount(L, c->requests);
+    lua_setfield(L, -2, "requests");
+    return 1;
+}
+
+/* client:close(), __gc and __close: one idempotent function */
+static int l_close(lua_State *L) {
+    http_client *c = luaL_checkudata(L, 1, HTTP_CLIENT_MT);
+    c->closed = 1;
+    while (c->n_idle > 0) curl_easy_cleanup(c->idle[--c->n_idle]);
+    if (c->multi) { curl_multi_cleanup(c->multi); c->multi = NULL; }
+    free(c->ca_file); c->ca_file = NULL;
+    free(c->proxy); c->proxy = NULL;
+    free(c->user_agent); c->user_agent = NULL;
+    return 0;
+}
+
+static int l_tostring(lua_State *L) {
+    http_client *c = luaL_checkudata(L, 1, HTTP_CLIENT_MT);
+    lua_pushfstring(L, "alimtalk.core.http_client (%s): %p", c->closed ? "closed" : "open", (void *)c);
+    return 1;
+}
+
+static const char *const CLIENT_KEYS[] = { "ca_file", "connect_timeout", "timeout", "max_response",
+                                           "max_connections", "user_agent", "proxy", NULL };
+
+/* core.http_client(opts) -> client */
+static int l_http_client(lua_State *L) {
+    const char *ca_file = NULL, *ua = NULL, *proxy = NULL;
+    long cto = (long)(DEFAULT_CONNECT_TIMEOUT * 1000), to = (long)(DEFAULT_TIMEOUT * 1000);
+    long maxconn = DEFAULT_MAX_CONNECTIONS;
+    curl_off_t cap = DEFAULT_MAX_RESPONSE;
+    http_client *c;
+    size_t i;
+    const char *label = "http_client opts";
+    if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    check_keys(L, 1, CLIENT_KEYS, label);
+    lua_getfield(L, 1, "ca_file");
+    if (!lua_isnil(L, -1)) ca_file = opt_string(L, -1, label, "ca_file");
+    lua_getfield(L, 1, "connect_timeout");
+    if (!lua_isnil(L, -1)) cto = seconds_ms(L, -1, label, "connect_timeout");
+    lua_getfield(L, 1, "timeout");
+    if (!lua_isnil(L, -1)) to = seconds_ms(L, -1, label, "timeout");
+    lua_getfield(L, 1, "max_response");
+    if (!lua_isnil(L, -1)) cap = size_arg(L, -1, label, "max_response");
+    lua_getfield(L, 1, "max_connections");
+    if (!lua_isnil(L, -1)) {
+        curl_off_t v = size_arg(L, -1, label, "max_connections");
+        if (v > 1024) luaL_error(L, "%s.max_connections: must be from 1 to 1024", label);
+        maxconn = (long)v;
+    }
+    lua_getfield(L, 1, "user_agent");
+    if (!lua_isnil(L, -1)) {
+        ua = opt_string(L, -1, label, "user_agent");
+        for (i = 0; ua[i]; i++)
+            if ((unsigned char)ua[i] < 0x20 || ua[i] == 0x7F)
+                luaL_error(L, "%s.user_agent: must not contain control characters", label);
+    }
+    lua_getfield(L, 1, "proxy");
+    if (!lua_isnil(L, -1)) {
+        proxy = opt_string(L, -1, label, "proxy");
+        if ((strncmp(proxy, "http://", 7) != 0 && strncmp(proxy, "https://", 8) != 0) ||
+            strlen(proxy) != lua_rawlen(L, -1))
+            luaL_error(L, "%s.proxy: must be an http:// or https:// proxy URL", label);
+        for (i = 0; proxy[i]; i++)
+            if ((unsigned char)proxy[i] <= 0x20 || proxy[i] == 0x7F)
+                luaL_error(L, "%s.proxy: must not contain spaces or control characters", label);
+    }
+    lua_pushfstring(L, "alimtalk/" ALIMTALK_VERSION "%s%s", ua ? " " : "", ua ? ua : "");
+    ua = lua_tostring(L, -1);
+
+    c = lua_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c);
+    luaL_getmetatable(L, HTTP_CLIENT_MT);
+    lua_setmetatable(L, -2);                 /* __gc armed before anything is acquired */
+    c->connect_timeout_ms = cto;
+    c->timeout_ms = to;
+    c->max_response = cap;
+    c->max_connections = maxconn;
+    if ((c->user_agent = dup_string(ua)) == NULL ||
+        (ca_file && (c->ca_file = dup_string(ca_file)) == NULL) ||
+        (proxy && (c->proxy = dup_string(proxy)) == NULL) ||
+        (c->multi = curl_multi_init()) == NULL)
+        return luaL_error(L, "alimtalk.core.http_client: out of memory");
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, maxconn);
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, maxconn);
+    return 1;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result = CURLE_OK;
+static void curl_init_once(void) { curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+void at_http_open(lua_State *L) {
+    static const luaL_Reg methods[] = {
+        { "request", l_request },
+        { "request_many", l_request_many },
+        { "stats", l_stats },
+        { "close", l_close },
+        { NULL, NULL },
+    };
+    pthread_once(&curl_once, curl_init_once);
+    if (curl_init_result != CURLE_OK) luaL_error(L, "alimtalk.core: curl_global_init failed");
+    if (luaL_newmetatable(L, HTTP_CLIENT_MT)) {
+        lua_pushliteral(L, HTTP_CLIENT_MT);
+        lua_setfield(L, -2, "__name");
+        lua_pushcfunction(L, l_close);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, l_close);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, l_tostring);
+        lua_setfield(L, -2, "__tostring");
+        lua_newtable(L);
+        luaL_setfuncs(L, methods, 0);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, HTTP_BATCH_MT)) {
+        lua_pushcfunction(L, batch_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_http_client);
+    lua_setfield(L, -2, "http_client");
+}
