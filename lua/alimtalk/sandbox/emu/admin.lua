@@ -1,0 +1,141 @@
+--- Admin endpoints of the sandbox, under /_sandbox/ (never faulted, no authentication):
+--   GET    /_sandbox/health                       {"ok":true}
+--   GET    /_sandbox/attempts[?provider=&since=&limit=]   every request the providers saw
+--   GET    /_sandbox/outbox[?provider=&to=&status=]       what each handset received
+--   GET    /_sandbox/messages/{provider}/{id}     one stored message (also rejected ones)
+--   POST   /_sandbox/reset                        forget messages, logs, tokens, faults, settings
+--   GET|POST|DELETE /_sandbox/faults             list / add (object or list) / clear faults
+--   GET|POST /_sandbox/settings                   read / override delivery_delay, token_ttl, ...
+--   POST   /_sandbox/tokens/expire                expire every bearer token now
+--   GET    /_sandbox/webhooks                     every webhook try (url, status, body, headers)
+--   POST   /_sandbox/sink/{name}[?status=500]     a webhook receiver: records the call
+--   GET|DELETE /_sandbox/sink/{name}              what the receiver got / forget it
+--   GET    /_sandbox/templates                    the loaded template registry
+-- @module alimtalk.sandbox.emu.admin
+local state = require "alimtalk.sandbox.emu.state"
+local faults = require "alimtalk.sandbox.emu.faults"
+local registry = require "alimtalk.sandbox.emu.registry"
+
+local ngx = ngx
+local _M = {}
+
+local SETTINGS = { delivery_delay = "number", token_ttl = "number", webhook_tries = "number",
+  unreachable = "table" }
+
+local function outbox(args)
+  local d = state.dict("sbx_msg")
+  local n = d:get("n:outbox") or 0
+  local now = ngx.now()
+  local out = {}
+  for i = 1, n do
+    local key = d:get("o:" .. i)
+    local provider, id
+    if key then provider, id = key:match("^(%w+):(.*)$") end
+    local r = provider and state.message(provider, id)
+    if r then
+      local st = state.status(r, now)
+      if (not args.provider or args.provider == provider) and (not args.to or args.to == r.to)
+          and (not args.status or args.status == st) then
+        out[#out + 1] = { provider = provider, id = id, to = r.to, text = r.text, title = r.title,
+          header = r.header, buttons = r.buttons, quick_replies = r.quick_replies,
+          item_highlight = r.item_highlight, items = r.items, summary = r.summary,
+          template = r.template, template_code = r.template_code, serial = r.serial,
+          status = st, result_code = r.result_code, accepted_at = r.accepted_at,
+          delivered_at = st ~= "pending" and r.due or nil, kind = r.kind, echo = r.echo }
+      end
+    end
+  end
+  return out
+end
+
+local function read_json(ctx)
+  local v = state.decode(ctx.body())
+  if v == nil then return nil, "body must be JSON" end
+  return v
+end
+
+--- Handle /_sandbox/... ; returns status, body, headers.
+function _M.handle(ctx)
+  local path, m = ctx.path, ctx.method
+  local args = ngx.req.get_uri_args(20)
+  if path == "/_sandbox/health" then
+    return 200, { ok = true, pid = ngx.worker.pid(), templates = #registry.all() }
+  elseif path == "/_sandbox/attempts" and m == "GET" then
+    return 200, state.list(state.read_log("a", tonumber(args.since) or 1, tonumber(args.limit)))
+  elseif path == "/_sandbox/outbox" and m == "GET" then
+    return 200, state.list(outbox(args))
+  elseif path:find("^/_sandbox/messages/%w+/.+$") and m == "GET" then
+    local provider, id = path:match("^/_sandbox/messages/(%w+)/(.+)$")
+    local r = state.message(provider, id)
+    if not r then return 404, { error = "no such message" } end
+    r.status = state.status(r)
+    return 200, r
+  elseif path == "/_sandbox/reset" and m == "POST" then
+    state.reset()
+    return 200, { ok = true }
+  elseif path == "/_sandbox/faults" then
+    if m == "GET" then return 200, state.list(faults.list()) end
+    if m == "DELETE" then faults.clear() return 200, { ok = true } end
+    if m == "POST" then
+      local v, err = read_json(ctx)
+      if not v then return 400, { error = err } end
+      local list = v[1] and v or { v }
+      for i, f in ipairs(list) do
+        local ok, ferr = faults.validate(f)
+        if not ok then return 400, { error = "fault " .. i .. ": " .. ferr } end
+      end
+      return 200, faults.add(list)
+    end
+  elseif path == "/_sandbox/settings" then
+    if m == "GET" then return 200, state.settings end
+    if m == "POST" then
+      local v, err = read_json(ctx)
+      if type(v) ~= "table" then return 400, { error = err or "settings must be an object" } end
+      local d = state.dict("sbx_state")
+      local cur = state.decode(d:get("settings") or "{}") or {}
+      for k, val in pairs(v) do
+        if not SETTINGS[k] then return 400, { error = "unknown setting " .. k } end
+        if type(val) ~= SETTINGS[k] then return 400, { error = k .. " must be a " .. SETTINGS[k] } end
+        if k == "unreachable" then
+          local set = {}
+          for _, num in ipairs(val) do set[num] = true end
+          val = set
+        end
+        cur[k] = val
+      end
+      d:set("settings", state.encode(cur))
+      state.bump()
+      state.refresh()
+      return 200, state.settings
+    end
+  elseif path == "/_sandbox/tokens/expire" and m == "POST" then
+    state.dict("sbx_tok"):flush_all()
+    return 200, { ok = true }
+  elseif path == "/_sandbox/webhooks" and m == "GET" then
+    return 200, state.list(state.read_log("w", tonumber(args.since) or 1, tonumber(args.limit)))
+  elseif path:find("^/_sandbox/sink/[%w_%-]+$") then
+    local name = path:sub(16)
+    if m == "POST" then
+      local headers = ngx.req.get_headers(100)
+      state.log("s:" .. name, { headers = headers, body = ctx.body(), time = ngx.now(),
+        uri = ngx.var.request_uri })
+      local st = tonumber(args.status) or 200
+      return st, { ok = st < 300 }
+    elseif m == "GET" then
+      return 200, state.list(state.read_log("s:" .. name, 1))
+    elseif m == "DELETE" then
+      local d = state.dict("sbx_log")
+      local n = d:get("n:s:" .. name) or 0
+      for i = 1, n do d:delete("s:" .. name .. ":" .. i) end
+      d:delete("n:s:" .. name)
+      return 200, { ok = true }
+    end
+  elseif path == "/_sandbox/templates" and m == "GET" then
+    local out = {}
+    for _, t in ipairs(registry.all()) do out[#out + 1] = t.raw end
+    return 200, state.list(out)
+  end
+  return 404, { error = "no admin endpoint " .. m .. " " .. path }
+end
+
+return _M

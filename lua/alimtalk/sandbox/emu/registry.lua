@@ -1,0 +1,101 @@
+--- The templates the sandbox has "approved": the registry file given at start
+-- (format in docs/architecture.md, "Template registry file"), indexed by each provider's code.
+-- Matching is an independent implementation of Kakao's rule: the sent text must equal the
+-- approved text exactly, only the `#{var}` slots may differ.
+-- @module alimtalk.sandbox.emu.registry
+local _M = {}
+
+local templates = {}       -- list, in file order
+local by_code = { sens = {}, bizmessage = {}, apiplex = {}, sinch = {} }
+
+-- Turn "a #{x} b" into an anchored Lua pattern with one capture per slot.
+local function compile(s)
+  if type(s) ~= "string" then return nil end
+  local parts, names = { "^" }, {}
+  local pos = 1
+  while true do
+    local a, b, name = s:find("#{([^}]*)}", pos)
+    local lit = s:sub(pos, (a or 0) - 1)
+    if not a then lit = s:sub(pos) end
+    parts[#parts + 1] = (lit:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"))
+    if not a then break end
+    parts[#parts + 1] = "(.-)"
+    names[#names + 1] = name
+    pos = b + 1
+  end
+  parts[#parts + 1] = "$"
+  return { pattern = table.concat(parts), names = names, text = s }
+end
+
+--- Load a registry file (JSON). Raises on a malformed file: the server refuses to start.
+-- @tparam string path the file
+-- @tparam function decode JSON decoder
+function _M.load(path, decode)
+  templates = {}
+  by_code = { sens = {}, bizmessage = {}, apiplex = {}, sinch = {} }
+  if not path then return end
+  local f = assert(io.open(path, "rb"))
+  local data = f:read("*a")
+  f:close()
+  local doc = assert(decode(data), "templates file is not JSON: " .. path)
+  assert(type(doc.templates) == "table", "templates file has no 'templates' list: " .. path)
+  for i, t in ipairs(doc.templates) do
+    assert(type(t.name) == "string" and type(t.body) == "string",
+      "template " .. i .. " needs name and body")
+    local c = {
+      name = t.name, type = t.type or "basic", raw = t,
+      body = compile(t.body), title = compile(t.title), header = compile(t.header),
+      authentication = t.authentication == true,
+      buttons = {}, items = {},
+    }
+    for _, b in ipairs(t.buttons or {}) do
+      c.buttons[#c.buttons + 1] = { type = b.type, name = b.name,
+        url_mobile = compile(b.url_mobile), url_pc = compile(b.url_pc) }
+    end
+    if type(t.item_highlight) == "table" then
+      c.item_highlight = { title = compile(t.item_highlight.title),
+        description = compile(t.item_highlight.description) }
+    end
+    for _, it in ipairs(t.items or {}) do
+      c.items[#c.items + 1] = { title = compile(it.title), description = compile(it.description) }
+    end
+    if type(t.summary) == "table" then
+      c.summary = { title = compile(t.summary.title), description = compile(t.summary.description) }
+    end
+    templates[#templates + 1] = c
+    for provider, code in pairs(t.codes or {}) do
+      if by_code[provider] then by_code[provider][code] = c end
+    end
+  end
+end
+
+--- The template a provider knows by this code, or nil.
+function _M.find(provider, code)
+  local p = by_code[provider]
+  return p and p[code]
+end
+
+--- Every loaded template.
+function _M.all() return templates end
+
+--- Does `text` fit the compiled template text `c`? A nil template field matches only nil/"".
+function _M.matches(c, text)
+  if c == nil then return text == nil or text == "" end
+  if type(text) ~= "string" then return false end
+  return text:find(c.pattern) ~= nil
+end
+
+--- Fill `#{name}` slots from a table; returns the text, or nil and the first missing name.
+function _M.render(c, vars)
+  if c == nil then return nil end
+  local missing
+  local out = c.text:gsub("#{([^}]*)}", function(name)
+    local v = vars and vars[name]
+    if v == nil then missing = missing or name return "" end
+    return tostring(v)
+  end)
+  if missing then return nil, missing end
+  return out
+end
+
+return _M

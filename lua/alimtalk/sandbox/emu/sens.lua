@@ -1,0 +1,407 @@
+--- NAVER Cloud SENS AlimTalk emulation (seed 001, protocols.md), under
+-- /alimtalk/v2/services/{serviceId}/...: send (up to 100 messages), request query, message
+-- result, reservation status and cancel, channels, templates. Every call is authenticated as
+-- NCP's API gateway does: signature v2 over the exact method and URI received, timestamp
+-- within 5 minutes, known access key.
+-- Answers whose exact shape the seed leaves open (400 bodies) are documented in docs/sandbox.md.
+-- @module alimtalk.sandbox.emu.sens
+local state = require "alimtalk.sandbox.emu.state"
+local crypto = require "alimtalk.sandbox.emu.crypto"
+local registry = require "alimtalk.sandbox.emu.registry"
+local kakao = require "alimtalk.sandbox.emu.kakao"
+local text = require "alimtalk.sandbox.emu.text"
+
+local ngx = ngx
+local _M = {}
+
+local OK_CODE = "0000"
+
+-- NCP API gateway error body.
+local function gateway(status, code, message, details)
+  return status, { error = { errorCode = code, message = message, details = details } }
+end
+_M.gateway = gateway
+
+local function bad_request(code, message)
+  return 400, { statusCode = "400", statusName = "fail", errorCode = code, errorMessage = message }
+end
+
+--- Verify the signature v2 headers; nil when fine, else status and body.
+function _M.authenticate(creds, method)
+  local ts = ngx.var.http_x_ncp_apigw_timestamp
+  local ak = ngx.var.http_x_ncp_iam_access_key
+  local sig = ngx.var.http_x_ncp_apigw_signature_v2
+  if not ts or not ak or not sig then
+    return gateway(401, "200", "Authentication Failed", "Required authentication headers are missing.")
+  end
+  if ak ~= creds.access_key then
+    return gateway(401, "200", "Authentication Failed", "Invalid authentication information.")
+  end
+  local t = tonumber(ts)
+  if not t or not ts:find("^%d+$") or math.abs(ngx.now() * 1000 - t) > 300000 then
+    return gateway(401, "200", "Authentication Failed",
+      "Timestamp is more than 5 minutes away from the server time.")
+  end
+  local want = crypto.hmac_sha256_base64(creds.secret_key,
+    method .. " " .. ngx.var.request_uri .. "\n" .. ts .. "\n" .. ak)
+  if not crypto.equal(want, sig) then
+    return gateway(401, "200", "Authentication Failed", "Invalid signature.")
+  end
+  return nil
+end
+
+-- Map SENS field names to the shared Kakao shape.
+local function normalize(m)
+  local n = { content = m.content, title = m.title, header = m.headerContent }
+  if type(m.itemHighlight) == "table" then
+    n.item_highlight = { title = m.itemHighlight.title, description = m.itemHighlight.description }
+  end
+  if type(m.item) == "table" then
+    n.items = m.item.list
+    if type(m.item.summary) == "table" then
+      n.summary = { title = m.item.summary.title, description = m.item.summary.description }
+    end
+  end
+  if m.buttons ~= nil then
+    if type(m.buttons) ~= "table" then n.buttons = false else
+      n.buttons = {}
+      for i, b in ipairs(m.buttons) do
+        if type(b) ~= "table" then n.buttons[i] = b else
+          n.buttons[i] = { type = b.type, name = b.name, url_mobile = b.linkMobile, url_pc = b.linkPc,
+            scheme_ios = b.schemeIos, scheme_android = b.schemeAndroid }
+        end
+      end
+    end
+  end
+  return n
+end
+
+-- Reservation time in Korea/UTC; nil when not parseable.
+local ZONES = { ["Asia/Seoul"] = 9, ["Asia/Tokyo"] = 9, UTC = 0, ["Etc/UTC"] = 0, GMT = 0 }
+local function reserve_epoch(s, zone)
+  local y, mo, d, h, mi = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d) (%d%d):(%d%d)$")
+  if not y then return nil end
+  local off = ZONES[zone or "Asia/Seoul"]
+  if not off then return nil end
+  -- os.time reads a local time; the nginx workers run with TZ unset (UTC) is not guaranteed,
+  -- so compute from the UTC epoch of 1970 directly.
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  local yy = mo <= 2 and y - 1 or y
+  local era = math.floor(yy / 400)
+  local yoe = yy - era * 400
+  local doy = math.floor((153 * (mo + (mo > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 - off * 3600
+end
+
+local function message_id()
+  local n = state.next("sens_msg")
+  return string.format("%08x-%04x-4%03x-a%03x-%012x", ngx.time(), ngx.worker.pid() % 65536,
+    math.random(0, 4095), math.random(0, 4095), n)
+end
+
+local function send(ctx, creds)
+  local body = ctx.body()
+  local req = state.decode(body)
+  if type(req) ~= "table" then return bad_request("1001", "Request body is not in JSON format.") end
+  if type(req.plusFriendId) ~= "string" or req.plusFriendId == "" then
+    return bad_request("1004", "plusFriendId is required.")
+  end
+  if type(req.templateCode) ~= "string" or req.templateCode == "" then
+    return bad_request("1004", "templateCode is required.")
+  end
+  local msgs = req.messages
+  if type(msgs) ~= "table" or #msgs == 0 then return bad_request("1004", "messages is required.") end
+  if #msgs > 100 then return bad_request("8530", "messages may hold at most 100 entries.") end
+  if req.plusFriendId ~= creds.plus_friend_id then
+    return bad_request("1005", "Kakao Talk Channel not found: " .. req.plusFriendId)
+  end
+  for i, m in ipairs(msgs) do
+    if type(m) ~= "table" then return bad_request("1030", "messages[" .. i .. "] must be an object.") end
+    if type(m.to) ~= "string" or m.to == "" then
+      return bad_request("1004", "messages[" .. i .. "].to is required.")
+    end
+    if type(m.content) ~= "string" then
+      return bad_request("1004", "messages[" .. i .. "].content is required.")
+    end
+  end
+  local reserve, zone
+  if req.reserveTime ~= nil then
+    zone = req.reserveTimeZone or "Asia/Seoul"
+    reserve = type(req.reserveTime) == "string" and reserve_epoch(req.reserveTime, zone)
+    if not reserve then
+      return bad_request("1030", "reserveTime must be 'yyyy-MM-dd HH:mm' in a supported reserveTimeZone.")
+    end
+  end
+  local tpl = registry.find("sens", req.templateCode)
+  if not tpl then return bad_request("3015", "Template not found: " .. req.templateCode) end
+
+  local now = ngx.now()
+  local settings = state.settings
+  local fault, fired = ctx.fault, ctx.fired
+  local request_id = "RSAL-" .. string.format("%d%03d", ngx.time(), state.next("sens_req") % 1000)
+    .. "-" .. state.random_id(8)
+  local due = now + (settings.delivery_delay or 0)
+  if reserve and reserve > due then due = reserve end
+  local out, ids, codes = {}, {}, {}
+  for i, m in ipairs(msgs) do
+    local id = message_id()
+    local nm = normalize(m)
+    local code, desc
+    local cc = m.countryCode or "82"
+    if type(cc) ~= "string" then
+      code, desc = "1030", "countryCode must be a string"
+    elseif (cc == "82" and not text.kr_mobile(m.to)) or not m.to:gsub("%-", ""):find("^%d+$") then
+      code, desc = "3008", "invalid phone number"
+    else
+      code, desc = kakao.check(tpl, nm)
+    end
+    local deliver = code == nil
+    if not code and fault and fault.kind == "code" and require("alimtalk.sandbox.emu.faults")
+        .hits_message(fault, fired, i) then
+      code, desc = fault.code, fault.desc or kakao.names[fault.code] or "injected"
+      deliver = fault.deliver == true or (fault.deliver == nil and code == "3005")
+    end
+    local result = OK_CODE
+    if fault and fault.kind == "result_code" then result = fault.code end
+    if settings.unreachable and settings.unreachable[text.kr_mobile(m.to) or m.to] then
+      result = "3019"
+    end
+    local rec = {
+      provider = "sens", id = id, request_id = request_id, to = m.to, country_code = cc,
+      text = m.content, title = m.title, header = m.headerContent, template = tpl.name,
+      template_code = req.templateCode, plus_friend_id = req.plusFriendId,
+      buttons = nm.buttons or nil, item_highlight = nm.item_highlight, items = nm.items,
+      summary = nm.summary,
+      use_sms_failover = m.useSmsFailover == true, failover = m.failoverConfig,
+      request_code = code or "A000", request_desc = desc, accepted_at = now,
+      request_time = state.kst(now, true), due = due, ok_code = OK_CODE, result_code = result,
+      reserve_time = req.reserveTime, reserve_zone = zone,
+    }
+    if not deliver then rec.rejected = true end
+    state.save_message("sens", id, rec, deliver)
+    ids[i] = id
+    codes[i] = code or "A000"
+    out[i] = { messageId = id, countryCode = cc, to = m.to, content = m.content,
+      requestStatusCode = code or "A000", requestStatusName = code and "fail" or "success",
+      requestStatusDesc = code and (desc or kakao.names[code]) or "성공",
+      useSmsFailover = m.useSmsFailover == true }
+  end
+  state.dict("sbx_msg"):set("r:sens:" .. request_id, table.concat(ids, ","))
+  if reserve then
+    state.dict("sbx_msg"):set("rv:" .. request_id, state.encode({ reserveTime = req.reserveTime,
+      reserveTimeZone = zone, due = due, ids = ids }))
+  end
+  ctx.ids, ctx.codes = ids, codes
+  return 202, { requestId = request_id, requestTime = state.kst(now, true), statusCode = "202",
+    statusName = reserve and "reserved" or "success", messages = out }
+end
+
+-- One stored message as the query endpoints print it.
+local function view(rec, now, with_request)
+  local st = state.status(rec, now)
+  local v = { requestTime = rec.request_time, messageId = rec.id, countryCode = rec.country_code,
+    to = rec.to, content = rec.text, plusFriendId = rec.plus_friend_id, templateCode = rec.template_code,
+    requestStatusCode = rec.request_code, requestStatusName = rec.rejected and "fail" or "success",
+    requestStatusDesc = rec.request_desc or (rec.rejected and kakao.names[rec.request_code]) or "성공",
+    useSmsFailover = rec.use_sms_failover }
+  if with_request then v.requestId = rec.request_id end
+  if rec.rejected then
+    v.messageStatusName = "fail"
+  elseif st == "pending" then
+    v.messageStatusName = rec.reserve_time and "reserved" or "processing"
+  elseif st == "canceled" then
+    v.messageStatusName = "fail"
+    v.messageStatusCode = "CANCELED"
+    v.messageStatusDesc = "reservation canceled"
+  else
+    v.completeTime = state.kst(rec.due)
+    v.messageStatusCode = rec.result_code
+    v.messageStatusName = st == "delivered" and "success" or "fail"
+    v.messageStatusDesc = st == "delivered" and "정상 발송" or (kakao.names[rec.result_code] or "fail")
+  end
+  return v
+end
+
+local function query()
+  local args = ngx.req.get_uri_args(50)
+  local now = ngx.now()
+  local page_size = tonumber(args.pageSize)
+  local page_index = tonumber(args.pageIndex) or 0
+  if (args.pageSize and (not page_size or page_size < 1 or page_size > 100))
+      or page_index < 0 then
+    return bad_request("1030", "pageSize must be 1..100 and pageIndex >= 0.")
+  end
+  local recs = {}
+  if type(args.requestId) == "string" then
+    local ids = state.dict("sbx_msg"):get("r:sens:" .. args.requestId)
+    if not ids then
+      return 404, { statusCode = "404", statusName = "fail", errorMessage = "requestId not found" }
+    end
+    for id in ids:gmatch("[^,]+") do
+      local r = state.message("sens", id)
+      if r then recs[#recs + 1] = r end
+    end
+    page_size = page_size or 100
+  else
+    local rs, re = args.requestStartTime, args.requestEndTime
+    local cs, ce = args.completeStartTime, args.completeEndTime
+    if not ((rs and re) or (cs and ce)) or ((rs or re) and (cs or ce)) then
+      return bad_request("1030",
+        "Give requestId, or requestStartTime + requestEndTime, or completeStartTime + completeEndTime.")
+    end
+    if type(args.plusFriendId) ~= "string" then
+      return bad_request("1004", "plusFriendId is required without requestId.")
+    end
+    page_size = page_size or 20
+    for n = 1, state.count("sens") do
+      local id = state.id_at("sens", n)
+      local r = id and state.message("sens", id)
+      if r and r.plus_friend_id == args.plusFriendId then
+        local keep
+        if rs then
+          local t = r.request_time:sub(1, 19)
+          keep = t >= rs and t <= re
+        else
+          keep = not r.rejected and state.status(r, now) ~= "pending"
+          if keep then local t = state.kst(r.due) keep = t >= cs and t <= ce end
+        end
+        if keep and args.messageId and r.id ~= args.messageId then keep = false end
+        if keep and args.templateCode and r.template_code ~= args.templateCode then keep = false end
+        if keep and args.to and (r.to:gsub("%-", "")) ~= args.to then keep = false end
+        if keep then recs[#recs + 1] = r end
+      end
+    end
+  end
+  local views = {}
+  for _, r in ipairs(recs) do
+    local v = view(r, now)
+    if (not args.requestStatusName or args.requestStatusName == v.requestStatusName)
+        and (not args.messageStatusName or args.messageStatusName == v.messageStatusName) then
+      views[#views + 1] = v
+    end
+  end
+  local page = {}
+  local first = page_index * page_size + 1
+  for i = first, math.min(#views, first + page_size - 1) do page[#page + 1] = views[i] end
+  local status_name = "success"
+  for _, v in ipairs(page) do
+    if v.messageStatusName == "processing" then status_name = "processing" end
+    if v.messageStatusName == "reserved" then status_name = "reserved" end
+  end
+  return 200, { requestId = args.requestId, statusCode = "202", statusName = status_name,
+    messages = state.list(page), pageSize = page_size, pageIndex = page_index, itemCount = #page,
+    hasMore = #views > first + page_size - 1 }
+end
+
+local function not_found(what)
+  return 404, { statusCode = "404", statusName = "fail", errorMessage = what .. " not found" }
+end
+
+local function result(id)
+  local r = state.message("sens", id)
+  if not r then return not_found("messageId") end
+  return 200, view(r, ngx.now(), true)
+end
+
+local function reservation(rid, cancel)
+  local d = state.dict("sbx_msg")
+  local s = d:get("rv:" .. rid)
+  if not s then return not_found("reserveId") end
+  local rv = state.decode(s)
+  local now = ngx.now()
+  local st = rv.canceled and "CANCELED" or (now < rv.due and "READY" or "DONE")
+  if not cancel then
+    return 200, { reserveId = rid, reserveTimeZone = rv.reserveTimeZone, reserveTime = rv.reserveTime,
+      reserveStatus = st }
+  end
+  if st ~= "READY" then
+    return bad_request("1030", "The reservation is " .. st .. " and cannot be canceled.")
+  end
+  rv.canceled = true
+  d:set("rv:" .. rid, state.encode(rv))
+  for _, id in ipairs(rv.ids) do
+    local r = state.message("sens", id)
+    if r then r.canceled = true state.update_message("sens", id, r) end
+  end
+  return 204, nil
+end
+
+local function channels(creds, service_id)
+  local args = ngx.req.get_uri_args(20)
+  local size = tonumber(args.pageSize) or 100
+  if size < 1 or size > 100 then return bad_request("1030", "pageSize must be 1..100.") end
+  local ch = { createTime = "2026-01-02T10:00:00", updateTime = "2026-01-02T10:00:00",
+    serviceId = service_id, channelId = creds.plus_friend_id, channelName = creds.channel_name or "Sandbox",
+    channelStatus = "ACTIVE", useSmsFailover = true, failoverServiceId = "ncp:sms:kr:sandbox",
+    failoverTelNo = creds.failover_tel or "0212345678", isBlock = false, isDormant = false }
+  if (tonumber(args.pageIndex) or 0) > 0 then return 200, state.EMPTY_ARRAY end
+  return 200, { ch }
+end
+
+local TYPE = { basic = "NONE", highlight = "TEXT", image = "IMAGE", item_list = "ITEM_LIST" }
+
+local function templates(creds)
+  local args = ngx.req.get_uri_args(20)
+  if type(args.channelId) ~= "string" then return bad_request("1004", "channelId is required.") end
+  if args.channelId ~= creds.plus_friend_id then
+    return 404, { statusCode = "404", statusName = "fail", errorMessage = "channel not found" }
+  end
+  local out = {}
+  for _, t in ipairs(registry.all()) do
+    local raw = t.raw
+    local code = raw.codes and raw.codes.sens
+    if code and (not args.templateCode or args.templateCode == code)
+        and (not args.templateName or raw.name:find(args.templateName, 1, true)) then
+      local buttons = {}
+      for i, b in ipairs(raw.buttons or {}) do
+        buttons[i] = { order = i, type = b.type, name = b.name, linkMobile = b.url_mobile,
+          linkPc = b.url_pc, schemeIos = b.scheme_ios, schemeAndroid = b.scheme_android }
+      end
+      out[#out + 1] = { createTime = "2026-01-02T10:00:00", updateTime = "2026-01-02T10:00:00",
+        channelId = creds.plus_friend_id, templateCode = code, templateName = raw.name,
+        categoryCode = "999999", categoryName = "기타", messageType = "BA",
+        emphasizeType = TYPE[t.type] or "NONE", content = raw.body, title = raw.title,
+        headerContent = raw.header, templateInspectionStatus = "APR",
+        templateStatus = "ACTIVE", buttons = state.list(buttons), securityFlag = raw.authentication == true,
+        isBlock = false, isDormant = false, useImage = t.type == "image",
+        useHeaderContent = raw.header ~= nil, useItemHighlight = raw.item_highlight ~= nil }
+    end
+  end
+  if args.templateCode and #out == 0 then
+    return 404, { statusCode = "404", statusName = "fail", errorMessage = "template not found" }
+  end
+  return 200, state.list(out)
+end
+
+--- Handle a request under /alimtalk/v2/services/. Returns status, body, headers.
+function _M.handle(ctx)
+  local creds = state.config.credentials.sens
+  local status, body = _M.authenticate(creds, ctx.method)
+  if status then return status, body end
+  local service_id, rest = ctx.path:match("^/alimtalk/v2/services/([^/]+)(/.*)$")
+  if not service_id or service_id ~= creds.service_id then
+    return gateway(404, "300", "Not Found Exception", "service not found")
+  end
+  local m = ctx.method
+  if rest == "/messages" then
+    if m == "POST" then return send(ctx, creds) end
+    if m == "GET" then return query() end
+  elseif rest:find("^/messages/[^/]+$") then
+    if m == "GET" then return result(rest:sub(11)) end
+  elseif rest:find("^/reservations/[^/]+/reserve%-status$") then
+    if m == "GET" then return reservation(rest:match("^/reservations/([^/]+)"), false) end
+  elseif rest:find("^/reservations/[^/]+$") then
+    if m == "DELETE" then return reservation(rest:sub(15), true) end
+  elseif rest == "/channels" then
+    if m == "GET" then return channels(creds, service_id) end
+  elseif rest == "/templates" then
+    if m == "GET" then return templates(creds) end
+  else
+    return gateway(404, "300", "Not Found Exception", "no such resource")
+  end
+  return gateway(405, "100", "Bad Request Exception", "method not allowed")
+end
+
+return _M

@@ -1,0 +1,239 @@
+--- Shared state of the sandbox emulator (runs inside nginx).
+-- Everything that must be seen by every nginx worker lives in `lua_shared_dict`s:
+-- `sbx_state` (counters, dedup keys, report groups, faults, settings), `sbx_msg` (accepted
+-- messages and the per-provider indexes), `sbx_log` (attempts, webhook deliveries, sink
+-- captures) and `sbx_tok` (bearer tokens, with their TTL as the dict expiry).
+-- Also the JSON helpers, the time formats the providers use and the response helper.
+-- @module alimtalk.sandbox.emu.state
+local cjson = require("cjson").new()
+local crypto = require "alimtalk.sandbox.emu.crypto"
+
+local ngx = ngx
+
+local floor = math.floor
+local concat = table.concat
+
+cjson.encode_number_precision(14)
+cjson.decode_max_depth(64)
+
+local _M = {}
+
+_M.config = nil          -- the decoded sandbox.json, set by init
+_M.settings = {}         -- runtime settings (config + admin overrides)
+
+local dicts = {}
+local function dict(name)
+  local d = dicts[name]
+  if not d then
+    d = ngx.shared[name]
+    dicts[name] = d
+  end
+  return d
+end
+_M.dict = dict
+
+-- An empty JSON array: lua-cjson 2.1.0 encodes {} as an object, so lists that may be empty
+-- hold this marker and `encode` rewrites it.
+local EMPTY = "\1[]"
+_M.EMPTY_ARRAY = EMPTY
+
+--- Encode a value as JSON (empty-array markers become `[]`).
+function _M.encode(v)
+  local s = cjson.encode(v)
+  if s:find("\\u0001[]", 1, true) then s = s:gsub('"\\u0001%[%]"', "[]") end
+  return s
+end
+
+--- Decode JSON; nil and a message on malformed input (never raises).
+function _M.decode(s)
+  if type(s) ~= "string" then return nil, "no body" end
+  local ok, v = pcall(cjson.decode, s)
+  if not ok then return nil, tostring(v) end
+  return v
+end
+
+_M.null = cjson.null
+
+--- A list that encodes as `[]` when empty.
+function _M.list(t)
+  if t == nil or next(t) == nil then return EMPTY end
+  return t
+end
+
+local KST = 9 * 3600
+
+--- `yyyy-MM-ddTHH:mm:ss[.SSS]` in Korea time (what the Korean providers print).
+function _M.kst(t, ms)
+  t = t or ngx.now()
+  local s = os.date("!%Y-%m-%dT%H:%M:%S", floor(t) + KST)
+  if ms then s = s .. string.format(".%03d", floor((t % 1) * 1000)) end
+  return s
+end
+
+--- `yyyy-MM-dd HH:mm:ss` in Korea time (API PLEX).
+function _M.kst_space(t)
+  return os.date("!%Y-%m-%d %H:%M:%S", floor(t or ngx.now()) + KST)
+end
+
+--- RFC 3339 UTC with milliseconds (Sinch).
+function _M.utc(t)
+  t = t or ngx.now()
+  return os.date("!%Y-%m-%dT%H:%M:%S", floor(t)) .. string.format(".%03dZ", floor((t % 1) * 1000))
+end
+
+--- Next value of a shared counter (1, 2, ...).
+function _M.next(name)
+  return dict("sbx_state"):incr(name, 1, 0)
+end
+
+local ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+--- A random string of `n` characters from [0-9A-Za-z].
+function _M.random_id(n)
+  local raw = crypto.random_bytes(n)
+  local out = {}
+  for i = 1, n do
+    local b = raw:byte(i) % 62 + 1
+    out[i] = ALNUM:sub(b, b)
+  end
+  return concat(out)
+end
+
+-- Store a value in a dict; when it is full, the least recently used entries go (the sandbox
+-- keeps recent history, not all of it).
+local function put(d, k, v, ttl)
+  local ok, err = d:set(k, v, ttl or 0)
+  if not ok then ngx.log(ngx.WARN, "sandbox: shared dict full: ", err) end
+end
+_M.put = put
+
+--- Store an accepted message record.
+-- @tparam string provider sens|bizmessage|apiplex|sinch
+-- @tparam string id the provider's message id
+-- @tparam table rec the record (encoded to JSON)
+-- @tparam boolean outbox true when a handset receives it (listed by /_sandbox/outbox)
+function _M.save_message(provider, id, rec, outbox)
+  local d = dict("sbx_msg")
+  local n = d:incr("n:" .. provider, 1, 0)
+  rec.index = n
+  put(d, "m:" .. provider .. ":" .. id, _M.encode(rec))
+  put(d, "i:" .. provider .. ":" .. n, id)
+  if outbox then
+    local o = d:incr("n:outbox", 1, 0)
+    put(d, "o:" .. o, provider .. ":" .. id)
+  end
+  return n
+end
+
+--- Overwrite a stored message (after a cancel, for example).
+function _M.update_message(provider, id, rec)
+  put(dict("sbx_msg"), "m:" .. provider .. ":" .. id, _M.encode(rec))
+end
+
+--- Fetch a stored message record or nil.
+function _M.message(provider, id)
+  local s = dict("sbx_msg"):get("m:" .. provider .. ":" .. id)
+  if s then return _M.decode(s) end
+end
+
+--- How many messages a provider has stored (the index runs 1..count).
+function _M.count(provider)
+  return dict("sbx_msg"):get("n:" .. provider) or 0
+end
+
+--- The id at a provider's index position, or nil.
+function _M.id_at(provider, n)
+  return dict("sbx_msg"):get("i:" .. provider .. ":" .. n)
+end
+
+--- The delivery status of a record now: "pending", "delivered", "failed" or "canceled".
+function _M.status(rec, now)
+  if rec.canceled then return "canceled" end
+  if (now or ngx.now()) < rec.due then return "pending" end
+  return rec.result_code == rec.ok_code and "delivered" or "failed"
+end
+
+--- Append one entry to a log (attempts "a", webhooks "w", sink captures "s:<name>").
+function _M.log(kind, entry)
+  local d = dict("sbx_log")
+  local n = d:incr("n:" .. kind, 1, 0)
+  entry.seq = n
+  put(d, kind .. ":" .. n, _M.encode(entry))
+  return n
+end
+
+--- Read a log back, oldest first (entries evicted under memory pressure are skipped).
+function _M.read_log(kind, from, limit)
+  local d = dict("sbx_log")
+  local n = d:get("n:" .. kind) or 0
+  local out = {}
+  from = from or 1
+  if limit and n - from + 1 > limit then from = n - limit + 1 end
+  for i = from, n do
+    local s = d:get(kind .. ":" .. i)
+    if s then out[#out + 1] = _M.decode(s) end
+  end
+  return out
+end
+
+--- Remember a serial (cid, msg_key); false when it was already used.
+function _M.claim(kind, serial, value)
+  local ok, err = dict("sbx_state"):add("d:" .. kind .. ":" .. serial, value or true)
+  if ok then return true end
+  if err == "exists" then return false, dict("sbx_state"):get("d:" .. kind .. ":" .. serial) end
+  ngx.log(ngx.WARN, "sandbox: dedup dict: ", err)
+  return true
+end
+
+--- Forget everything (messages, logs, tokens, dedup keys, faults, settings overrides).
+function _M.reset()
+  for _, name in ipairs({ "sbx_state", "sbx_msg", "sbx_log", "sbx_tok" }) do
+    dict(name):flush_all()
+    dict(name):flush_expired()
+  end
+  dict("sbx_state"):set("v", ngx.now())
+end
+
+-- Runtime settings: sandbox.json values, overridden by POST /_sandbox/settings. Each worker
+-- re-reads them (and the fault list) when the version key changes.
+local seen_version
+local on_reload = {}
+function _M.on_reload(f) on_reload[#on_reload + 1] = f end
+
+--- Call once per request: refresh settings and faults if another worker changed them.
+function _M.refresh()
+  local v = dict("sbx_state"):get("v")
+  if v == seen_version then return end
+  seen_version = v
+  local s = {}
+  for k, val in pairs(_M.config.settings) do s[k] = val end
+  local over = dict("sbx_state"):get("settings")
+  if over then
+    for k, val in pairs(_M.decode(over) or {}) do s[k] = val end
+  end
+  _M.settings = s
+  for _, f in ipairs(on_reload) do f() end
+end
+
+--- Mark settings/faults as changed for every worker.
+function _M.bump()
+  dict("sbx_state"):incr("v", 1, 0)
+end
+
+-- luacheck: push ignore 122 (ngx.status and ngx.header are meant to be written)
+--- Send a response: status, JSON body (table or string), extra headers.
+function _M.respond(status, body, headers)
+  ngx.status = status
+  if headers then
+    for k, v in pairs(headers) do ngx.header[k] = v end
+  end
+  if body == nil then return ngx.exit(status) end
+  if type(body) ~= "string" then body = _M.encode(body) end
+  ngx.header["Content-Type"] = ngx.header["Content-Type"] or "application/json;charset=UTF-8"
+  ngx.header["Content-Length"] = #body
+  ngx.print(body)
+  return ngx.exit(ngx.HTTP_OK)
+end
+-- luacheck: pop
+
+return _M

@@ -1,0 +1,417 @@
+--- Start, stop and drive the sandbox server: a private nginx (Debian's nginx + lua module)
+-- that emulates SENS, BizMessage, API PLEX and Sinch on loopback, over plain HTTP and HTTPS
+-- (with a CA made by the openssl CLI at start, so clients can test real TLS verification).
+--
+--     local server = require "alimtalk.sandbox.server"
+--     local s = assert(server.start{ templates = "spec/fixtures/templates.json" })
+--     -- s.http_url, s.https_url, s.ca_file, s.run_dir, s.credentials
+--     s:outbox(); s:attempts(); s:fault{ provider = "sens", kind = "status", status = 503 }
+--     s:stop()
+--
+-- Runs from plain Lua 5.4 or LuaJIT (not inside nginx). Admin calls go over HTTP through
+-- `alimtalk.core`'s client when it is built, else the `curl` command.
+-- @module alimtalk.sandbox.server
+local cjson = require("cjson").new()
+cjson.encode_number_precision(14)
+
+local _M = {}
+
+local mt = { __name = "alimtalk.sandbox.server" }
+local methods = {}
+mt.__index = methods
+
+--- The default test credentials (documented in docs/sandbox.md); `start{ credentials = }`
+-- overrides any of them, provider by provider.
+_M.default_credentials = {
+  sens = { access_key = "SBXACCESSKEY00000001", secret_key = "sandbox-sens-secret-key",
+    service_id = "ncp:kkobizmsg:kr:0000001:sandbox", plus_friend_id = "@sandbox",
+    channel_name = "Sandbox", failover_tel = "0212345678" },
+  bizmessage = { client_id = "sandbox-client", client_secret = "sandbox-bizmessage-secret",
+    sender_key = "0000000000000000000000000000000000sandbx" },
+  apiplex = { user_id = "sandbox", secret_key = "sandbox-apiplex-secret",
+    sender_key = "0000000000000000000000000000000000sandbx" },
+  sinch = { key_id = "sandbox-key-id", key_secret = "sandbox-key-secret",
+    project_id = "sandbox-project", app_id = "SANDBOXAPP", webhook_secret = "sandbox-webhook-secret" },
+}
+
+local OPTIONS = { port = "number", https_port = "number", host = "string", tls = "boolean",
+  templates = "string", delivery_delay = "number", token_ttl = "number", run_dir = "string",
+  credentials = "table", webhooks = "table", workers = "number", unreachable = "table",
+  webhook_tries = "number", nginx = "string", daemon = "boolean", shm_size = "string" }
+
+local function sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function run(cmd)
+  local ok, _, code = os.execute(cmd)
+  if ok == true or ok == 0 then return true end
+  return false, code
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function write_file(path, data)
+  local f, err = io.open(path, "wb")
+  if not f then return nil, err end
+  f:write(data)
+  f:close()
+  return true
+end
+
+-- The repository's lua/ folder, from where this file was loaded.
+local function lua_root()
+  local src = debug.getinfo(1, "S").source
+  local path = src:sub(1, 1) == "@" and src:sub(2) or "lua/alimtalk/sandbox/server.lua"
+  local dir = path:match("^(.*)/alimtalk/sandbox/server%.lua$") or "lua"
+  if dir:sub(1, 1) ~= "/" then
+    local pwd = os.getenv("PWD") or io.popen("pwd"):read("l")
+    dir = pwd .. "/" .. dir
+  end
+  return dir
+end
+_M.lua_root = lua_root
+
+local function absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  local pwd = os.getenv("PWD") or io.popen("pwd"):read("l")
+  return pwd .. "/" .. path
+end
+
+local seeded = false
+local function random_port()
+  if not seeded then
+    local f = io.open("/dev/urandom", "rb")
+    local b = f and f:read(4) or ""
+    if f then f:close() end
+    local n = os.time()
+    for i = 1, #b do n = n * 256 + b:byte(i) end
+    math.randomseed(n % 2147483647)
+    seeded = true
+  end
+  return math.random(20000, 60999)
+end
+
+local function merge(base, over)
+  local out = {}
+  for k, v in pairs(base) do out[k] = v end
+  for k, v in pairs(over or {}) do out[k] = v end
+  return out
+end
+
+-- A CA and a server certificate for 127.0.0.1/localhost, made with the openssl CLI.
+local function make_certs(dir)
+  local q = function(f) return sh_quote(dir .. "/" .. f) end
+  local ext = dir .. "/server.ext"
+  assert(write_file(ext, "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+    .. "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"))
+  local cmds = {
+    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650"
+      .. " -subj '/CN=alimtalk sandbox CA' -keyout " .. q("ca.key") .. " -out " .. q("ca.pem")
+      .. " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign",
+    "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj '/CN=127.0.0.1'"
+      .. " -keyout " .. q("server.key") .. " -out " .. q("server.csr"),
+    "openssl x509 -req -in " .. q("server.csr") .. " -CA " .. q("ca.pem") .. " -CAkey " .. q("ca.key")
+      .. " -CAcreateserial -days 3650 -extfile " .. q("server.ext") .. " -out " .. q("server.pem"),
+  }
+  for _, c in ipairs(cmds) do
+    if not run(c .. " >/dev/null 2>&1") then return nil, "openssl failed: " .. c end
+  end
+  return true
+end
+
+local CONF = [[
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+${user}
+daemon ${daemon};
+master_process on;
+worker_processes ${workers};
+pid ${run}/nginx.pid;
+error_log ${run}/error.log warn;
+worker_rlimit_nofile 16384;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${run}/tmp/body;
+  proxy_temp_path ${run}/tmp/proxy;
+  fastcgi_temp_path ${run}/tmp/fastcgi;
+  uwsgi_temp_path ${run}/tmp/uwsgi;
+  scgi_temp_path ${run}/tmp/scgi;
+  client_body_buffer_size 1m;
+  client_max_body_size 8m;
+  keepalive_requests 100000000;
+  keepalive_timeout 120s;
+  server_tokens off;
+  lua_package_path "${lua}/?.lua;${lua}/?/init.lua;;";
+  lua_shared_dict sbx_state 16m;
+  lua_shared_dict sbx_msg ${shm};
+  lua_shared_dict sbx_log ${shm};
+  lua_shared_dict sbx_tok 4m;
+  lua_max_pending_timers 65536;
+  lua_max_running_timers 4096;
+  lua_socket_log_errors off;
+  init_by_lua_block { require("alimtalk.sandbox.emu").init("${run}/sandbox.json") }
+  init_worker_by_lua_block { require("alimtalk.sandbox.emu").init_worker() }
+  server {
+    listen ${host}:${port} backlog=4096;
+${tls_listen}
+    location / { content_by_lua_block { require("alimtalk.sandbox.emu").handle() } }
+  }
+}
+]]
+
+local TLS = [[
+    listen ${host}:${https_port} ssl backlog=4096;
+    ssl_certificate ${run}/server.pem;
+    ssl_certificate_key ${run}/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:sbx_ssl:1m;]]
+
+local function fill(tpl, vars)
+  return (tpl:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end))
+end
+
+--- Start a sandbox server.
+-- @tparam[opt] table opts
+--   `port` (0 or nil: a free one), `https_port` (same), `host` ("127.0.0.1"), `tls` (true),
+--   `templates` (registry JSON path), `delivery_delay` (seconds until accepted messages are
+--   delivered, default 0.05), `token_ttl` (bearer token lifetime, default 3600), `run_dir`
+--   (default a new folder under /tmp), `credentials` (per-provider overrides of
+--   `default_credentials`), `webhooks` ({ apiplex = url, sinch = url }), `unreachable` (list of
+--   numbers that are not KakaoTalk users: delivery fails with 3019), `webhook_tries` (10),
+--   `workers` (2), `daemon` (true), `shm_size` ("64m").
+-- @treturn table|nil the server object, or nil and a message
+function _M.start(opts)
+  opts = opts or {}
+  for k, v in pairs(opts) do
+    if not OPTIONS[k] then error("alimtalk.sandbox.server.start: unknown option " .. tostring(k), 2) end
+    if type(v) ~= OPTIONS[k] then
+      error("alimtalk.sandbox.server.start: " .. k .. " must be a " .. OPTIONS[k], 2)
+    end
+  end
+  local host = opts.host or "127.0.0.1"
+  local tls = opts.tls ~= false
+  local run_dir = opts.run_dir
+  if not run_dir then
+    local p = io.popen("mktemp -d /tmp/alimtalk-sandbox.XXXXXX")
+    run_dir = p:read("l")
+    p:close()
+    if not run_dir then return nil, "mktemp failed" end
+  end
+  run_dir = absolute(run_dir)
+  if not run("mkdir -p " .. sh_quote(run_dir .. "/tmp")) then return nil, "cannot create " .. run_dir end
+  local creds = {}
+  for p, d in pairs(_M.default_credentials) do
+    creds[p] = merge(d, opts.credentials and opts.credentials[p])
+  end
+  local templates = opts.templates and absolute(opts.templates)
+  if templates and not read_file(templates) then return nil, "cannot read templates " .. templates end
+  local config = {
+    templates = templates, credentials = creds, webhooks = opts.webhooks or {},
+    settings = { delivery_delay = opts.delivery_delay or 0.05, token_ttl = opts.token_ttl or 3600,
+      unreachable = opts.unreachable, webhook_tries = opts.webhook_tries or 10 },
+  }
+  local ok, err = write_file(run_dir .. "/sandbox.json", cjson.encode(config))
+  if not ok then return nil, err end
+  if tls and not read_file(run_dir .. "/server.pem") then
+    ok, err = make_certs(run_dir)
+    if not ok then return nil, err end
+  end
+  local nginx = opts.nginx or "nginx"
+  local is_root = (io.popen("id -u"):read("l") == "0")
+  local last_err
+  for _ = 1, 25 do
+    local port = (opts.port and opts.port ~= 0) and opts.port or random_port()
+    local https_port = (opts.https_port and opts.https_port ~= 0) and opts.https_port or random_port()
+    if https_port == port then https_port = port + 1 end
+    local vars = { run = run_dir, lua = lua_root(), host = host, port = port, https_port = https_port,
+      workers = opts.workers or 2, daemon = opts.daemon == false and "off" or "on",
+      user = is_root and "user root;" or "", shm = opts.shm_size or "64m" }
+    vars.tls_listen = tls and fill(TLS, vars) or ""
+    assert(write_file(run_dir .. "/nginx.conf", fill(CONF, vars)))
+    os.remove(run_dir .. "/error.log")
+    local cmd = nginx .. " -p " .. sh_quote(run_dir) .. " -e " .. sh_quote(run_dir .. "/error.log")
+      .. " -c " .. sh_quote(run_dir .. "/nginx.conf")
+    if run(cmd .. " >" .. sh_quote(run_dir .. "/start.log") .. " 2>&1") then
+      local s = setmetatable({ run_dir = run_dir, host = host, port = port,
+        https_port = tls and https_port or nil,
+        http_url = "http://" .. host .. ":" .. port,
+        https_url = tls and ("https://localhost:" .. https_port) or nil,
+        ca_file = tls and (run_dir .. "/ca.pem") or nil,
+        error_log = run_dir .. "/error.log", credentials = creds, templates = templates }, mt)
+      -- The master has bound the ports before daemonizing; wait until a worker answers.
+      local up
+      for _ = 1, 100 do
+        local resp = s:request("GET", "/_sandbox/health")
+        if resp and resp.status == 200 then up = true break end
+        run("sleep 0.05")
+      end
+      if not up then
+        s:stop()
+        return nil, "sandbox did not answer: " .. (read_file(run_dir .. "/error.log") or "")
+      end
+      write_file(run_dir .. "/server.json", cjson.encode({ http_url = s.http_url,
+        https_url = s.https_url, ca_file = s.ca_file, port = port, https_port = s.https_port,
+        credentials = creds }))
+      return s
+    end
+    last_err = (read_file(run_dir .. "/start.log") or "") .. (read_file(run_dir .. "/error.log") or "")
+    if not last_err:find("Address already in use", 1, true) or (opts.port and opts.port ~= 0) then
+      break
+    end
+  end
+  return nil, "nginx did not start: " .. tostring(last_err)
+end
+
+--- Attach to a server started earlier (by `alimtalk sandbox start`) from its run folder.
+-- @tparam string run_dir the folder
+-- @treturn table|nil the server object, or nil and a message
+function _M.attach(run_dir)
+  run_dir = absolute(run_dir)
+  local info = read_file(run_dir .. "/server.json")
+  if not info then return nil, "no sandbox in " .. run_dir end
+  local t = cjson.decode(info)
+  t.run_dir = run_dir
+  t.host = "127.0.0.1"
+  t.error_log = run_dir .. "/error.log"
+  return setmetatable(t, mt)
+end
+
+--- The nginx master pid, or nil when not running.
+function methods:pid()
+  local s = read_file(self.run_dir .. "/nginx.pid")
+  local pid = s and tonumber(s:match("%d+"))
+  if pid and run("kill -0 " .. pid .. " 2>/dev/null") then return pid end
+  return nil
+end
+
+--- Stop the server (waits until nginx has exited). Safe to call twice.
+function methods:stop()
+  local pid = self:pid()
+  if not pid then return true end
+  run("kill -TERM " .. pid .. " 2>/dev/null")
+  for _ = 1, 200 do
+    if not run("kill -0 " .. pid .. " 2>/dev/null") then return true end
+    run("sleep 0.025")
+  end
+  run("kill -KILL " .. pid .. " 2>/dev/null")
+  return true
+end
+
+-- HTTP for admin calls: alimtalk.core's client if built, else curl.
+local core_ok, core = pcall(require, "alimtalk.core")
+if not (core_ok and type(core) == "table" and core.http_client) then core = nil end
+
+local function curl_request(req)
+  local tmp = os.tmpname()
+  local hdr = {}
+  for k, v in pairs(req.headers or {}) do hdr[#hdr + 1] = "-H " .. sh_quote(k .. ": " .. v) end
+  local cmd = "curl -s -S -o " .. sh_quote(tmp) .. " -w '%{http_code}' -X " .. req.method
+    .. " --max-time " .. tostring(req.timeout or 10) .. " " .. table.concat(hdr, " ")
+  if req.body then
+    local bf = tmp .. ".body"
+    write_file(bf, req.body)
+    cmd = cmd .. " --data-binary @" .. sh_quote(bf)
+  end
+  if req.ca_file then cmd = cmd .. " --cacert " .. sh_quote(req.ca_file) end
+  local p = io.popen(cmd .. " " .. sh_quote(req.url) .. " 2>&1")
+  local out = p:read("a")
+  p:close()
+  local body = read_file(tmp)
+  os.remove(tmp)
+  os.remove(tmp .. ".body")
+  local status = tonumber(out:match("(%d%d%d)$"))
+  if not status or status == 0 then return nil, out end
+  return { status = status, body = body or "", headers = {} }
+end
+
+--- One HTTP request to the server (path relative to http_url); used by the admin helpers.
+-- @treturn table|nil `{ status, body, headers }`, or nil and a message
+function methods:request(method, path, body, headers)
+  local req = { method = method, url = self.http_url .. path, body = body,
+    headers = headers or (body and { ["Content-Type"] = "application/json" }) or {} }
+  if core then
+    self._client = self._client or core.http_client({ timeout = 10 })
+    local resp, err = self._client:request(req)
+    if resp then return resp end
+    return nil, err
+  end
+  return curl_request(req)
+end
+
+local function admin(self, method, path, value)
+  local resp, err = self:request(method, path, value ~= nil and cjson.encode(value) or nil)
+  if not resp then return nil, err end
+  local ok, v = pcall(cjson.decode, resp.body)
+  if resp.status >= 300 then return nil, (ok and type(v) == "table" and v.error) or resp.body end
+  if not ok then return nil, "bad admin answer: " .. resp.body end
+  return v
+end
+
+--- Every request the emulated providers saw, oldest first.
+-- @tparam[opt] table q `provider`, `since` (sequence number), `limit`
+function methods:attempts(q)
+  local qs = {}
+  for k, v in pairs(q or {}) do qs[#qs + 1] = k .. "=" .. tostring(v) end
+  return admin(self, "GET", "/_sandbox/attempts" .. (#qs > 0 and "?" .. table.concat(qs, "&") or ""))
+end
+
+--- What each handset received: accepted messages with rendered text, buttons and status
+-- ("pending", "delivered", "failed", "canceled").
+-- @tparam[opt] table q `provider`, `to`, `status`
+function methods:outbox(q)
+  local qs = {}
+  for k, v in pairs(q or {}) do qs[#qs + 1] = k .. "=" .. tostring(v) end
+  return admin(self, "GET", "/_sandbox/outbox" .. (#qs > 0 and "?" .. table.concat(qs, "&") or ""))
+end
+
+--- Add a fault (or a list of faults); see alimtalk.sandbox.emu.faults for the fields.
+function methods:fault(f) return admin(self, "POST", "/_sandbox/faults", f) end
+
+--- Remove every fault.
+function methods:clear_faults() return admin(self, "DELETE", "/_sandbox/faults") end
+
+--- The faults with how often each was seen/fired.
+function methods:faults() return admin(self, "GET", "/_sandbox/faults") end
+
+--- Forget all state (messages, logs, tokens, serials, faults, settings overrides).
+function methods:reset() return admin(self, "POST", "/_sandbox/reset") end
+
+--- Override settings at runtime: `delivery_delay`, `token_ttl`, `webhook_tries`, `unreachable`.
+function methods:settings(t) return admin(self, "POST", "/_sandbox/settings", t) end
+
+--- Expire every bearer token now (BizMessage and Sinch).
+function methods:expire_tokens() return admin(self, "POST", "/_sandbox/tokens/expire") end
+
+--- Every webhook delivery try made by the server.
+function methods:webhooks() return admin(self, "GET", "/_sandbox/webhooks") end
+
+--- URL of a webhook receiver hosted by the sandbox itself (`status` makes it answer that).
+function methods:sink_url(name, status)
+  return self.http_url .. "/_sandbox/sink/" .. name .. (status and ("?status=" .. status) or "")
+end
+
+--- What the receiver `name` got: list of `{ headers, body, time }`.
+function methods:sink(name) return admin(self, "GET", "/_sandbox/sink/" .. name) end
+
+--- Lines of the nginx error log that report Lua errors (empty list when clean).
+function methods:lua_errors()
+  local out = {}
+  local log = read_file(self.error_log) or ""
+  for line in log:gmatch("[^\n]+") do
+    if line:find("%[error%]") or line:find("%[alert%]") or line:find("%[crit%]")
+        or line:find("%[emerg%]") or line:find("lua entry thread aborted") then
+      out[#out + 1] = line
+    end
+  end
+  return out
+end
+
+return _M
