@@ -8,7 +8,8 @@ description = {
 }
 dependencies = { "lua >= 5.1" }
 external_dependencies = {
-  CURL = { header = "curl/curl.h" },
+  -- Debian keeps curl.h under a multiarch folder luarocks does not search: find the library.
+  CURL = { library = "curl" },
   OPENSSL = { header = "openssl/evp.h" },
 }
 build = {
