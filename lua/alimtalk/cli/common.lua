@@ -426,11 +426,14 @@ function _M.describe_result(r, i)
   local parts = { (i and ("#" .. i .. " ") or "") .. tostring(r.status) }
   if r.provider then parts[#parts + 1] = "via " .. tostring(r.provider) end
   if r.id then parts[#parts + 1] = "id=" .. tostring(r.id) end
-  for _, k in ipairs({ "request_id", "message_id", "uid", "msg_key" }) do
-    if r[k] then parts[#parts + 1] = k .. "=" .. tostring(r[k]) end
+  local ids = type(r.ids) == "table" and r.ids or r
+  for _, k in ipairs({ "request_id", "message_id", "uid", "cid", "msg_key" }) do
+    if ids[k] then parts[#parts + 1] = k .. "=" .. tostring(ids[k]) end
   end
+  if r.duplicate then parts[#parts + 1] = "(duplicate serial: already accepted)" end
   if r.code or r.provider_code then parts[#parts + 1] = "code=" .. tostring(r.code or r.provider_code) end
-  if r.message then parts[#parts + 1] = "(" .. tostring(r.message) .. ")" end
+  if r.message and not r.error then parts[#parts + 1] = "(" .. tostring(r.message) .. ")" end
+  if r.error then parts[#parts + 1] = tostring(r.error) end
   if r.attempts then parts[#parts + 1] = "attempts=" .. tostring(r.attempts) end
   return table.concat(parts, " ")
 end

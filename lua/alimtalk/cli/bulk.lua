@@ -1,0 +1,167 @@
+--- `alimtalk bulk`: run, resume or inspect a resumable bulk campaign.
+-- @module alimtalk.cli.bulk
+local common = require("alimtalk.cli.common")
+local campaign = require("alimtalk.bulk.campaign")
+
+local _M = {}
+
+_M.help = [[
+usage: alimtalk bulk run INPUT --campaign ID [--template NAME] [options]
+       alimtalk bulk resume ID [options]
+       alimtalk bulk status ID [options]
+
+run     send every row of INPUT (CSV with a header row: 'to' or 'phone' is the recipient,
+        'template' optional, every other column a template variable; or JSON lines, one
+        message per line). Each row's serial is derived from the campaign id and the row
+        (its number, or --key-column), and every request is written to the campaign's
+        journal before it goes out, so a campaign killed at any moment is resumed with
+        nothing lost and nothing sent twice. Invalid rows go to rejects.jsonl with their
+        reasons while the valid ones are sent.
+resume  continue a stopped or killed campaign (input and options come from its journal)
+status  show a campaign's counts and files without sending
+
+Campaign files are in STATE_DIR/ID/: journal.log, rejects.jsonl, accepted.jsonl,
+rejected.jsonl, uncertain.jsonl, not_sent.jsonl, summary.json.
+
+  --campaign ID        campaign id (letters, digits, '.', '_', '-'); required for run
+  --template NAME      template for rows without a 'template' column / field
+  --state-dir DIR      where campaigns live (default: config bulk.state_dir or
+                       ./alimtalk-campaigns)
+  --format csv|jsonl   input format (default: from the extension)
+  --to-column NAME     CSV column with the phone number (default 'to', then 'phone')
+  --key-column NAME    CSV column whose value makes the serial (default: the row number)
+  --rate N             at most N messages per second (default: no limit)
+  --concurrency N      requests in flight (default 8)
+  --chunk N            rows per journal commit (default 500)
+  --quota-pause S      seconds to pause when the provider reports its quota (default 60)
+  --max-pauses N       quota pauses before stopping (default 3)
+  --no-fsync           flush the journal without fsync (survives a killed process, not a
+                       power cut)
+  --progress MODE      auto | bar | lines | none (default auto: a bar on a terminal)
+  --templates FILE     template registry (overrides the configuration's)
+  -p, --provider NAME  provider (default: the configured one)
+  -c, --config FILE    configuration (default $ALIMTALK_CONFIG or ./alimtalk.json)
+  --json               print the summary as JSON
+  -h, --help           this help
+
+Exit status: 0 every row accepted, 1 some rejected, invalid or not sent (or the campaign
+stopped), 2 bad arguments or configuration, 3 some uncertain (reconcile with
+'alimtalk status' before anything else).
+]]
+
+local spec = {
+  options = {
+    campaign = { value = true }, template = { value = true, short = "t" },
+    ["state-dir"] = { value = true },
+    format = { value = true, choices = { "csv", "jsonl" } },
+    ["to-column"] = { value = true }, ["key-column"] = { value = true },
+    rate = { value = true, number = true, min = 0 }, concurrency = { value = true, number = true, min = 1 },
+    chunk = { value = true, number = true, min = 1 },
+    ["quota-pause"] = { value = true, number = true, min = 0 },
+    ["max-pauses"] = { value = true, number = true, min = 0 },
+    ["no-fsync"] = {}, progress = { value = true, choices = { "auto", "bar", "lines", "none" } },
+    templates = { value = true },
+  },
+  min_args = 1, max_args = 2, missing = "give a subcommand: run, resume or status",
+}
+
+local function abs(path)
+  if path:sub(1, 1) == "/" then return path end
+  local pwd = os.getenv("PWD")
+  if not pwd then
+    local p = io.popen("pwd")
+    pwd = p and p:read("l")
+    if p then p:close() end
+  end
+  return pwd and (pwd .. "/" .. path) or path
+end
+
+local function print_summary(opts, s, verb)
+  if opts.json then
+    common.print_json(s)
+    return
+  end
+  local c = s.counts
+  common.out(string.format("campaign %s %s\n", s.campaign, verb))
+  common.out(string.format("  accepted   %8d  %s\n", c.accepted or 0, s.files.accepted))
+  common.out(string.format("  rejected   %8d  %s\n", c.rejected or 0, s.files.rejected))
+  common.out(string.format("  invalid    %8d  %s\n", c.invalid or 0, s.files.rejects))
+  common.out(string.format("  uncertain  %8d  %s\n", c.uncertain or 0, s.files.uncertain))
+  common.out(string.format("  not sent   %8d  %s\n", c.not_sent or 0, s.files.not_sent))
+  if c.unattempted and c.unattempted > 0 then
+    common.out(string.format("  not tried  %8d  (rows after the stop; 'alimtalk bulk resume %s')\n",
+                             c.unattempted, s.campaign))
+  end
+  if s.rate then common.out(string.format("  %.0f messages/s this run\n", s.rate)) end
+  if s.stopped then common.out("  stopped: ", s.stopped, "\n") end
+  if (c.uncertain or 0) > 0 then
+    common.out("  uncertain rows may have been sent: reconcile them with 'alimtalk status' ",
+               "before sending them again\n")
+  end
+end
+
+--- Run `alimtalk bulk`.
+function _M.main(args)
+  local opts, cfg = common.start("bulk", spec, _M.help, args, true)
+  if not opts then return cfg end
+  local sub, arg2 = opts.args[1], opts.args[2]
+  local bulkcfg = type(cfg.bulk) == "table" and cfg.bulk or {}
+  local state_dir = opts.state_dir or bulkcfg.state_dir or "alimtalk-campaigns"
+  state_dir = abs(state_dir)
+  if sub == "status" then
+    if not arg2 then return common.usage_error("bulk", "bulk status needs a campaign id") end
+    local s, e = campaign.report(state_dir, arg2)
+    if not s then return common.fail(opts, "bulk", "no campaign '" .. arg2 .. "' in " .. state_dir
+                                     .. " (" .. tostring(e and e.message or e) .. ")", 2) end
+    print_summary(opts, s, s.done and "finished" or "not finished (resume it)")
+    if not s.done then return common.EXIT.failed end
+    return common.exit_for(s.counts)
+  end
+  if sub ~= "run" and sub ~= "resume" then
+    return common.usage_error("bulk", "unknown subcommand '" .. tostring(sub) .. "' (run, resume or status)")
+  end
+  local id, input_path
+  if sub == "run" then
+    input_path = arg2
+    id = opts.campaign
+    if not input_path then return common.usage_error("bulk", "bulk run needs an INPUT file") end
+    if not id then return common.usage_error("bulk", "bulk run needs --campaign ID") end
+    local f = io.open(input_path, "rb")
+    if not f then return common.usage_error("bulk", "cannot open input " .. input_path) end
+    f:close()
+    local j = io.open(campaign.paths(state_dir, id).journal, "rb")
+    if j then
+      j:close()
+      return common.usage_error("bulk", "campaign '" .. id .. "' already exists in " .. state_dir
+                                .. ": use 'alimtalk bulk resume " .. id .. "'")
+    end
+    input_path = abs(input_path)
+  else
+    id = arg2 or opts.campaign
+    if not id then return common.usage_error("bulk", "bulk resume needs a campaign id") end
+    local j = io.open(campaign.paths(state_dir, id).journal, "rb")
+    if not j then return common.usage_error("bulk", "no campaign '" .. id .. "' in " .. state_dir) end
+    j:close()
+  end
+  if opts.templates then cfg.templates = opts.templates end
+  local client, ce = common.client(cfg)
+  if not client then return common.usage_error("bulk", ce) end
+  local progress = require("alimtalk.bulk.progress").new{
+    mode = opts.json and "none" or (opts.progress or bulkcfg.progress or "auto") }
+  local ok, s, e = pcall(campaign.run, {
+    client = client, campaign = id, state_dir = state_dir, input = input_path,
+    format = opts.format, template = opts.template, to_column = opts.to_column,
+    key_column = opts.key_column, rate = opts.rate or bulkcfg.rate, chunk = opts.chunk,
+    concurrency = opts.concurrency or bulkcfg.concurrency,
+    fsync = not opts.no_fsync and bulkcfg.fsync ~= false,
+    progress = progress, quota_pause = opts.quota_pause, max_pauses = opts.max_pauses,
+  })
+  client:close()
+  if not ok then return common.fail(opts, "bulk", common.redact(s), 1) end
+  if not s then return common.fail(opts, "bulk", e, 2) end
+  print_summary(opts, s, s.stopped and "stopped" or "finished")
+  if s.stopped then return common.EXIT.failed end
+  return common.exit_for(s.counts)
+end
+
+return _M

@@ -1,0 +1,97 @@
+--- Messages for `render` and `validate`: the template registry, rendering a message from it,
+-- and reading a file of messages (CSV or JSON lines, streamed with alimtalk.bulk.input).
+-- @module alimtalk.cli.messages
+local input = require("alimtalk.bulk.input")
+local errors = require("alimtalk.errors")
+
+local _M = {}
+
+--- Load the registry named by `--templates` or the configuration.
+-- @treturn registry or nil and a message (nil, nil when none is configured)
+function _M.registry(opts, cfg, optional)
+  local path = opts.templates or cfg.templates
+  if not path then
+    if optional then return false end
+    return nil, "no template registry: give --templates FILE or 'templates' in the configuration"
+  end
+  local reg, e = require("alimtalk.registry").load(path)
+  if not reg then return nil, tostring(e) end
+  return reg
+end
+
+--- Render a message's texts from its registry template.
+-- @treturn table `{ template, text, title, header, buttons }` or nil and an error
+function _M.render(reg, msg)
+  local template = require("alimtalk.template")
+  if msg.content and not msg.template then
+    return { text = msg.content }
+  end
+  local e = reg:get(msg.template)
+  if not e then
+    return nil, errors.new{ code = "TEMPLATE_NOT_FOUND", field = "template", provider_code = "3015",
+                            message = "template '" .. tostring(msg.template) .. "' is not in the registry" }
+  end
+  local vars = msg.vars or {}
+  local out = { template = e.name }
+  if msg.content then
+    local ok, err = template.match(e.body, msg.content)
+    if not ok then return nil, err end
+    out.text = msg.content
+  else
+    local text, err = template.render(e.body, vars, { field = "vars" })
+    if not text then return nil, err end
+    out.text = text
+  end
+  for _, k in ipairs({ "title", "header" }) do
+    if e[k] then
+      local t, err = template.render(e[k], vars, { field = "vars", allow_unknown = true })
+      if not t then return nil, err end
+      out[k] = t
+    end
+  end
+  if e.buttons then
+    out.buttons = {}
+    for i, b in ipairs(e.buttons) do
+      local ob = { type = b.type }
+      for k, v in pairs(b) do
+        if k ~= "type" then
+          local t, err = template.render(v, vars, { field = "vars", allow_unknown = true })
+          if not t then return nil, err end
+          ob[k] = t
+        end
+      end
+      out.buttons[i] = ob
+    end
+  end
+  return out
+end
+
+--- Call `fn(row, msg)` (or `fn(row, nil, reason)`) for each message in a file.
+-- CSV: a header row; `to` (or `phone`) is the recipient, `template` optional, every other column
+-- a variable. JSON lines: one message object per line.
+-- @treturn true or nil and a message
+function _M.each(path, opts, fn)
+  local reader, e = input.open(path, { format = opts.format })
+  if not reader then return nil, e end
+  while true do
+    local row, t, perr = reader:next()
+    if not row then break end
+    if not t then
+      fn(row, nil, errors.new{ code = "BAD_ROW", message = perr })
+    elseif reader.format == "jsonl" then
+      if t.template == nil and t.content == nil then t.template = opts.template end
+      fn(row, t)
+    else
+      local msg = { to = t.to or t.phone, template = (t.template ~= "" and t.template) or opts.template,
+                    vars = {} }
+      for k, v in pairs(t) do
+        if k ~= "to" and k ~= "template" and (k ~= "phone" or t.to) then msg.vars[k] = v end
+      end
+      fn(row, msg)
+    end
+  end
+  reader:close()
+  return true
+end
+
+return _M

@@ -1,0 +1,88 @@
+--- `alimtalk render`: render a registry template with variables, or every message of a file.
+-- @module alimtalk.cli.render
+local common = require("alimtalk.cli.common")
+local messages = require("alimtalk.cli.messages")
+
+local _M = {}
+
+_M.help = [[
+usage: alimtalk render --template NAME [--var NAME=VALUE ...] [options]
+       alimtalk render FILE [--template NAME] [options]
+
+Show the text a message will carry: the template from the registry with the variables
+filled in (body, title, header and button links). FILE is CSV (a header row; columns are
+variables, 'to' the phone) or JSON lines (one message per line); every row is rendered.
+A missing or unknown variable is reported with its field.
+
+  --template NAME      registry template name (or a provider code listed in the registry)
+  --var NAME=VALUE     a template variable (repeat for each)
+  --templates FILE     template registry (default: the configuration's 'templates')
+  --format csv|jsonl   format of FILE (default: from its extension)
+  -c, --config FILE    configuration (default $ALIMTALK_CONFIG or ./alimtalk.json)
+  --json               one JSON object per message
+  -h, --help           this help
+
+Exit status: 0 every message rendered, 1 some could not be, 2 bad arguments.
+]]
+
+local spec = {
+  options = {
+    template = { value = true, short = "t" }, var = { value = true, multi = true },
+    templates = { value = true }, format = { value = true, choices = { "csv", "jsonl" } },
+  },
+  max_args = 1,
+}
+
+--- Run `alimtalk render`.
+function _M.main(args)
+  local opts, cfg = common.start("render", spec, _M.help, args, true)
+  if not opts then return cfg end
+  local reg, re = messages.registry(opts, cfg)
+  if not reg then return common.usage_error("render", re) end
+  local failed = 0
+  local function show(label, msg)
+    local out, err = messages.render(reg, msg)
+    if not out then
+      failed = failed + 1
+      if opts.json then
+        common.print_json({ row = label, ok = false, error = err })
+      else
+        common.out(label and (label .. ": ") or "", "error: ", tostring(err), "\n")
+      end
+      return
+    end
+    if opts.json then
+      out.row = label
+      out.ok = true
+      common.print_json(out)
+    else
+      if label then common.out("--- ", label, (msg.to and (" to " .. msg.to) or ""), "\n") end
+      if out.title then common.out("[title] ", out.title, "\n") end
+      if out.header then common.out("[header] ", out.header, "\n") end
+      common.out(out.text, "\n")
+      for _, b in ipairs(out.buttons or {}) do
+        common.out("[button ", tostring(b.type), "] ", tostring(b.name),
+                   b.url_mobile and (" " .. b.url_mobile) or "", "\n")
+      end
+    end
+  end
+  if opts.args[1] then
+    local ok, e = messages.each(opts.args[1], opts, function(row, msg, perr)
+      if perr then
+        failed = failed + 1
+        common.out("row ", row, ": error: ", tostring(perr), "\n")
+      else
+        show("row " .. row, msg)
+      end
+    end)
+    if not ok then return common.usage_error("render", e) end
+  else
+    if not opts.template then return common.usage_error("render", "give --template NAME or a FILE") end
+    local vars, ve = common.parse_vars(opts.var)
+    if not vars then return common.usage_error("render", ve) end
+    show(nil, { template = opts.template, vars = vars })
+  end
+  return failed > 0 and common.EXIT.failed or common.EXIT.ok
+end
+
+return _M

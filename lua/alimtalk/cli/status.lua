@@ -1,0 +1,79 @@
+--- `alimtalk status`: query delivery results by id.
+-- @module alimtalk.cli.status
+local common = require("alimtalk.cli.common")
+
+local _M = {}
+
+_M.help = [[
+usage: alimtalk status ID... [--request] [options]
+
+Ask the provider what became of messages: each ID is a message id (SENS messageId, the
+sandbox's message id, BizMessage uid), or with --request a send request id (SENS
+requestId: every message of that request). Prints one delivery event per message:
+delivered, failed or pending, with the provider's code.
+
+  --request            the IDs are request ids
+  -p, --provider NAME  provider to ask (default: the configured one)
+  -c, --config FILE    configuration (default $ALIMTALK_CONFIG or ./alimtalk.json)
+  --json               one JSON object per event
+  -h, --help           this help
+
+Exit status: 0 all delivered, 1 some failed or a query failed, 2 bad arguments,
+3 some still pending.
+]]
+
+local spec = { options = { request = {} }, min_args = 1, missing = "give at least one id" }
+
+local function show(opts, id, ev)
+  if opts.json then
+    ev = common.plain(ev)
+    ev.query = id
+    common.print_json(ev)
+    return
+  end
+  local parts = { tostring(ev.message_id or ev.id or id), tostring(ev.status) }
+  if ev.code then parts[#parts + 1] = "code=" .. tostring(ev.code) end
+  if ev.provider then parts[#parts + 1] = "via " .. tostring(ev.provider) end
+  if ev.to then parts[#parts + 1] = "to " .. tostring(ev.to) end
+  if ev.time or ev.at then parts[#parts + 1] = "at " .. tostring(ev.time or ev.at) end
+  if ev.message then parts[#parts + 1] = "(" .. tostring(ev.message) .. ")" end
+  common.out(table.concat(parts, " "), "\n")
+end
+
+--- Run `alimtalk status`.
+function _M.main(args)
+  local opts, cfg = common.start("status", spec, _M.help, args, true)
+  if not opts then return cfg end
+  local client, ce = common.client(cfg)
+  if not client then return common.usage_error("status", ce) end
+  local failed, pending = false, false
+  for _, id in ipairs(opts.args) do
+    local method
+    if opts.request then method = "query_request"
+    else
+      local p = client.provider and client:provider()
+      method = (p and not p.query_message and p.detail) and "detail" or "query_message"
+    end
+    local ok, res, err = pcall(client[method], client, id)
+    if not ok then
+      client:close()
+      return common.usage_error("status", common.redact(res))
+    end
+    if not res then
+      failed = true
+      if opts.json then common.print_json({ query = id, ok = false, error = err })
+      else common.err("alimtalk status: ", id, ": ", tostring(err), "\n") end
+    else
+      local list = (res.status or res.message_id) and { res } or (res.events or res)
+      for _, ev in ipairs(list) do
+        show(opts, id, ev)
+        if ev.status == "failed" then failed = true elseif ev.status ~= "delivered" then pending = true end
+      end
+    end
+  end
+  client:close()
+  if failed then return common.EXIT.failed end
+  return pending and common.EXIT.uncertain or common.EXIT.ok
+end
+
+return _M
