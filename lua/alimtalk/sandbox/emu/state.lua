@@ -228,7 +228,7 @@ function _M.respond(status, body, headers)
     for k, v in pairs(headers) do ngx.header[k] = v end
   end
   if body == nil then return ngx.exit(status) end
-  if type(body) ~= "string" then body = _M.encode(body) end
+  if body == EMPTY then body = "[]" elseif type(body) ~= "string" then body = _M.encode(body) end
   ngx.header["Content-Type"] = ngx.header["Content-Type"] or "application/json;charset=UTF-8"
   ngx.header["Content-Length"] = #body
   ngx.print(body)

@@ -1,0 +1,210 @@
+--- `alimtalk sandbox start|stop|status|outbox`: run the local provider emulator
+-- (docs/sandbox.md) as a background nginx whose state lives in a run folder.
+-- @module alimtalk.cli.sandbox
+local cjson = require("cjson").new()
+
+local _M = {}
+
+local USAGE = [[
+usage: alimtalk sandbox <start|stop|status|outbox> [options]
+
+  start    start the sandbox server in the background and print its URLs
+  stop     stop it
+  status   print its URLs, pid and message counts (exit 1 when not running)
+  outbox   print what each handset received
+
+options:
+  --run-dir DIR            run folder (default .alimtalk-sandbox)
+  --port N                 HTTP port (default: a free one); --https-port N likewise
+  --no-tls                 serve plain HTTP only
+  --templates FILE         template registry JSON (default spec/fixtures/templates.json
+                           when present)
+  --delivery-delay S       seconds until accepted messages are delivered (default 0.05)
+  --token-ttl S            bearer token lifetime (default 3600)
+  --credentials FILE       JSON { provider = { field = value } } overriding the defaults
+  --webhook-apiplex URL    where API PLEX result webhooks go
+  --webhook-sinch URL      where Sinch delivery reports go
+  --unreachable NUMBER     a number that is not a KakaoTalk user (repeatable)
+  --to NUMBER              outbox: only this recipient
+  --provider NAME          outbox: only this provider
+  --json                   outbox/status: print JSON
+  -h, --help               this text
+]]
+
+local VALUED = { ["--run-dir"] = "run_dir", ["--port"] = "port", ["--https-port"] = "https_port",
+  ["--templates"] = "templates", ["--delivery-delay"] = "delivery_delay", ["--token-ttl"] = "token_ttl",
+  ["--credentials"] = "credentials", ["--webhook-apiplex"] = "webhook_apiplex",
+  ["--webhook-sinch"] = "webhook_sinch", ["--unreachable"] = "unreachable", ["--to"] = "to",
+  ["--provider"] = "provider" }
+local FLAGS = { ["--no-tls"] = "no_tls", ["--json"] = "json", ["--help"] = "help", ["-h"] = "help" }
+local NUMBERS = { port = true, https_port = true, delivery_delay = true, token_ttl = true }
+
+local function parse(args)
+  local o = { unreachable = {} }
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local key, val = a:match("^(%-%-[%w%-]+)=(.*)$")
+    key = key or a
+    if VALUED[key] then
+      if not val then i = i + 1 val = args[i] end
+      if val == nil then return nil, key .. " needs a value" end
+      local name = VALUED[key]
+      if NUMBERS[name] then
+        val = tonumber(val)
+        if not val then return nil, key .. " needs a number" end
+      end
+      if name == "unreachable" then o.unreachable[#o.unreachable + 1] = val else o[name] = val end
+    elseif FLAGS[a] then
+      o[FLAGS[a]] = true
+    elseif a:sub(1, 1) == "-" then
+      return nil, "unknown option " .. a
+    elseif not o.command then
+      o.command = a
+    else
+      return nil, "unexpected argument " .. a
+    end
+    i = i + 1
+  end
+  return o
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function start(o, server)
+  local existing = server.attach(o.run_dir)
+  if existing and existing:pid() then
+    io.stderr:write("alimtalk sandbox: already running in " .. o.run_dir .. " ("
+      .. existing.http_url .. ")\n")
+    return 1
+  end
+  local opts = { run_dir = o.run_dir, port = o.port, https_port = o.https_port, tls = not o.no_tls,
+    delivery_delay = o.delivery_delay, token_ttl = o.token_ttl }
+  local templates = o.templates
+  if not templates and read_file("spec/fixtures/templates.json") then
+    templates = "spec/fixtures/templates.json"
+  end
+  opts.templates = templates
+  if o.credentials then
+    local s = read_file(o.credentials)
+    local ok, v = pcall(cjson.decode, s or "")
+    if not s or not ok or type(v) ~= "table" then
+      io.stderr:write("alimtalk sandbox: --credentials must name a JSON object file\n")
+      return 2
+    end
+    opts.credentials = v
+  end
+  if o.webhook_apiplex or o.webhook_sinch then
+    opts.webhooks = { apiplex = o.webhook_apiplex, sinch = o.webhook_sinch }
+  end
+  if #o.unreachable > 0 then opts.unreachable = o.unreachable end
+  local s, err = server.start(opts)
+  if not s then
+    io.stderr:write("alimtalk sandbox: " .. tostring(err) .. "\n")
+    return 1
+  end
+  io.stdout:write("sandbox running (pid " .. tostring(s:pid()) .. ")\n",
+    "  http:  " .. s.http_url .. "\n")
+  if s.https_url then io.stdout:write("  https: " .. s.https_url .. "  (CA: " .. s.ca_file .. ")\n") end
+  io.stdout:write("  templates: " .. tostring(templates or "none") .. "\n",
+    "  run folder: " .. s.run_dir .. " (credentials in server.json; docs/sandbox.md)\n",
+    "stop with: alimtalk sandbox stop --run-dir " .. o.run_dir .. "\n")
+  return 0
+end
+
+local function attached(o, server)
+  local s = server.attach(o.run_dir)
+  if not s or not s:pid() then
+    io.stderr:write("alimtalk sandbox: not running in " .. o.run_dir .. "\n")
+    return nil
+  end
+  return s
+end
+
+local function status(o, server)
+  local s = attached(o, server)
+  if not s then return 1 end
+  local box = s:outbox() or {}
+  local counts = {}
+  for _, m in ipairs(box) do counts[m.status] = (counts[m.status] or 0) + 1 end
+  if o.json then
+    io.stdout:write(cjson.encode({ running = true, pid = s:pid(), http_url = s.http_url,
+      https_url = s.https_url, ca_file = s.ca_file, run_dir = s.run_dir, messages = #box,
+      by_status = counts }), "\n")
+    return 0
+  end
+  io.stdout:write("sandbox running (pid " .. s:pid() .. ")\n  http:  " .. s.http_url .. "\n")
+  if s.https_url then io.stdout:write("  https: " .. s.https_url .. "  (CA: " .. s.ca_file .. ")\n") end
+  local parts = {}
+  for k, v in pairs(counts) do parts[#parts + 1] = k .. " " .. v end
+  table.sort(parts)
+  io.stdout:write("  messages: " .. #box .. (#parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or "")
+    .. "\n")
+  return 0
+end
+
+local function outbox(o, server)
+  local s = attached(o, server)
+  if not s then return 1 end
+  local box, err = s:outbox({ to = o.to, provider = o.provider })
+  if not box then
+    io.stderr:write("alimtalk sandbox: " .. tostring(err) .. "\n")
+    return 1
+  end
+  if o.json then
+    for _, m in ipairs(box) do io.stdout:write(cjson.encode(m), "\n") end
+    return 0
+  end
+  for _, m in ipairs(box) do
+    io.stdout:write(string.format("[%s] %s -> %s (%s%s)\n", m.provider, tostring(m.id), tostring(m.to),
+      m.status, m.result_code and m.status ~= "delivered" and (" " .. m.result_code) or ""))
+    if m.title and m.title ~= cjson.null then io.stdout:write("  ** " .. m.title .. " **\n") end
+    for line in (tostring(m.text ~= cjson.null and m.text or "") .. "\n"):gmatch("(.-)\n") do
+      io.stdout:write("  " .. line .. "\n")
+    end
+    if type(m.buttons) == "table" then
+      for _, b in ipairs(m.buttons) do
+        local link = type(b.url_mobile) == "string" and (" " .. b.url_mobile) or ""
+        io.stdout:write("  [" .. tostring(b.type) .. "] " .. tostring(b.name) .. link .. "\n")
+      end
+    end
+  end
+  return 0
+end
+
+--- Run `alimtalk sandbox ...`.
+-- @tparam table args the arguments after `sandbox`
+-- @treturn integer exit code (0 ok, 1 failed / not running, 2 bad arguments)
+function _M.main(args)
+  local o, err = parse(args)
+  if not o then
+    io.stderr:write("alimtalk sandbox: " .. err .. " (try --help)\n")
+    return 2
+  end
+  if o.help then io.stdout:write(USAGE) return 0 end
+  o.run_dir = o.run_dir or ".alimtalk-sandbox"
+  local server = require "alimtalk.sandbox.server"
+  if o.command == "start" then return start(o, server) end
+  if o.command == "stop" then
+    local s = server.attach(o.run_dir)
+    if not s or not s:pid() then
+      io.stderr:write("alimtalk sandbox: not running in " .. o.run_dir .. "\n")
+      return 1
+    end
+    s:stop()
+    io.stdout:write("sandbox stopped\n")
+    return 0
+  end
+  if o.command == "status" then return status(o, server) end
+  if o.command == "outbox" then return outbox(o, server) end
+  io.stderr:write(USAGE)
+  return 2
+end
+
+return _M
