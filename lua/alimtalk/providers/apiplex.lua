@@ -38,6 +38,7 @@ function _M.new(conf, deps)
   local secret = config.resolve(conf, "secret_key", "APIPLEX_SECRET_KEY")
   if not secret then return nil, config.missing("apiplex", "secret_key", "APIPLEX_SECRET_KEY") end
   if not conf.sender_key then return nil, config.missing("apiplex", "sender_key") end
+  if not conf.sender_number then return nil, config.missing("apiplex", "sender_number") end
   local service = conf.service_id or "at-standard"
   if not services[service] then
     error("alimtalk.new: apiplex.service_id must be at-standard, at-bulk, at-finance or at-verify", 2)

@@ -43,6 +43,7 @@ function _M.new(conf, deps)
     return nil, config.missing("bizmessage", "client_secret", "BIZMSG_CLIENT_SECRET")
   end
   if not conf.sender_key then return nil, config.missing("bizmessage", "sender_key") end
+  if not conf.sender_no then return nil, config.missing("bizmessage", "sender_no") end
   local self = setmetatable({
     name = "bizmessage", profile = "bizmessage", max_batch = 1, dedupes = true,
     client_id = id, sender_key = conf.sender_key, sender_no = conf.sender_no,
