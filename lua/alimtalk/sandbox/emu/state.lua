@@ -196,7 +196,7 @@ end
 
 -- Runtime settings: sandbox.json values, overridden by POST /_sandbox/settings. Each worker
 -- re-reads them (and the fault list) when the version key changes.
-local seen_version
+local seen_version = false
 local on_reload = {}
 function _M.on_reload(f) on_reload[#on_reload + 1] = f end
 
