@@ -184,7 +184,8 @@ end
 --   `templates` (registry JSON path), `delivery_delay` (seconds until accepted messages are
 --   delivered, default 0.05), `token_ttl` (bearer token lifetime, default 3600), `run_dir`
 --   (default a new folder under /tmp), `credentials` (per-provider overrides of
---   `default_credentials`), `webhooks` ({ apiplex = url, sinch = url }), `unreachable` (list of
+--   `default_credentials`), `webhooks` ({ apiplex = url, sinch = url }; a URL starting with
+--   "/" means this server itself, e.g. "/_sandbox/sink/sinch"), `unreachable` (list of
 --   numbers that are not KakaoTalk users: delivery fails with 3019), `webhook_tries` (10),
 --   `workers` (2), `daemon` (true), `shm_size` ("64m").
 -- @treturn table|nil the server object, or nil and a message
@@ -218,8 +219,7 @@ function _M.start(opts)
     settings = { delivery_delay = opts.delivery_delay or 0.05, token_ttl = opts.token_ttl or 3600,
       unreachable = opts.unreachable, webhook_tries = opts.webhook_tries or 10 },
   }
-  local ok, err = write_file(run_dir .. "/sandbox.json", cjson.encode(config))
-  if not ok then return nil, err end
+  local ok, err
   if tls and not read_file(run_dir .. "/server.pem") then
     ok, err = make_certs(run_dir)
     if not ok then return nil, err end
@@ -235,6 +235,10 @@ function _M.start(opts)
       workers = opts.workers or 2, daemon = opts.daemon == false and "off" or "on",
       user = is_root and "user root;" or "", shm = opts.shm_size or "64m" }
     vars.tls_listen = tls and fill(TLS, vars) or ""
+    -- webhook URLs starting with "/" point at this server itself (e.g. its /_sandbox/sink/)
+    config.self_url = "http://" .. host .. ":" .. port
+    ok, err = write_file(run_dir .. "/sandbox.json", cjson.encode(config))
+    if not ok then return nil, err end
     assert(write_file(run_dir .. "/nginx.conf", fill(CONF, vars)))
     os.remove(run_dir .. "/error.log")
     local cmd = nginx .. " -p " .. sh_quote(run_dir) .. " -e " .. sh_quote(run_dir .. "/error.log")
@@ -384,7 +388,8 @@ function methods:faults() return admin(self, "GET", "/_sandbox/faults") end
 --- Forget all state (messages, logs, tokens, serials, faults, settings overrides).
 function methods:reset() return admin(self, "POST", "/_sandbox/reset") end
 
---- Override settings at runtime: `delivery_delay`, `token_ttl`, `webhook_tries`, `unreachable`.
+--- Override settings at runtime: `delivery_delay`, `token_ttl`, `webhook_tries`, `unreachable`,
+-- `webhooks` ({ apiplex = url, sinch = url }).
 function methods:settings(t) return admin(self, "POST", "/_sandbox/settings", t) end
 
 --- Expire every bearer token now (BizMessage and Sinch).

@@ -5,7 +5,8 @@
 --   GET    /_sandbox/messages/{provider}/{id}     one stored message (also rejected ones)
 --   POST   /_sandbox/reset                        forget messages, logs, tokens, faults, settings
 --   GET|POST|DELETE /_sandbox/faults             list / add (object or list) / clear faults
---   GET|POST /_sandbox/settings                   read / override delivery_delay, token_ttl, ...
+--   GET|POST /_sandbox/settings                   read / override delivery_delay, token_ttl,
+--                                                 webhook_tries, unreachable, webhooks
 --   POST   /_sandbox/tokens/expire                expire every bearer token now
 --   GET    /_sandbox/webhooks                     every webhook try (url, status, body, headers)
 --   POST   /_sandbox/sink/{name}[?status=500]     a webhook receiver: records the call
@@ -20,7 +21,7 @@ local ngx = ngx
 local _M = {}
 
 local SETTINGS = { delivery_delay = "number", token_ttl = "number", webhook_tries = "number",
-  unreachable = "table" }
+  unreachable = "table", webhooks = "table" }
 
 local function outbox(args)
   local d = state.dict("sbx_msg")

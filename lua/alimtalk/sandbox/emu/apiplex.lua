@@ -56,7 +56,7 @@ end
 
 local function check(m, creds)
   for _, k in ipairs({ "sender_number", "msg", "receiver_number", "template_code", "sender_key" }) do
-    if m[k] == nil or m[k] == "" then return "C400_3", "required parameter: " .. k end
+    if m[k] == nil or m[k] == "" or m[k] == ngx.null then return "C400_3", "required parameter: " .. k end
   end
   for _, k in ipairs(STRINGS) do
     if m[k] ~= nil and m[k] ~= ngx.null and type(m[k]) ~= "string" then
@@ -138,7 +138,7 @@ local function auth_ok(creds)
 end
 
 local function result_webhook(rec)
-  local url = state.config.webhooks and state.config.webhooks.apiplex
+  local url = state.webhook_url("apiplex")
   if not url then return end
   local st = state.status(rec, rec.due)
   local body = state.encode({ results = { {
@@ -174,7 +174,8 @@ local function send(ctx, creds)
     local code, desc
     if type(m) ~= "table" then code, desc = "C400_1", "msg_data[" .. i .. "] must be an object"
     else code, desc = check(m, creds) end
-    local key = type(m) == "table" and type(m.msg_key) == "string" and m.msg_key ~= "" and m.msg_key or nil
+    local key = type(m) == "table" and type(m.msg_key) == "string" and m.msg_key ~= "" and m.msg_key
+    key = key or nil
     local deliver = code == nil
     if not code and fault and fault.kind == "code" and faults.hits_message(fault, fired, i) then
       code, desc = fault.code, fault.desc or DESC[fault.code] or kakao.names[fault.code] or "injected"

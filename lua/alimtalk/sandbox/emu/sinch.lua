@@ -68,7 +68,7 @@ local function sign_headers(secret)
 end
 
 local function report(rec, creds)
-  local url = state.config.webhooks and state.config.webhooks.sinch
+  local url = state.webhook_url("sinch")
   if not url then return end
   local delivered = rec.result_code == rec.ok_code
   local dr = { message_id = rec.id, conversation_id = rec.conversation_id,

@@ -215,6 +215,15 @@ function _M.refresh()
   for _, f in ipairs(on_reload) do f() end
 end
 
+--- The webhook URL for a provider now (settings override the start config), or nil.
+function _M.webhook_url(provider)
+  local w = _M.settings.webhooks
+  local url = (type(w) == "table" and w[provider]) or (_M.config.webhooks or {})[provider]
+  if type(url) ~= "string" or url == "" then return nil end
+  if url:sub(1, 1) == "/" then url = _M.config.self_url .. url end
+  return url
+end
+
 --- Mark settings/faults as changed for every worker.
 function _M.bump()
   dict("sbx_state"):incr("v", 1, 0)
