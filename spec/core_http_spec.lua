@@ -170,6 +170,30 @@ describe("core.http_client", function()
       assert.truthy(msg:lower():find("timed out", 1, true))
     end)
 
+    it("protocol: a server that closes without answering, after the request was sent", function()
+      local resp, msg, code, sent = client:request({ method = "POST", url = srv:url("/drop"), body = "{}" })
+      assert.is_nil(resp)
+      assert.are.equal("protocol", code)
+      assert.is_true(sent)
+      assert.is_string(msg)
+    end)
+
+    it("never sends a request twice when a reused connection dies without a response", function()
+      assert(client:request({ url = srv:url("/ok") }))          -- the connection to reuse
+      local resp, msg, code, sent = client:request({ method = "POST", url = srv:url("/drop?once"),
+                                                     body = "{}" })
+      assert.is_nil(resp)
+      assert.are.equal("protocol", code)
+      assert.is_true(sent)
+      assert.truthy(msg:find("not sent again", 1, true))
+      -- the connection is gone: the next request opens a new one and works
+      assert.are.equal(200, assert(client:request({ url = srv:url("/ok?next") })).status)
+      local _, seen = srv:wait_seen("/ok?next")
+      local n = 0
+      for _, l in ipairs(seen) do if l:find("/drop?once", 1, true) then n = n + 1 end end
+      assert.are.equal(1, n)
+    end)
+
     it("too_large: bodies over the cap, with and without Content-Length", function()
       local small = core.http_client({ max_response = 1000 })
       for _, path in ipairs({ "/big?bytes=1001", "/big_cl?bytes=1001", "/big?bytes=3000000" }) do

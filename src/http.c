@@ -51,7 +51,7 @@ typedef struct {
     struct curl_slist *hdrs;
     membuf head, body;
     curl_off_t cap;
-    int too_large, prereq, done;
+    int too_large, prereq, resend_blocked, idempotent, done;
     CURLcode result;
     char err[CURL_ERROR_SIZE];
 } xfer;
@@ -86,8 +86,13 @@ static void mb_free(membuf *b) {
 
 static void xfer_release(xfer *x, http_client *c) {
     if (x->easy) {
-        if (c && !c->closed && c->n_idle < IDLE_MAX) c->idle[c->n_idle++] = x->easy;
-        else curl_easy_cleanup(x->easy);
+        if (c && !c->closed && c->n_idle < IDLE_MAX) {
+            /* forget pointers into this call (header list, body, error buffer) while idle */
+            curl_easy_reset(x->easy);
+            c->idle[c->n_idle++] = x->easy;
+        } else {
+            curl_easy_cleanup(x->easy);
+        }
         x->easy = NULL;
     }
     if (x->hdrs) { curl_slist_free_all(x->hdrs); x->hdrs = NULL; }
@@ -234,6 +239,13 @@ static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int c
                      int conn_local_port) {
     xfer *x = ud;
     (void)conn_primary_ip; (void)conn_local_ip; (void)conn_primary_port; (void)conn_local_port;
+    if (x->prereq && !x->idempotent) {
+        /* libcurl silently resends a request once on a fresh connection when a reused one
+         * died without a response byte; the server may have acted on the first copy (a
+         * message sent twice), so for POST and PATCH stop here and let the caller decide. */
+        x->resend_blocked = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
     x->prereq = 1;
     return CURL_PREREQFUNC_OK;
 }
@@ -244,11 +256,7 @@ static const char *const REQ_KEYS[] = { "method", "url", "headers", "body", "con
                                         "timeout", "max_response", NULL };
 
 static CURL *acquire_easy(http_client *c) {
-    if (c->n_idle > 0) {
-        CURL *e = c->idle[--c->n_idle];
-        curl_easy_reset(e);
-        return e;
-    }
+    if (c->n_idle > 0) return c->idle[--c->n_idle];   /* reset when it was put back */
     return curl_easy_init();
 }
 
@@ -344,6 +352,7 @@ static void prepare(lua_State *L, http_client *c, xfer *x, int idx, const char *
 
     /* everything valid: set up the easy handle */
     x->cap = cap;
+    x->idempotent = strcmp(method, "POST") != 0 && strcmp(method, "PATCH") != 0;
     if ((x->easy = e = acquire_easy(c)) == NULL) luaL_error(L, "%s: out of memory for a transfer", label);
     SETOPT(CURLOPT_PRIVATE, (void *)x);
     SETOPT(CURLOPT_URL, url);
@@ -464,6 +473,7 @@ static const char *failure_code(xfer *x) {
         return "too_large";
     case CURLE_WRITE_ERROR:
         return x->too_large ? "too_large" : "protocol";
+    case CURLE_ABORTED_BY_CALLBACK:     /* only on_prereq aborts: see there */
     default:
         return "protocol";
     }
@@ -477,6 +487,9 @@ static void push_failure(lua_State *L, xfer *x) {
         snprintf(msg, sizeof msg, "response larger than max_response (%lld bytes)", (long long)x->cap);
         lua_pushstring(L, msg);
     }
+    else if (x->resend_blocked)
+        lua_pushliteral(L, "the server closed a reused connection without a response; the request "
+                           "may have been received, so it was not sent again");
     else if (x->err[0])
         lua_pushstring(L, x->err);
     else

@@ -14,6 +14,7 @@
 --   /big?bytes=N   N bytes, chunked (no Content-Length)
 --   /big_cl?bytes=N  N bytes with a Content-Length
 --   /redirect      302 to /ok
+--   /drop          closes the connection without any response (nginx 444)
 -- Every request is written to an access log, so specs can assert what the server saw.
 local _M = {}
 
@@ -108,6 +109,9 @@ local LOCATIONS = [[
     }
     location = /redirect {
       return 302 /ok;
+    }
+    location = /drop {
+      return 444;
     }
 ]]
 
