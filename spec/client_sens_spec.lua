@@ -137,6 +137,15 @@ describe("client: SENS", function()
     assert.equal(1, delivered(s))
   end)
 
+  it("never delivers twice when a reused keep-alive connection is reset after the request", function()
+    assert.equal("accepted", client:send(shipped(70)).status)   -- opens the connection
+    assert(s:fault{ provider = "sens", kind = "reset_after", count = 1 })
+    local r = client:send(shipped(71))                           -- goes over the reused one
+    assert.equal("uncertain", r.status)
+    assert.equal(2, delivered(s))
+    assert.equal(2, sends(s))
+  end)
+
   it("treats a reset before the request was read as not processed", function()
     assert(s:fault{ provider = "sens", kind = "reset_before", count = 1 })
     local r = client:send(shipped(8))

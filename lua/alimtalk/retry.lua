@@ -16,7 +16,8 @@ local has_system, system = pcall(require, "system")
 --- Wall clock in seconds (fractional when a precise clock exists).
 function _M.now()
   if has_core and core.now then return core.now() end
-  if ngx and ngx.now then return ngx.now() end -- luacheck: ignore 113
+  local ngx = rawget(_G, "ngx")
+  if ngx and ngx.now then return ngx.now() end
   if has_system and system.gettime then return system.gettime() end
   return os.time()
 end
@@ -24,8 +25,10 @@ end
 --- Sleep for `s` seconds without spinning.
 function _M.sleep(s)
   if s <= 0 then return end
+  -- Inside nginx, yield to the event loop; core.sleep would block the whole worker.
+  local ngx = rawget(_G, "ngx")
+  if ngx and ngx.sleep then return ngx.sleep(s) end
   if has_core and core.sleep then return core.sleep(s) end
-  if ngx and ngx.sleep then return ngx.sleep(s) end -- luacheck: ignore 113
   if has_system and system.sleep then return system.sleep(s) end
   os.execute(string.format("sleep %.3f", s))
 end

@@ -230,6 +230,7 @@ function methods:call(method, path, body)
       end
     else
       local doc = common.decode(resp.body)
+      if doc then doc[0] = resp.body end
       if resp.status >= 300 or not doc then
         return nil, errors.new{ code = resp.status == 404 and "NOT_FOUND" or "PROVIDER",
           message = "HTTP " .. resp.status, provider_code = doc and doc.code and tostring(doc.code)
@@ -273,8 +274,11 @@ function methods:poll_results(opts)
   if not doc then return nil, err end
   local evs = {}
   for i, r in ipairs(type(doc.results) == "table" and doc.results or {}) do evs[i] = result_event(r) end
-  local group = common.val(doc.report_group_no)
-  local out = { report_group_no = group and tostring(group), events = evs, closed = false }
+  -- report_group_no is a 19-digit number: read it from the raw text, a double would round it.
+  local raw = tostring(doc[0] or "")
+  local group = raw:match('"report_group_no"%s*:%s*"([^"]+)"')
+                or raw:match('"report_group_no"%s*:%s*(%d+)')
+  local out = { report_group_no = group, events = evs, closed = false }
   if group and opts.close ~= false then
     local ok, cerr = self:close_report_group(out.report_group_no)
     if not ok then return nil, cerr end
@@ -285,7 +289,8 @@ end
 
 --- Close a report group so its results are not served again.
 function methods:close_report_group(report_group_no)
-  local doc, err = self:call("PUT", "/v2/info/message/results/complete/" .. common.escape(report_group_no))
+  local doc, err = self:call("PUT", "/v2/info/message/results/complete/"
+                                    .. common.escape_path(report_group_no))
   if not doc then return nil, err end
   return true
 end

@@ -95,6 +95,13 @@ function _M.escape(s)
   return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
+--- Percent-encode a path segment (RFC 3986 pchar: sub-delims such as + stay as they are).
+function _M.escape_path(s)
+  return (tostring(s):gsub("[^%w%-%._~!$&'()*+,;=:@]", function(c)
+    return string.format("%%%02X", c:byte())
+  end))
+end
+
 --- Build `?a=1&b=2` from a table (keys sorted; nil values skipped).
 function _M.query(params)
   local keys = {}

@@ -1,0 +1,170 @@
+-- The BizMessage client against the sandbox server over https: OAuth token caching and
+-- refresh, one message per request, resends under the same cid after uncertain outcomes
+-- (answered 3012 and counted as accepted), polling results, search with paging and detail.
+local sandbox = require "support.sandbox"
+local alimtalk = require "alimtalk"
+
+local function shipped(i, extra)
+  local m = { id = "biz-" .. i, to = string.format("010-2000-%04d", i), template = "order_shipped",
+              vars = { name = "고객" .. i, order = "B" .. i, courier = "우체국택배",
+                       invoice = string.format("%013d", 6302114700000 + i) } }
+  for k, v in pairs(extra or {}) do m[k] = v end
+  return m
+end
+
+local function count(s, path_pat)
+  local n = 0
+  for _, a in ipairs(s:attempts({ provider = "bizmessage" }) or {}) do
+    if a.path:find(path_pat) then n = n + 1 end
+  end
+  return n
+end
+
+local function delivered(s, cid)
+  local n = 0
+  for _, m in ipairs(s:outbox{ provider = "bizmessage" } or {}) do
+    if cid == nil or m.serial == cid then n = n + 1 end
+  end
+  return n
+end
+
+describe("client: BizMessage", function()
+  local s, client, creds
+
+  setup(function()
+    s = sandbox.start{ delivery_delay = 0.05 }
+    creds = s.credentials.bizmessage
+  end)
+  teardown(function()
+    if client then client:close() end
+    assert.same({}, sandbox.stop(s))
+  end)
+  before_each(function()
+    assert(s:reset())
+    if client then client:close() end
+    client = assert(alimtalk.new{ provider = "bizmessage", templates = sandbox.templates,
+      bizmessage = { base_url = s.https_url, ca_file = s.ca_file, client_id = creds.client_id,
+                     client_secret = creds.client_secret, sender_key = creds.sender_key,
+                     sender_no = "0212345678", timeout = 2 },
+      retry = { base_delay = 0.01, max_delay = 0.05, max_retry_after = 0.2 } })
+  end)
+
+  it("fetches one token, reuses it, and sends one message per request concurrently", function()
+    local msgs = {}
+    for i = 1, 6 do msgs[i] = shipped(i) end
+    local rs = client:send_batch(msgs, { concurrency = 3 })
+    for i, r in ipairs(rs) do
+      assert.equal("accepted", r.status, "message " .. i)
+      assert.equal("biz-" .. i, r.ids.cid)
+      assert.truthy(r.ids.uid ~= nil and r.ids.uid ~= "")
+    end
+    assert.equal(1, count(s, "^/v2/oauth/token$"))
+    assert.equal(6, count(s, "^/v2/send/kakao$"))
+    assert.equal(6, delivered(s))
+  end)
+
+  it("refreshes an expired token once on 401 and sends", function()
+    assert.equal("accepted", client:send(shipped(1)).status)
+    assert(s:expire_tokens())
+    local r = client:send(shipped(2))
+    assert.equal("accepted", r.status)
+    assert.equal(2, count(s, "^/v2/oauth/token$"))
+    assert.equal(1, delivered(s, "biz-2"))
+  end)
+
+  it("reports not_sent when the credentials are refused", function()
+    local bad = assert(alimtalk.new{ provider = "bizmessage", bizmessage = {
+      base_url = s.https_url, ca_file = s.ca_file, client_id = creds.client_id,
+      client_secret = "wrong-secret", sender_key = creds.sender_key, sender_no = "0212345678" } })
+    local r = bad:send(shipped(3, { content = "x" }))
+    assert.equal("not_sent", r.status)
+    assert.equal(0, count(s, "^/v2/send/kakao$"))
+    assert.is_nil(tostring(r.message):find("wrong-secret", 1, true))
+    bad:close()
+  end)
+
+  for _, fault in ipairs({
+    { kind = "reset_after" }, { kind = "status", status = 502 }, { kind = "status", status = 504 },
+    { kind = "malformed" }, { kind = "code", code = "3005" },
+  }) do
+    local name = fault.kind .. (fault.status and (" " .. fault.status) or "") .. (fault.code or "")
+    it("resends under the same cid after " .. name .. " and is delivered exactly once", function()
+      fault.provider, fault.count, fault.path = "bizmessage", 1, "/v2/send/kakao"
+      assert(s:fault(fault))
+      local r = client:send(shipped(50))
+      assert.equal("accepted", r.status)
+      assert.equal(2, r.attempts)
+      assert.equal("biz-50", r.ids.cid)
+      assert.equal(1, delivered(s, "biz-50"))
+      assert.equal(2, count(s, "^/v2/send/kakao$"))
+    end)
+  end
+
+  it("counts a duplicated cid from an earlier run as accepted", function()
+    assert.equal("accepted", client:send(shipped(60)).status)
+    local again = client:send(shipped(60))
+    assert.equal("accepted", again.status)
+    assert.is_true(again.duplicate)
+    assert.equal(1, delivered(s, "biz-60"))
+  end)
+
+  it("reports uncertain when resends under the same cid cannot get an answer", function()
+    assert(s:fault{ provider = "bizmessage", path = "/v2/send/kakao", kind = "status", status = 502 })
+    local r = client:send(shipped(61))
+    assert.equal("uncertain", r.status)
+    assert.equal(4, r.attempts)
+  end)
+
+  it("retries 429 and stops on rejections", function()
+    assert(s:fault{ provider = "bizmessage", path = "/v2/send/kakao", kind = "status", status = 429,
+                    retry_after = 0, count = 2 })
+    local r = client:send(shipped(70))
+    assert.equal("accepted", r.status)
+    assert.equal(3, r.attempts)
+    assert(s:fault{ provider = "bizmessage", path = "/v2/send/kakao", kind = "code", code = "3016",
+                    count = 1 })
+    r = client:send(shipped(71))
+    assert.equal("rejected", r.status)
+    assert.equal("3016", r.code)
+    assert.equal(1, r.attempts)
+  end)
+
+  it("polls results, closes the report group, and gets nothing twice", function()
+    local rs = client:send_batch({ shipped(80), shipped(81) })
+    local got = {}
+    sandbox.wait(function()
+      local p = assert(client:poll_results())
+      for _, e in ipairs(p.events) do got[#got + 1] = e end
+      return #got >= 2
+    end, 5)
+    assert.equal(2, #got)
+    local by_cid = {}
+    for _, e in ipairs(got) do by_cid[e.ids.cid] = e end
+    assert.equal("delivered", by_cid["biz-80"].status)
+    assert.equal(rs[2].ids.uid, by_cid["biz-81"].ids.uid)
+    local again = assert(client:poll_results())
+    assert.equal(0, #again.events)
+  end)
+
+  it("searches the delivery list page by page and reads one message's detail", function()
+    local msgs = {}
+    for i = 1, 5 do msgs[i] = shipped(90 + i) end
+    client:send_batch(msgs)
+    local page = assert(client:search{ size = 2 })
+    assert.equal(2, #page.events)
+    assert.is_true(page.next)
+    local all = assert(client:search_all{ size = 2 })
+    assert.equal(5, #all)
+    local seen = {}
+    for _, e in ipairs(all) do
+      assert.is_nil(seen[e.ids.uid])
+      seen[e.ids.uid] = true
+    end
+    local d = assert(client:detail(all[1].ids.uid))
+    assert.equal(all[1].ids.uid, d.ids.uid)
+    assert.truthy(d.content)
+    local none, err = client:detail("no-such-uid")
+    assert.is_nil(none)
+    assert.truthy(err.code)
+  end)
+end)
