@@ -54,26 +54,31 @@ local function index()
 end
 index()
 
--- Whether s matches one format exactly.
-local function match_format(s, fmt)
-  local pos = 1
+-- Compile a format into a Lua pattern (plus length bounds for a single digit run of variable
+-- length, which patterns cannot count).
+local function compile(fmt)
+  if #fmt == 1 and fmt[1][2] ~= fmt[1][3] then
+    return { pat = fmt[1][1] == "d" and "^%d+$" or "^%u+$", min = fmt[1][2], max = fmt[1][3] }
+  end
+  local p = { "^" }
   for _, piece in ipairs(fmt) do
-    local kind = piece[1]
-    if kind == "sep" then
-      local ch = s:sub(pos, pos)
-      if ch == "" or not piece[2]:find(ch, 1, true) then return false end
-      pos = pos + 1
+    if piece[1] == "sep" then
+      p[#p + 1] = "[" .. piece[2]:gsub("%-", "%%-") .. "]"
     else
-      local class = kind == "d" and "%d" or "%u"
-      local run = s:match("^" .. class .. "+", pos)
-      local n = run and #run or 0
-      if n < piece[2] then return false end
-      if n > piece[3] then n = piece[3] end
-      -- a digit run followed by letters or a separator ends where the format says
-      pos = pos + n
+      assert(piece[2] == piece[3], "courier: a digit range is only allowed as the whole format")
+      p[#p + 1] = (piece[1] == "d" and "%d" or "%u"):rep(piece[2])
     end
   end
-  return pos == #s + 1
+  p[#p + 1] = "$"
+  return { pat = table.concat(p) }
+end
+
+-- Whether s matches one format exactly.
+local function match_format(s, fmt)
+  local c = fmt.compiled
+  if not c then c = compile(fmt); fmt.compiled = c end
+  if not s:find(c.pat) then return false end
+  return not c.min or (#s >= c.min and #s <= c.max)
 end
 
 --- Find a courier by one of its names (case-insensitive).
@@ -126,12 +131,24 @@ function _M.scan(text)
   end
   if not best then return nil end
   local c = by_name[best]
+  return c.names[1], _M.invoice_in(c, text)
+end
+
+--- The first invoice number in a text valid for a courier (a name or a courier table).
+-- @treturn string|nil the invoice number
+function _M.invoice_in(c, text)
+  if type(c) == "string" then c = by_name[c:lower()] end
+  if not c then return nil end
+  local formats = c.formats
+  for i = 1, #formats do
+    if match_format(text, formats[i]) then return text end
+  end
   for token in text:gmatch("[%w%-_]+") do
     for _, fmt in ipairs(c.formats) do
-      if match_format(token, fmt) then return c.names[1], token end
+      if match_format(token, fmt) then return token end
     end
   end
-  return c.names[1], nil
+  return nil
 end
 
 --- Register another courier (or more names for one).

@@ -40,6 +40,14 @@ end
 -- @treturn table `{ country_code = "82", national = "01012345678", e164 = "+821012345678" }`,
 -- or nil and a `BAD_PHONE` error
 function _M.parse(number, opts)
+  -- fast path for the two common spellings of a 010 number
+  if opts == nil and type(number) == "string" then
+    local a, b = number:match("^010%-?(%d%d%d%d)%-?(%d%d%d%d)$")
+    if a then
+      local national = "010" .. a .. b
+      return { country_code = "82", national = national, e164 = "+8210" .. a .. b }
+    end
+  end
   check_opts(opts, "phone.parse")
   local field = opts and opts.field
   local cc = opts and opts.country_code or "82"
@@ -88,6 +96,14 @@ local FORMATS = {
 function _M.normalize(number, provider, opts)
   local f = FORMATS[provider]
   if not f then error("phone.normalize: unknown provider " .. tostring(provider), 2) end
+  if opts == nil and type(number) == "string" then
+    local a, b = number:match("^010%-?(%d%d%d%d)%-?(%d%d%d%d)$")
+    if a then
+      if f == FORMATS.sens or f == FORMATS.apiplex or f == FORMATS.national then return "010" .. a .. b, "82" end
+      if f == FORMATS.bizmessage then return "8210" .. a .. b, "82" end
+      return "+8210" .. a .. b, "82"
+    end
+  end
   local p, err = _M.parse(number, opts)
   if not p then return nil, err end
   return f(p), p.country_code

@@ -117,12 +117,14 @@ local function compile(src, where)
         if type(b) ~= "table" or type(b.type) ~= "string" or type(b.name) ~= "string" then
           return bad(f, "a button needs a type and a name")
         end
-        local cb = { type = b.type }
+        -- `parts` lists the present text fields once, so rendering skips the absent ones
+        local cb = { type = b.type, parts = {} }
         for _, k in ipairs(BUTTON_TEXT_FIELDS) do
           if not is_null(b[k]) and b[k] ~= "" then
             local p, m = parse_text(b[k], k, syntax)
             if not p then return bad(f .. "." .. k, m) end
             cb[k] = p
+            cb.parts[#cb.parts + 1] = k
           end
         end
         out[i] = cb

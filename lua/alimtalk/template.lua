@@ -64,6 +64,29 @@ local function detect(body)
   return "kakao"
 end
 
+-- Generate a renderer for one template: a single `..` expression over its pieces (one VM
+-- concat, no buffer). It returns nil when a value is missing or not a string or number, and
+-- the general path then reports the errors. Templates with very many slots use the general
+-- path only (a Lua function has a limited number of registers).
+local function compile_render(names, literals)
+  local n = #names
+  if n == 0 or n > 50 then return nil end
+  local src = { "local L, N, type, tostring = ...\nreturn function(vars)\nlocal t\n" }
+  for i = 1, n do
+    src[#src + 1] = string.format("local v%d = vars[N[%d]]\nt = type(v%d)\n", i, i, i)
+    src[#src + 1] = string.format("if t == 'number' then v%d = tostring(v%d) elseif t ~= 'string' then "
+      .. "return nil end\n", i, i)
+  end
+  local expr = { "L[1]" }
+  for i = 1, n do
+    expr[#expr + 1] = "v" .. i
+    expr[#expr + 1] = "L[" .. (i + 1) .. "]"
+  end
+  src[#src + 1] = "return " .. concat(expr, " .. ") .. "\nend\n"
+  local chunk = assert(load(concat(src), "=template", "t"))
+  return chunk(literals, names, type, tostring)
+end
+
 --- Parse a template body.
 -- @tparam string body the template text with `#{name}` (Kakao) or `{{name}}` (Alcmeon) slots
 -- @tparam[opt] table opts `syntax` = `"kakao"` | `"alcmeon"` | `"auto"` (default: auto, which
@@ -121,7 +144,7 @@ function _M.parse(body, opts)
 
   return setmetatable({
     body = body, syntax = syntax, variables = variables, names = names, literals = literals,
-    varset = seen, pattern = concat(pat), buf = {},
+    varset = seen, pattern = concat(pat), buf = {}, fast = compile_render(names, literals),
   }, tpl_mt)
 end
 
@@ -152,6 +175,19 @@ function _M.render(tpl, vars, opts)
   end
   local names, literals, buf = t.names, t.literals, t.buf
   local n = #names
+  if n == 0 and allow_unknown then return t.body end
+  local fast = t.fast
+  if fast then
+    local s = fast(vars)
+    if s then
+      if allow_unknown then return s end
+      local varset, clean = t.varset, true
+      for k in pairs(vars) do
+        if not varset[k] then clean = false; break end
+      end
+      if clean then return s end
+    end
+  end
   local list, missing
   buf[1] = literals[1]
   for i = 1, n do

@@ -1,0 +1,155 @@
+--- Pre-flight validation: predict the provider's verdict before sending.
+-- Each provider has a rule set (`alimtalk.validate.<provider>`); Kakao's own rules are shared
+-- (`alimtalk.validate.kakao`). Every violation is reported at once, each with the field path,
+-- the limit, the actual size and its unit, a readable message and the provider's own code
+-- where one exists (3016, 3029, 3034, C400_2, G142...). See docs/messages.md for the list.
+--
+--    local validate = require "alimtalk.validate"
+--    local ok, err = validate.message(msg, { provider = "sens", registry = reg })
+--    if not ok then for _, e in ipairs(err.errors) do print(e.field, e.code, e.provider_code) end end
+-- @module alimtalk.validate
+local errors = require "alimtalk.errors"
+local message = require "alimtalk.message"
+local rules = require "alimtalk.validate.rules"
+
+local _M = {}
+
+local PROVIDERS = { sens = true, bizmessage = true, apiplex = true, sinch = true, alcmeon = true }
+local OPTS = { provider = true, registry = true, now = true, field_prefix = true, limits = true,
+  allow_unknown = true, window = true }
+
+local profiles, contexts = {}, {}
+-- options handed to message.normalize, refilled per message (validation never yields midway)
+local NOPTS = {}
+
+--- The rule set of a provider (its `limits`, `max_batch`, button types, codes).
+function _M.profile(provider)
+  local p = profiles[provider]
+  if p then return p end
+  if not PROVIDERS[provider] then
+    error("validate: provider must be sens, bizmessage, apiplex, sinch or alcmeon, got " .. tostring(provider), 3)
+  end
+  p = require("alimtalk.validate." .. provider)
+  profiles[provider] = p
+  contexts[provider] = rules.context(p)
+  return p
+end
+
+local function check_opts(opts, fname)
+  if type(opts) ~= "table" then error(fname .. ": opts with a provider are required", 3) end
+  for k in pairs(opts) do
+    if not OPTS[k] then error(fname .. ": unknown option " .. tostring(k), 3) end
+  end
+  _M.profile(opts.provider)
+end
+
+local function run(msg, opts, prefix)
+  local provider = opts.provider
+  local P = profiles[provider]
+  local nopts = NOPTS
+  nopts.registry, nopts.provider, nopts.allow_unknown, nopts.field_prefix = opts.registry, provider,
+    opts.allow_unknown, prefix
+  local m, early, fatal = message.normalize_all(msg, nopts)
+  if early then
+    for _, e in ipairs(early) do
+      e.provider = provider
+      if e.code == "BAD_PHONE" then e.provider_code = P.codes.bad_phone end
+      if e.code == "REQUIRED" then e.provider_code = P.codes.required end
+    end
+    if fatal then return early end
+  end
+  local ctx = contexts[provider]
+  ctx:reset(prefix and prefix .. "." or "", opts.limits, opts)
+  P.check(ctx, m)
+  local list = ctx.list
+  ctx.list, ctx.opts = nil, nil
+  if early then
+    for _, e in ipairs(list or {}) do early[#early + 1] = e end
+    return early
+  end
+  return list, m
+end
+
+--- Validate one message for a provider.
+-- @tparam table msg a message (see `alimtalk.message`)
+-- @tparam table opts `provider` (required: `sens`, `bizmessage`, `apiplex`, `sinch`, `alcmeon`),
+-- `registry` (templates: enables template matching and type rules), `now` (epoch seconds for
+-- send windows, default `os.time()`), `field_prefix` (e.g. `"messages[3]"`), `limits` (overrides
+-- by rule key: a number replaces the first limit, a list of specs replaces them all; keys in
+-- docs/messages.md), `allow_unknown` (variables the template does not use), `window` (send
+-- window override `{ "08:00", "20:00" }`)
+-- @treturn boolean true, or nil and an error made by `errors.collect` whose `errors` lists every
+-- violation (`code`, `field`, `message`, `provider_code`, and for sizes `limit`, `actual`, `unit`)
+-- @treturn table the normalized message when valid
+function _M.message(msg, opts)
+  check_opts(opts, "validate.message")
+  if type(msg) ~= "table" then error("validate.message: message must be a table", 2) end
+  local list, m = run(msg, opts, opts.field_prefix)
+  if list then return nil, errors.collect(list) end
+  return true, m
+end
+
+--- Validate a batch: every message, and the provider's batch size.
+-- @tparam table msgs list of messages
+-- @tparam table opts as for `message` (`field_prefix` defaults to `"messages"`; messages are
+-- `messages[1]`, `messages[2]`...)
+-- @treturn table list of the normalized valid messages (nil where a message is invalid)
+-- @treturn table|nil errors by message index (`errors.collect` tables); index 0 holds a batch
+-- error (`TOO_MANY`, unit "items", with the provider's batch limit)
+function _M.batch(msgs, opts)
+  check_opts(opts, "validate.batch")
+  if type(msgs) ~= "table" then error("validate.batch: messages must be a list", 2) end
+  local P = profiles[opts.provider]
+  local base = opts.field_prefix or "messages"
+  local ok_list, by_index = {}, nil
+  local n = rules.len(msgs)
+  if P.max_batch and n > P.max_batch then
+    by_index = { [0] = errors.collect{ errors.new{ code = "TOO_MANY", field = base, limit = P.max_batch,
+      actual = n, unit = "items", provider = P.name, provider_code = P.batch_code,
+      message = string.format("%s takes at most %d messages per request, got %d", P.name, P.max_batch, n) } } }
+  end
+  if n == 0 then
+    by_index = { [0] = errors.collect{ errors.new{ code = "TOO_FEW", field = base, limit = 1, actual = 0,
+      unit = "items", provider = P.name, message = "the batch is empty" } } }
+  end
+  for i = 1, n do
+    local msg = msgs[i]
+    local prefix = base .. "[" .. i .. "]"
+    if type(msg) ~= "table" then
+      by_index = by_index or {}
+      by_index[i] = errors.collect{ errors.new{ code = "BAD_TYPE", field = prefix, provider = P.name,
+        message = "a message must be a table" } }
+    else
+      local list, m = run(msg, opts, prefix)
+      if list then
+        by_index = by_index or {}
+        by_index[i] = errors.collect(list)
+      else
+        ok_list[i] = m
+      end
+    end
+  end
+  return ok_list, by_index
+end
+
+--- Validate a template definition (Alcmeon's model, seed 000).
+-- @tparam table def the definition (see `alimtalk.validate.alcmeon`)
+-- @tparam table opts `provider` = "alcmeon", `field_prefix`, `limits`
+-- @treturn boolean true, or nil and an error listing every violation
+function _M.template(def, opts)
+  check_opts(opts, "validate.template")
+  local P = profiles[opts.provider]
+  if not P.check_template then
+    error("validate.template: no template rules for " .. opts.provider, 2)
+  end
+  if type(def) ~= "table" then error("validate.template: definition must be a table", 2) end
+  local ctx = contexts[opts.provider]
+  ctx:reset(opts.field_prefix and opts.field_prefix .. "." or "", opts.limits, opts)
+  P.check_template(ctx, def)
+  local list = ctx.list
+  ctx.list, ctx.opts = nil, nil
+  if list then return nil, errors.collect(list) end
+  return true
+end
+
+return _M
