@@ -22,7 +22,7 @@ describe("core.http_client", function()
   end)
 
   before_each(function()
-    client = core.http_client({ ca_file = srv.ca_file, timeout = 5, connect_timeout = 2,
+    client = core.http_client({ ca_file = srv.ca_file, timeout = 20, connect_timeout = 10,
                                 max_connections = 16 })
   end)
 
