@@ -23,27 +23,43 @@ local _M = {}
 local SETTINGS = { delivery_delay = "number", token_ttl = "number", webhook_tries = "number",
   unreachable = "table", webhooks = "table" }
 
+local PROVIDERS = { "sens", "bizmessage", "apiplex", "sinch" }
+
+local function template_name(provider, code)
+  local t = code and registry.find(provider, code)
+  return t and t.name or nil
+end
+
+-- Every accepted message of every provider, in acceptance order.
 local function outbox(args)
-  local d = state.dict("sbx_msg")
-  local n = d:get("n:outbox") or 0
   local now = ngx.now()
   local out = {}
-  for i = 1, n do
-    local key = d:get("o:" .. i)
-    local provider, id
-    if key then provider, id = key:match("^(%w+):(.*)$") end
-    local r = provider and state.message(provider, id)
-    if r then
-      local st = state.status(r, now)
-      if (not args.provider or args.provider == provider) and (not args.to or args.to == r.to)
-          and (not args.status or args.status == st) then
-        out[#out + 1] = { provider = provider, id = id, to = r.to, text = r.text, title = r.title,
-          header = r.header, buttons = r.buttons, quick_replies = r.quick_replies,
-          item_highlight = r.item_highlight, items = r.items, summary = r.summary,
-          template = r.template, template_code = r.template_code, serial = r.serial,
-          status = st, result_code = r.result_code, accepted_at = r.accepted_at,
-          delivered_at = st ~= "pending" and r.due or nil, kind = r.kind, echo = r.echo }
+  for _, provider in ipairs(PROVIDERS) do
+    if not args.provider or args.provider == provider then
+      for i = 1, state.count(provider) do
+        local id = state.id_at(provider, i)
+        local r = id and state.message(provider, id)
+        if r and not r.rejected then out[#out + 1] = r end
       end
+    end
+  end
+  table.sort(out, function(a, b)
+    if a.accepted_at ~= b.accepted_at then return a.accepted_at < b.accepted_at end
+    if a.provider ~= b.provider then return a.provider < b.provider end
+    return a.index < b.index
+  end)
+  local list = out
+  out = {}
+  for _, r in ipairs(list) do
+    local st = state.status(r, now)
+    if (not args.to or args.to == r.to) and (not args.status or args.status == st) then
+      out[#out + 1] = { provider = r.provider, id = r.id, to = r.to, text = r.text, title = r.title,
+        header = r.header, buttons = r.buttons, quick_replies = r.quick_replies,
+        item_highlight = r.item_highlight, items = r.items, summary = r.summary,
+        template = r.template or template_name(r.provider, r.template_code),
+        template_code = r.template_code, serial = r.serial,
+        status = st, result_code = r.result_code or r.ok_code or "0000", accepted_at = r.accepted_at,
+        delivered_at = st ~= "pending" and r.due or nil, kind = r.kind, echo = r.echo }
     end
   end
   return out

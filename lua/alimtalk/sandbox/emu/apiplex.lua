@@ -205,7 +205,7 @@ local function send(ctx, creds)
         echo = m.echo_to_webhook, accepted_at = now,
         due = now + (state.settings.delivery_delay or 0), ok_code = OK_CODE, result_code = result,
         result_desc = rdesc, service_id = ctx.service_id, failback = m.failback_data and {} or nil }
-      state.save_message("apiplex", id, rec, true)
+      state.save_message("apiplex", id, rec)
       result_webhook(rec)
       ids[#ids + 1] = id
     end

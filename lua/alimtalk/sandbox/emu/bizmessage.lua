@@ -164,7 +164,7 @@ local function send(ctx, creds)
     ok_code = OK_CODE, result_code = result, fall_back = req.fall_back_yn, client_id = req.client_id,
     etc = { req.etc1, req.etc2 } }
   if code and not deliver then rec.rejected = true end
-  state.save_message("bizmessage", uid, rec, deliver)
+  state.save_message("bizmessage", uid, rec)
   if deliver then
     state.dict("sbx_state"):rpush("bm_reports", uid)
   end

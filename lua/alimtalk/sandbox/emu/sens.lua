@@ -95,10 +95,16 @@ local function reserve_epoch(s, zone)
   return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 - off * 3600
 end
 
-local function message_id()
-  local n = state.next("sens_msg")
-  return string.format("%08x-%04x-4%03x-a%03x-%012x", ngx.time(), ngx.worker.pid() % 65536,
+-- Message ids look like UUIDs and carry the index position (last group) and the time.
+local function message_id(n, now)
+  return string.format("%08x-%04x-4%03x-a%03x-%012x", math.floor(now), ngx.worker.pid() % 65536,
     math.random(0, 4095), math.random(0, 4095), n)
+end
+
+-- A request id names its messages' index positions (they are reserved as one block), so no
+-- request record has to be stored: "RSAL-<first>-<count>-<random>".
+local function request_id(first, count)
+  return string.format("RSAL-%d-%d-%06x", first, count, math.random(0, 16777215))
 end
 
 local function send(ctx, creds)
@@ -140,13 +146,14 @@ local function send(ctx, creds)
   local now = ngx.now()
   local settings = state.settings
   local fault, fired = ctx.fault, ctx.fired
-  local request_id = "RSAL-" .. string.format("%d%03d", ngx.time(), state.next("sens_req") % 1000)
-    .. "-" .. state.random_id(8)
+  local first = state.reserve("sens", #msgs)
+  local rid = request_id(first, #msgs)
+  local request_time = state.kst(now, true)
   local due = now + (settings.delivery_delay or 0)
   if reserve and reserve > due then due = reserve end
   local out, ids, codes = {}, {}, {}
   for i, m in ipairs(msgs) do
-    local id = message_id()
+    local id = message_id(first + i - 1, now)
     local nm = normalize(m)
     local code, desc
     local cc = m.countryCode or "82"
@@ -168,19 +175,20 @@ local function send(ctx, creds)
     if settings.unreachable and settings.unreachable[text.kr_mobile(m.to) or m.to] then
       result = "3019"
     end
+    -- Defaults are left out of the stored record (it is written once per message, the
+    -- benchmark's hot path): country_code "82", request_code "A000", result_code "0000".
     local rec = {
-      provider = "sens", id = id, request_id = request_id, to = m.to, country_code = cc,
-      text = m.content, title = m.title, header = m.headerContent, template = tpl.name,
-      template_code = req.templateCode, plus_friend_id = req.plusFriendId,
+      provider = "sens", id = id, request_id = rid, to = m.to,
+      country_code = cc ~= "82" and cc or nil, text = m.content, title = m.title,
+      header = m.headerContent, template_code = req.templateCode,
       buttons = nm.buttons or nil, item_highlight = nm.item_highlight, items = nm.items,
-      summary = nm.summary,
-      use_sms_failover = m.useSmsFailover == true, failover = m.failoverConfig,
-      request_code = code or "A000", request_desc = desc, accepted_at = now,
-      request_time = state.kst(now, true), due = due, ok_code = OK_CODE, result_code = result,
+      summary = nm.summary, use_sms_failover = m.useSmsFailover == true or nil,
+      failover = m.failoverConfig, request_code = code, request_desc = desc, accepted_at = now,
+      due = due, result_code = result ~= OK_CODE and result or nil,
       reserve_time = req.reserveTime, reserve_zone = zone,
     }
     if not deliver then rec.rejected = true end
-    state.save_message("sens", id, rec, deliver)
+    state.save_message("sens", id, rec, first + i - 1)
     ids[i] = id
     codes[i] = code or "A000"
     out[i] = { messageId = id, countryCode = cc, to = m.to, content = m.content,
@@ -188,24 +196,24 @@ local function send(ctx, creds)
       requestStatusDesc = code and (desc or kakao.names[code]) or "성공",
       useSmsFailover = m.useSmsFailover == true }
   end
-  state.dict("sbx_msg"):set("r:sens:" .. request_id, table.concat(ids, ","))
   if reserve then
-    state.dict("sbx_msg"):set("rv:" .. request_id, state.encode({ reserveTime = req.reserveTime,
+    state.dict("sbx_msg"):set("rv:" .. rid, state.encode({ reserveTime = req.reserveTime,
       reserveTimeZone = zone, due = due, ids = ids }))
   end
   ctx.ids, ctx.codes = ids, codes
-  return 202, { requestId = request_id, requestTime = state.kst(now, true), statusCode = "202",
+  return 202, { requestId = rid, requestTime = request_time, statusCode = "202",
     statusName = reserve and "reserved" or "success", messages = out }
 end
 
 -- One stored message as the query endpoints print it.
 local function view(rec, now, with_request)
   local st = state.status(rec, now)
-  local v = { requestTime = rec.request_time, messageId = rec.id, countryCode = rec.country_code,
-    to = rec.to, content = rec.text, plusFriendId = rec.plus_friend_id, templateCode = rec.template_code,
-    requestStatusCode = rec.request_code, requestStatusName = rec.rejected and "fail" or "success",
+  local v = { requestTime = state.kst(rec.accepted_at, true), messageId = rec.id,
+    countryCode = rec.country_code or "82", to = rec.to, content = rec.text,
+    plusFriendId = state.config.credentials.sens.plus_friend_id, templateCode = rec.template_code,
+    requestStatusCode = rec.request_code or "A000", requestStatusName = rec.rejected and "fail" or "success",
     requestStatusDesc = rec.request_desc or (rec.rejected and kakao.names[rec.request_code]) or "성공",
-    useSmsFailover = rec.use_sms_failover }
+    useSmsFailover = rec.use_sms_failover == true }
   if with_request then v.requestId = rec.request_id end
   if rec.rejected then
     v.messageStatusName = "fail"
@@ -217,14 +225,14 @@ local function view(rec, now, with_request)
     v.messageStatusDesc = "reservation canceled"
   else
     v.completeTime = state.kst(rec.due)
-    v.messageStatusCode = rec.result_code
+    v.messageStatusCode = rec.result_code or OK_CODE
     v.messageStatusName = st == "delivered" and "success" or "fail"
-    v.messageStatusDesc = st == "delivered" and "정상 발송" or (kakao.names[rec.result_code] or "fail")
+    v.messageStatusDesc = st == "delivered" and "정상 발송" or (kakao.names[rec.result_code or ""] or "fail")
   end
   return v
 end
 
-local function query()
+local function query(creds)
   local args = ngx.req.get_uri_args(50)
   local now = ngx.now()
   local page_size = tonumber(args.pageSize)
@@ -235,13 +243,15 @@ local function query()
   end
   local recs = {}
   if type(args.requestId) == "string" then
-    local ids = state.dict("sbx_msg"):get("r:sens:" .. args.requestId)
-    if not ids then
-      return 404, { statusCode = "404", statusName = "fail", errorMessage = "requestId not found" }
+    local first, count = args.requestId:match("^RSAL%-(%d+)%-(%d+)%-%x+$")
+    first, count = tonumber(first), tonumber(count)
+    for n = first or 1, first and (first + count - 1) or 0 do
+      local id = state.id_at("sens", n)
+      local r = id and state.message("sens", id)
+      if r and r.request_id == args.requestId then recs[#recs + 1] = r end
     end
-    for id in ids:gmatch("[^,]+") do
-      local r = state.message("sens", id)
-      if r then recs[#recs + 1] = r end
+    if #recs == 0 then
+      return 404, { statusCode = "404", statusName = "fail", errorMessage = "requestId not found" }
     end
     page_size = page_size or 100
   else
@@ -258,10 +268,10 @@ local function query()
     for n = 1, state.count("sens") do
       local id = state.id_at("sens", n)
       local r = id and state.message("sens", id)
-      if r and r.plus_friend_id == args.plusFriendId then
+      if r and args.plusFriendId == creds.plus_friend_id then
         local keep
         if rs then
-          local t = r.request_time:sub(1, 19)
+          local t = state.kst(r.accepted_at)
           keep = t >= rs and t <= re
         else
           keep = not r.rejected and state.status(r, now) ~= "pending"
@@ -387,7 +397,7 @@ function _M.handle(ctx)
   local m = ctx.method
   if rest == "/messages" then
     if m == "POST" then return send(ctx, creds) end
-    if m == "GET" then return query() end
+    if m == "GET" then return query(creds) end
   elseif rest:find("^/messages/[^/]+$") then
     if m == "GET" then return result(rest:sub(11)) end
   elseif rest:find("^/reservations/[^/]+/reserve%-status$") then

@@ -197,7 +197,7 @@ local function send(ctx, creds)
     return gerror(fault.status or 400, fault.code, fault.desc or "injected by sandbox")
   end
   if fault and fault.kind == "result_code" then fail(fault.code, fault.desc or "injected by sandbox") end
-  state.save_message("sinch", rec.id, rec, true)
+  state.save_message("sinch", rec.id, rec)
   report(rec, creds)
   ctx.ids, ctx.codes = { rec.id }, { "accepted" }
   return 200, { accepted_time = state.utc(now), message_id = rec.id }

@@ -62,12 +62,15 @@ end
 
 local KST = 9 * 3600
 
+local kst_sec, kst_str = -1, ""
+
 --- `yyyy-MM-ddTHH:mm:ss[.SSS]` in Korea time (what the Korean providers print).
 function _M.kst(t, ms)
   t = t or ngx.now()
-  local s = os.date("!%Y-%m-%dT%H:%M:%S", floor(t) + KST)
-  if ms then s = s .. string.format(".%03d", floor((t % 1) * 1000)) end
-  return s
+  local sec = floor(t)
+  if sec ~= kst_sec then kst_sec, kst_str = sec, os.date("!%Y-%m-%dT%H:%M:%S", sec + KST) end
+  if ms then return kst_str .. string.format(".%03d", floor((t % 1) * 1000)) end
+  return kst_str
 end
 
 --- `yyyy-MM-dd HH:mm:ss` in Korea time (API PLEX).
@@ -107,21 +110,23 @@ local function put(d, k, v, ttl)
 end
 _M.put = put
 
---- Store an accepted message record.
+--- Reserve `k` consecutive index positions of a provider's message list (1-based).
+-- @treturn integer the first of them
+function _M.reserve(provider, k)
+  return dict("sbx_msg"):incr("n:" .. provider, k or 1, 0) - (k or 1) + 1
+end
+
+--- Store a message record (rejected ones too: `rec.rejected` keeps them off the outbox).
 -- @tparam string provider sens|bizmessage|apiplex|sinch
 -- @tparam string id the provider's message id
 -- @tparam table rec the record (encoded to JSON)
--- @tparam boolean outbox true when a handset receives it (listed by /_sandbox/outbox)
-function _M.save_message(provider, id, rec, outbox)
+-- @tparam[opt] integer n its index position from `reserve` (default: a new one)
+function _M.save_message(provider, id, rec, n)
   local d = dict("sbx_msg")
-  local n = d:incr("n:" .. provider, 1, 0)
+  n = n or _M.reserve(provider, 1)
   rec.index = n
   put(d, "m:" .. provider .. ":" .. id, _M.encode(rec))
   put(d, "i:" .. provider .. ":" .. n, id)
-  if outbox then
-    local o = d:incr("n:outbox", 1, 0)
-    put(d, "o:" .. o, provider .. ":" .. id)
-  end
   return n
 end
 
@@ -150,7 +155,9 @@ end
 function _M.status(rec, now)
   if rec.canceled then return "canceled" end
   if (now or ngx.now()) < rec.due then return "pending" end
-  return rec.result_code == rec.ok_code and "delivered" or "failed"
+  -- Records leave out the usual values: a missing result_code means the provider's success.
+  local r = rec.result_code
+  return (r == nil or r == rec.ok_code) and "delivered" or "failed"
 end
 
 --- Append one entry to a log (attempts "a", webhooks "w", sink captures "s:<name>").
@@ -233,15 +240,20 @@ end
 --- Send a response: status, JSON body (table or string), extra headers.
 function _M.respond(status, body, headers)
   ngx.status = status
+  local h = ngx.header
+  local typed = false
   if headers then
-    for k, v in pairs(headers) do ngx.header[k] = v end
+    for k, v in pairs(headers) do
+      h[k] = v
+      if k == "Content-Type" then typed = true end
+    end
   end
   if body == nil then return ngx.exit(status) end
   if body == EMPTY then body = "[]" elseif type(body) ~= "string" then body = _M.encode(body) end
-  ngx.header["Content-Type"] = ngx.header["Content-Type"] or "application/json;charset=UTF-8"
-  ngx.header["Content-Length"] = #body
+  if not typed then h["Content-Type"] = "application/json;charset=UTF-8" end
+  h["Content-Length"] = #body
+  -- No ngx.exit here: returning from the content handler finishes the request more cheaply.
   ngx.print(body)
-  return ngx.exit(ngx.HTTP_OK)
 end
 -- luacheck: pop
 

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Capacity of the sandbox server for one-message SENS sends (signature verified, JSON decoded,
+# validated, stored), measured with wrk over keep-alive (16 connections), and in the same run
+# a bare nginx `return 200` on the same setup (same worker count, loopback, access log off).
+# Prints both rates and the ratio. Goal: >= 15,000 req/s for the sandbox.
+#   DURATION=5 CONNECTIONS=16 THREADS=2 bash bench/sandbox_bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DURATION=${DURATION:-5}
+CONNECTIONS=${CONNECTIONS:-16}
+THREADS=${THREADS:-2}
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
+
+RUN=$(mktemp -d /tmp/alimtalk-sandbox-bench.XXXXXX)
+SANDBOX_PID="" BARE_PID=""
+cleanup() {
+  [ -n "$SANDBOX_PID" ] && kill -TERM "$SANDBOX_PID" 2>/dev/null || true
+  [ -n "$BARE_PID" ] && kill -TERM "$BARE_PID" 2>/dev/null || true
+  sleep 0.3
+  rm -rf "$RUN"
+}
+trap cleanup EXIT
+
+export LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;${LUA_PATH:-;}"
+# The sandbox, started through its own API, with the same 2 workers the bare nginx gets.
+read -r URL SERVICE AK SK < <(lua5.4 - "$RUN/sandbox" "$ROOT/spec/fixtures/templates.json" <<'LUA'
+local server = require "alimtalk.sandbox.server"
+local s = assert(server.start{ run_dir = arg[1], templates = arg[2], tls = false, workers = 2,
+  shm_size = "256m" })
+local c = s.credentials.sens
+print(s.http_url, c.service_id, c.access_key, c.secret_key)
+LUA
+)
+SANDBOX_PID=$(cat "$RUN/sandbox/nginx.pid")
+
+# Bare nginx: same directives, `return 200`.
+mkdir -p "$RUN/bare/tmp"
+USER_LINE=""; [ "$(id -u)" = 0 ] && USER_LINE="user root;"
+for _ in $(seq 1 20); do
+  PORT=$((20000 + RANDOM % 40000))
+  cat >"$RUN/bare/nginx.conf" <<CONF
+$USER_LINE
+daemon on;
+worker_processes 2;
+pid $RUN/bare/nginx.pid;
+error_log $RUN/bare/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $RUN/bare/tmp;
+  proxy_temp_path $RUN/bare/tmp; fastcgi_temp_path $RUN/bare/tmp;
+  uwsgi_temp_path $RUN/bare/tmp; scgi_temp_path $RUN/bare/tmp;
+  client_body_buffer_size 1m;
+  keepalive_requests 100000000;
+  server { listen 127.0.0.1:$PORT backlog=4096; location / { return 200 "ok"; } }
+}
+CONF
+  if nginx -p "$RUN/bare" -e "$RUN/bare/error.log" -c "$RUN/bare/nginx.conf" 2>/dev/null; then break; fi
+done
+BARE_PID=$(cat "$RUN/bare/nginx.pid")
+
+rate() { awk '/Requests\/sec/ { printf "%d", $2 }' <<<"$1"; }
+
+export ALIMTALK_LUA="$ROOT/lua" SENS_SERVICE="$SERVICE" SENS_ACCESS_KEY="$AK" SENS_SECRET_KEY="$SK"
+# A short warm-up of each, then the measured runs.
+wrk -t1 -c4 -d1s -s bench/sandbox_sens_wrk.lua "$URL" >/dev/null
+wrk -t1 -c4 -d1s "http://127.0.0.1:$PORT/" >/dev/null
+BARE_OUT=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$PORT/")
+SBX_OUT=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/sandbox_sens_wrk.lua "$URL" 2>&1)
+BARE=$(rate "$BARE_OUT")
+SBX=$(rate "$SBX_OUT")
+NON2XX=$(awk '/Non-2xx/ { print $5 }' <<<"$SBX_OUT")
+STORED=$(curl -s "$URL/_sandbox/health" >/dev/null 2>&1; lua5.4 - "$RUN/sandbox" <<'LUA'
+local s = require("alimtalk.sandbox.server").attach(arg[1])
+local a = s:attempts({ limit = 1 })
+print(string.format("%d", a and a[1] and a[1].seq or 0))
+LUA
+)
+echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, keep-alive, loopback, 2 nginx workers"
+printf "  bare nginx return 200          %8d req/s\n" "$BARE"
+printf "  sandbox SENS 1-message send    %8d req/s  (%s attempts logged, non-2xx: %s)\n" \
+  "$SBX" "$STORED" "${NON2XX:-0}"
+awk -v s="$SBX" -v b="$BARE" 'BEGIN { printf "  ratio sandbox/bare             %8.3f\n", s / b }'
+if grep -q "\[error\]" "$RUN/sandbox/error.log"; then
+  echo "sandbox error log has errors:"; grep "\[error\]" "$RUN/sandbox/error.log" | head -5; exit 1
+fi
+if [ -n "${NON2XX:-}" ]; then echo "some sandbox answers were not 2xx"; exit 1; fi
+if [ "$SBX" -lt 15000 ]; then echo "below the 15,000 req/s goal"; exit 1; fi
