@@ -4,6 +4,7 @@
 -- fresh timestamp every 500 requests and sends that request meanwhile: the server still
 -- verifies every signature. Environment: ALIMTALK_LUA (the repo's lua/ folder),
 -- SENS_SERVICE, SENS_ACCESS_KEY, SENS_SECRET_KEY.
+-- luacheck: globals wrk
 package.path = os.getenv("ALIMTALK_LUA") .. "/?.lua;" .. package.path
 local crypto = require "alimtalk.sandbox.emu.crypto"
 local ffi = require "ffi"
