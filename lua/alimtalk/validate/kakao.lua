@@ -36,9 +36,9 @@ function _M.base_limits()
     title = { { max = 50, unit = "chars", code = "3029" } },
     header = { { max = 16, unit = "chars", code = "3032" } },
     -- up to 30 characters on at most 2 lines of 15 (21 on 2 lines of 10 with an image)
-    ih_title = { { max = 30, unit = "chars", code = "3034" }, { max = 2, unit = "lines", code = "3034" },
+    ih_title = { { max = 30, unit = "chars", code = "3034", text_only = true }, { max = 2, unit = "lines", code = "3034" },
       { max = 15, unit = "line_chars", code = "3034" } },
-    ih_title_image = { { max = 21, unit = "chars", code = "3034" }, { max = 2, unit = "lines", code = "3034" },
+    ih_title_image = { { max = 21, unit = "chars", code = "3034", text_only = true }, { max = 2, unit = "lines", code = "3034" },
       { max = 10, unit = "line_chars", code = "3034" } },
     ih_description = { { max = 19, unit = "chars", code = "3035" } },
     ih_description_image = { { max = 13, unit = "chars", code = "3035" } },

@@ -3,7 +3,8 @@
 --
 -- A limit table maps a rule key to a list of specs `{ max =, min =, unit =, code = }`:
 --
--- * `unit = "chars"`: Unicode code points (what Kakao counts: "30 characters")
+-- * `unit = "chars"`: Unicode code points (what Kakao counts: "30 characters"); with
+--   `text_only = true` line breaks are not counted
 -- * `unit = "bytes"`: UTF-8 bytes (the encoding of the JSON body; API PLEX's byte limits)
 -- * `unit = "cp949"`: EUC-KR/CP949 bytes (SMS/LMS; reported with unit "bytes")
 -- * `unit = "lines"`: explicit lines; `unit = "line_chars"`: characters of the longest line,
@@ -116,7 +117,10 @@ function ctx_mt:size(field, s, key, label)
       local sp = specs[i]
       local unit = sp.unit
       local actual
-      if unit == "chars" then actual = chars
+      if unit == "chars" then
+        actual = chars
+        -- "30 characters (2 lines)": the line break itself is not one of the 30
+        if sp.text_only then actual = chars - (lines - 1) end
       elseif unit == "bytes" then actual = bytes
       elseif unit == "cp949" then actual = cp949
       elseif unit == "lines" then actual = lines

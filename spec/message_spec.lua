@@ -1,0 +1,95 @@
+local message = require "alimtalk.message"
+local common = require "fixtures.validation.common"
+
+describe("alimtalk.message", function()
+  local reg = common.registry()
+
+  it("renders content, title and buttons from the registry template", function()
+    local m = assert(message.normalize({ to = "010-1234-5678", template = "order_shipped",
+      vars = { name = "홍길동", invoice = "123-4567-8901", order = "1001" } }, { registry = reg, provider = "sens" }))
+    assert.equal("홍길동님, 주문하신 상품이 발송되었습니다.\n택배사: 로젠택배\n송장번호: 123-4567-8901", m.content)
+    assert.equal("https://shop.example/o/1001", m.buttons[2].url_mobile)
+    assert.equal("배송조회", m.buttons[1].name)
+    assert.equal("ORDER_SHIPPED", m.template_code)
+    assert.equal("01012345678", m.recipient)
+    assert.is_true(m.rendered.content)
+    assert.equal("alimtalk", m.kind)
+    assert.equal("82", m.country_code)
+  end)
+
+  it("leaves the caller's table untouched", function()
+    local msg = { to = "010-1234-5678", template = "payment", vars = { name = "김", amount = "39,000" } }
+    local m = assert(message.normalize(msg, { registry = reg }))
+    assert.equal("39,000원", m.title)
+    assert.is_nil(msg.title)
+    assert.is_nil(msg.content)
+  end)
+
+  it("fills the item list parts of an item-list template", function()
+    local m = assert(message.normalize({ to = "01012345678", template = "receipt",
+      vars = { name = "김", product = "이어폰", order = "A1", qty = 2, total = "39,000" } }, { registry = reg }))
+    assert.equal("주문 내역", m.header)
+    assert.equal("이어폰", m.item_highlight.title)
+    assert.equal("2개", m.items[2].description)
+    assert.equal("39,000원", m.summary.description)
+  end)
+
+  it("marks image templates", function()
+    local m = assert(message.normalize({ to = "01012345678", template = "coupon_image", vars = { name = "김" } },
+      { registry = reg }))
+    assert.is_true(m.image)
+  end)
+
+  it("reports every problem at once", function()
+    local m, err = message.normalize({ to = "010-12", template = "order_shipped", vars = { name = "김", extra = 1 },
+      colour = "red", price = "free" }, { registry = reg, provider = "sens", field_prefix = "messages[2]" })
+    assert.is_nil(m)
+    local got = {}
+    for _, e in ipairs(err.errors) do got[e.field] = e.code end
+    assert.equal("UNKNOWN_FIELD", got["messages[2].colour"])
+    assert.equal("BAD_TYPE", got["messages[2].price"])
+    assert.equal("MISSING_VARIABLE", got["messages[2].vars.invoice"])
+    assert.equal("MISSING_VARIABLE", got["messages[2].vars.order"])
+    assert.equal("UNKNOWN_VARIABLE", got["messages[2].vars.extra"])
+    assert.equal("BAD_PHONE", got["messages[2].to"])
+  end)
+
+  it("allows unknown variables when asked", function()
+    assert.truthy(message.normalize({ to = "01012345678", template = "payment",
+      vars = { name = "김", amount = "1", campaign = "x" } }, { registry = reg, allow_unknown = true }))
+  end)
+
+  it("reports a template the registry does not know (3015)", function()
+    local _, err = message.normalize({ to = "01012345678", template = "nope", vars = {} }, { registry = reg })
+    assert.equal("TEMPLATE_NOT_FOUND", err.code)
+    assert.equal("3015", err.provider_code)
+  end)
+
+  it("requires a recipient and a template for AlimTalk", function()
+    local _, err = message.normalize({ content = "x" })
+    assert.equal("REQUIRED", err.code)
+    assert.equal("to", err.field)
+    local _, err2 = message.normalize({ to = "01012345678", vars = {} })
+    assert.equal("template", err2.field)
+  end)
+
+  it("checks nested shapes", function()
+    local _, err = message.normalize({ to = "01012345678", content = "x", template = "T",
+      buttons = { { type = "WL", name = 1 } }, failover = { kind = "SMS" } })
+    local got = {}
+    for _, e in ipairs(err.errors) do got[e.field] = e.code end
+    assert.equal("BAD_TYPE", got["buttons[1].name"])
+    assert.equal("UNKNOWN_FIELD", got["failover.kind"])
+  end)
+
+  it("turns failover = true into an empty failover table and ids into strings", function()
+    local m = assert(message.normalize({ to = "01012345678", content = "x", template = "T", failover = true, id = 7 }))
+    assert.same({}, m.failover)
+    assert.equal("7", m.id)
+  end)
+
+  it("raises on misuse", function()
+    assert.has_error(function() message.normalize("x") end)
+    assert.has_error(function() message.normalize({}, { registy = reg }) end)
+  end)
+end)
