@@ -52,6 +52,9 @@ local function default_transport(conf)
   local topts = { ca_file = conf.ca_file, connect_timeout = conf.connect_timeout,
                   timeout = conf.timeout, max_connections = conf.max_connections,
                   max_response = conf.max_response }
+  if not topts.max_connections and conf.concurrency and conf.concurrency > 8 then
+    topts.max_connections = math.min(conf.concurrency, 1024)
+  end
   local ngx = rawget(_G, "ngx")
   if ngx and ngx.socket and ngx.get_phase and REQUEST_PHASES[ngx.get_phase()] then
     return require("alimtalk.transport.cosocket").new(topts)
@@ -67,6 +70,10 @@ local function lazy_transport(conf)
   function proxy.request_many(_, reqs) t = t or default_transport(conf) return t:request_many(reqs) end
   function proxy.stats() return t and t.stats and t:stats() or { connections = 0, requests = 0 } end
   function proxy.close() if t and t.close then t:close() end t = nil end
+  -- The curl transport queues requests beyond its connection limit (curl multi), so the
+  -- client may hand it several waves at once and keep every connection busy.
+  proxy.queues = rawget(_G, "ngx") == nil
+  proxy.limit = conf.max_connections or math.max(8, conf.concurrency or 8)
   return proxy
 end
 
@@ -148,7 +155,9 @@ function _M.new(opts)
     local transport = conf.transport or opts.transport
     if name ~= "sandbox" then
       if not transport then
-        transport = lazy_transport(conf)
+        transport = lazy_transport{ ca_file = conf.ca_file, connect_timeout = conf.connect_timeout,
+          timeout = conf.timeout, max_connections = conf.max_connections,
+          max_response = conf.max_response, concurrency = opts.concurrency }
         self.transports[#self.transports + 1] = transport
       end
       conf.transport = nil
@@ -303,9 +312,15 @@ function methods:_run(p, items, conc, hooks)
         end
         c[#c + 1] = e
       end
-      for w = 1, #chunks, conc do
+      -- A queuing transport keeps `conc` requests in flight itself: give it more per call so
+      -- no connection idles while the client builds the next requests.
+      local per_call = conc
+      if transport and transport.queues and conc >= (transport.limit or math.huge) then
+        per_call = conc * 4
+      end
+      for w = 1, #chunks, per_call do
         local wave = {}
-        for k = w, math.min(w + conc - 1, #chunks) do wave[#wave + 1] = chunks[k] end
+        for k = w, math.min(w + per_call - 1, #chunks) do wave[#wave + 1] = chunks[k] end
         if hooks and hooks.before_send then
           for _, c in ipairs(wave) do
             local list = {}
