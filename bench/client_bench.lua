@@ -71,8 +71,8 @@ local ok, err = pcall(function()
   local accepted, count, secs = out:match("^(%d+) (%d+) ([%d.]+)")
   assert(accepted and tonumber(accepted) == tonumber(count), "C loop failed: " .. out)
   local c_rate = tonumber(count) / tonumber(secs)
-  print(string.format("sequential SENS sends: client %.0f/s, C libcurl loop %.0f/s, ratio %.2fx (goal >= 0.8x)",
-                      lua_rate, c_rate, lua_rate / c_rate))
+  print(string.format("sequential SENS sends: client %.0f/s, C libcurl loop %.0f/s, "
+    .. "ratio %.2fx (goal >= 0.8x)", lua_rate, c_rate, lua_rate / c_rate))
 
   -- 2. bulk
   assert(s:reset())
