@@ -34,7 +34,8 @@ local reg = assert(registry.load{ templates = { {
   codes = { sens = "ORDER_SHIPPED" },
 } } })
 
-local vars = { name = "홍길동", order = "20261121-0001234", item = "무선 블루투스 이어폰 (화이트)",
+local vars = { name = "홍길동", order = "20261121-0001234",
+  item = "무선 블루투스 이어폰 (화이트)",
   invoice = "123-4567-8901", date = "11월 23일(월)" }
 local msg = { to = "010-1234-5678", template = "order_shipped", vars = vars, id = "order-1" }
 local opts = { provider = "sens", registry = reg, now = 1795240800 }

@@ -2,7 +2,8 @@ local courier = require "alimtalk.courier"
 
 -- Every courier and invoice format of seed 001 ("List of supported couriers").
 local valid = {
-  { "Korea Post", "1234567890123" }, { "Korea Post", "123456-7890123" }, { "우체국택배", "123456_7890123" },
+  { "Korea Post", "1234567890123" }, { "Korea Post", "123456-7890123" }, { "우체국택배",
+    "123456_7890123" },
   { "Logen", "12345678901" }, { "Logen", "123-4567-8901" }, { "로젠택배", "123_4567_8901" },
   { "ILYANG Logis", "123456789" }, { "ILYANG", "12345678901" },
   { "FedEx", "123456789012" }, { "fedex", "123456789012" },
@@ -50,7 +51,8 @@ describe("alimtalk.courier", function()
   end)
 
   it("finds the courier and invoice in a message text, as Kakao does for DS buttons", function()
-    assert.same({ "Logen", "123-4567-8901" }, { courier.scan("택배사: 로젠택배\n송장번호: 123-4567-8901") })
+    assert.same({ "Logen", "123-4567-8901" },
+      { courier.scan("택배사: 로젠택배\n송장번호: 123-4567-8901") })
     assert.same({ "DHL", "1234567890" }, { courier.scan("Shipped by DHL, tracking 1234567890.") })
     local name, inv = courier.scan("택배사: 로젠택배\n송장번호: 12-34")
     assert.equal("Logen", name)

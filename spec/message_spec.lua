@@ -6,7 +6,8 @@ describe("alimtalk.message", function()
 
   it("renders content, title and buttons from the registry template", function()
     local m = assert(message.normalize({ to = "010-1234-5678", template = "order_shipped",
-      vars = { name = "홍길동", invoice = "123-4567-8901", order = "1001" } }, { registry = reg, provider = "sens" }))
+      vars = { name = "홍길동", invoice = "123-4567-8901", order = "1001" } }, { registry = reg,
+        provider = "sens" }))
     assert.equal("홍길동님, 주문하신 상품이 발송되었습니다.\n택배사: 로젠택배\n송장번호: 123-4567-8901", m.content)
     assert.equal("https://shop.example/o/1001", m.buttons[2].url_mobile)
     assert.equal("배송조회", m.buttons[1].name)
@@ -27,7 +28,8 @@ describe("alimtalk.message", function()
 
   it("fills the item list parts of an item-list template", function()
     local m = assert(message.normalize({ to = "01012345678", template = "receipt",
-      vars = { name = "김", product = "이어폰", order = "A1", qty = 2, total = "39,000" } }, { registry = reg }))
+      vars = { name = "김", product = "이어폰", order = "A1", qty = 2, total = "39,000" } },
+        { registry = reg }))
     assert.equal("주문 내역", m.header)
     assert.equal("이어폰", m.item_highlight.title)
     assert.equal("2개", m.items[2].description)
@@ -35,13 +37,15 @@ describe("alimtalk.message", function()
   end)
 
   it("marks image templates", function()
-    local m = assert(message.normalize({ to = "01012345678", template = "coupon_image", vars = { name = "김" } },
+    local m = assert(message.normalize({ to = "01012345678", template = "coupon_image",
+      vars = { name = "김" } },
       { registry = reg }))
     assert.is_true(m.image)
   end)
 
   it("reports every problem at once", function()
-    local m, err = message.normalize({ to = "010-12", template = "order_shipped", vars = { name = "김", extra = 1 },
+    local m, err = message.normalize({ to = "010-12", template = "order_shipped", vars = { name = "김",
+      extra = 1 },
       colour = "red", price = "free" }, { registry = reg, provider = "sens", field_prefix = "messages[2]" })
     assert.is_nil(m)
     local got = {}
@@ -83,7 +87,8 @@ describe("alimtalk.message", function()
   end)
 
   it("turns failover = true into an empty failover table and ids into strings", function()
-    local m = assert(message.normalize({ to = "01012345678", content = "x", template = "T", failover = true, id = 7 }))
+    local m = assert(message.normalize({ to = "01012345678", content = "x", template = "T", failover = true,
+      id = 7 }))
     assert.same({}, m.failover)
     assert.equal("7", m.id)
   end)

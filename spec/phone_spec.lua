@@ -56,7 +56,8 @@ describe("alimtalk.phone", function()
   end)
 
   describe("sender", function()
-    for _, n in ipairs({ "02-1234-5678", "031-123-4567", "1588-1234", "1644-0000", "010-1234-5678", "070-1234-5678" }) do
+    for _, n in ipairs({ "02-1234-5678", "031-123-4567", "1588-1234", "1644-0000", "010-1234-5678",
+      "070-1234-5678" }) do
       it("accepts " .. n, function() assert.truthy(phone.sender(n)) end)
     end
     for _, n in ipairs({ "12", "1234-5678", "02-12", "abc-defg", "0000-0000" }) do

@@ -11,11 +11,14 @@ describe("alimtalk.sendwindow", function()
     -- provider, hour, minute, allowed
     { "sens", 7, 59, false }, { "sens", 8, 0, true }, { "sens", 19, 59, true }, { "sens", 20, 0, false },
     { "bizmessage", 20, 0, false }, { "apiplex", 8, 0, true },
-    { "sinch", 20, 30, true }, { "sinch", 20, 59, true }, { "sinch", 21, 0, false }, { "sinch", 7, 59, false },
-    { "alcmeon", 8, 59, false }, { "alcmeon", 9, 0, true }, { "alcmeon", 19, 59, true }, { "alcmeon", 20, 0, false },
+    { "sinch", 20, 30, true }, { "sinch", 20, 59, true }, { "sinch", 21, 0, false }, { "sinch", 7, 59,
+      false },
+    { "alcmeon", 8, 59, false }, { "alcmeon", 9, 0, true }, { "alcmeon", 19, 59, true }, { "alcmeon", 20, 0,
+      false },
   }
   for _, c in ipairs(cases) do
-    it(string.format("%s FriendTalk at %02d:%02d KST is %s", c[1], c[2], c[3], c[4] and "allowed" or "refused"),
+    it(string.format("%s FriendTalk at %02d:%02d KST is %s", c[1], c[2], c[3],
+      c[4] and "allowed" or "refused"),
       function()
         local ok, err = sendwindow.check("friendtalk", c[1], kst(2026, 11, 21, c[2], c[3]))
         if c[4] then
@@ -41,8 +44,10 @@ describe("alimtalk.sendwindow", function()
   end)
 
   it("takes a configured window", function()
-    assert.is_true(sendwindow.check("friendtalk", "sens", kst(2026, 11, 21, 21, 30), { window = { "09:00", "22:00" } }))
-    local _, err = sendwindow.check("friendtalk", "sens", kst(2026, 11, 21, 8, 30), { window = { "09:00", "22:00" } })
+    assert.is_true(sendwindow.check("friendtalk", "sens", kst(2026, 11, 21, 21, 30), { window = { "09:00",
+      "22:00" } }))
+    local _, err = sendwindow.check("friendtalk", "sens", kst(2026, 11, 21, 8, 30), { window = { "09:00",
+      "22:00" } })
     assert.equal(kst(2026, 11, 21, 9, 0), err.next_allowed)
   end)
 

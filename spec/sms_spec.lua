@@ -41,7 +41,8 @@ describe("alimtalk.sms", function()
 
   it("applies the API PLEX LMS title limit of 50 EUC-KR bytes", function()
     assert.truthy(sms.plan("본문", { type = "LMS", subject = string.rep("가", 25), provider = "apiplex" }))
-    local _, err = sms.plan("본문", { type = "LMS", subject = string.rep("가", 25) .. "a", provider = "apiplex" })
+    local _, err = sms.plan("본문", { type = "LMS", subject = string.rep("가", 25) .. "a",
+      provider = "apiplex" })
     assert.equal("TOO_LONG", err.code)
     assert.equal("failover.subject", err.field)
     assert.equal("C400_2", err.provider_code)

@@ -84,12 +84,14 @@ describe("alimtalk.template", function()
     local t = template.parse("#{name}님, 주문하신 #{item}이(가) 발송되었습니다.\n송장번호: #{invoice}")
 
     it("returns the captured values of a matching text", function()
-      local caps = assert(template.match(t, "홍길동님, 주문하신 책이(가) 발송되었습니다.\n송장번호: 123-4567-8901"))
+      local caps = assert(template.match(t,
+        "홍길동님, 주문하신 책이(가) 발송되었습니다.\n송장번호: 123-4567-8901"))
       assert.same({ name = "홍길동", item = "책", invoice = "123-4567-8901" }, caps)
     end)
 
     it("reports the first difference with its character position and both snippets (3016)", function()
-      local caps, err = template.match(t, "홍길동님, 주문하신 책이(가) 발송됐습니다.\n송장번호: 1")
+      local caps, err = template.match(t,
+        "홍길동님, 주문하신 책이(가) 발송됐습니다.\n송장번호: 1")
       assert.is_nil(caps)
       assert.equal("TEMPLATE_MISMATCH", err.code)
       assert.equal("3016", err.provider_code)
@@ -100,19 +102,22 @@ describe("alimtalk.template", function()
     end)
 
     it("catches a changed space", function()
-      local _, err = template.match(t, "홍길동님 주문하신 책이(가) 발송되었습니다.\n송장번호: 1")
+      local _, err = template.match(t,
+        "홍길동님 주문하신 책이(가) 발송되었습니다.\n송장번호: 1")
       assert.equal(5, err.position)
       assert.equal(", 주문하신 ", err.expected:sub(1, #", 주문하신 "))
     end)
 
     it("catches a missing newline", function()
-      local _, err = template.match(t, "홍길동님, 주문하신 책이(가) 발송되었습니다. 송장번호: 1")
+      local _, err = template.match(t,
+        "홍길동님, 주문하신 책이(가) 발송되었습니다. 송장번호: 1")
       assert.equal("TEMPLATE_MISMATCH", err.code)
       assert.matches("^\n", err.expected)
     end)
 
     it("catches extra text after a fixed end", function()
-      local _, err = template.match("결제가 완료되었습니다.", "결제가 완료되었습니다. 감사합니다")
+      local _, err = template.match("결제가 완료되었습니다.",
+        "결제가 완료되었습니다. 감사합니다")
       assert.equal(13, err.position)
       assert.equal("", err.expected)
       assert.equal(" 감사합니다", err.actual)
@@ -130,7 +135,8 @@ describe("alimtalk.template", function()
     end)
 
     it("takes the field and provider code to report", function()
-      local _, err = template.match("#{amount}원", "39000달러", { field = "title", provider_code = "3028" })
+      local _, err = template.match("#{amount}원", "39000달러", { field = "title",
+        provider_code = "3028" })
       assert.equal("title", err.field)
       assert.equal("3028", err.provider_code)
     end)

@@ -3,7 +3,8 @@ local common = require "fixtures.validation.common"
 local H, A, base = common.hangul, common.ascii, common.base
 
 local function with(extra) return function(n) return base(extra(n)) end end
-local function ih(t, d, img) return { item_highlight = { title = t, description = d or "설명", image = img } } end
+local function ih(t, d, img) return { item_highlight = { title = t, description = d or "설명",
+  image = img } } end
 local function items(n, t, d)
   local l = {}
   for i = 1, n do l[i] = { title = t or "상품", description = d or "1개" } end
@@ -19,7 +20,8 @@ end
 local cases = {
   { name = "content 1000 characters (3014)", at = 1000, field = "content", pcode = "3014", unit = "chars",
     make = with(function(n) return { content = H(n) } end) },
-  { name = "image-type content 400 characters (3014)", at = 400, field = "content", pcode = "3014", unit = "chars",
+  { name = "image-type content 400 characters (3014)", at = 400, field = "content", pcode = "3014",
+    unit = "chars",
     make = with(function(n) return { content = H(n), image = true } end) },
   { name = "highlight title 50 characters (3029)", at = 50, field = "title", pcode = "3029", unit = "chars",
     make = with(function(n) return { title = H(n) } end) },
@@ -50,18 +52,23 @@ local cases = {
   { name = "summary title 6 characters", at = 6, field = "summary.title", unit = "chars",
     make = with(function(n) return { summary = { title = H(n), description = "39,000원" } } end) },
   { name = "summary description 14 characters (3039)", at = 14, field = "summary.description", pcode = "3039",
-    unit = "chars", make = with(function(n) return { summary = { title = "합계", description = string.rep("1", n - 1)
+    unit = "chars", make = with(function(n) return { summary = { title = "합계",
+      description = string.rep("1", n - 1)
       .. "원" } } end) },
   { name = "5 buttons", at = 5, field = "buttons", code = "TOO_MANY", unit = "items",
     make = with(function(n) return buttons(n) end) },
   { name = "button chat_extra 50 characters (3026)", at = 50, field = "buttons[1].chat_extra", pcode = "3026",
-    unit = "chars", make = with(function(n) return { buttons = { { type = "BK", name = "봇", chat_extra = H(n) } } } end) },
+    unit = "chars", make = with(function(n) return { buttons = { { type = "BK", name = "봇",
+      chat_extra = H(n) } } } end) },
   { name = "button chat_event 50 characters (3026)", at = 50, field = "buttons[1].chat_event", pcode = "3026",
-    unit = "chars", make = with(function(n) return { buttons = { { type = "BK", name = "봇", chat_event = A(n) } } } end) },
+    unit = "chars", make = with(function(n) return { buttons = { { type = "BK", name = "봇",
+      chat_event = A(n) } } } end) },
   { name = "failover SMS 90 EUC-KR bytes", at = 90, field = "failover.content", unit = "bytes",
-    make = with(function(n) return { failover = { type = "SMS", content = H(math.floor(n / 2)) .. A(n % 2) } } end) },
+    make = with(function(n) return { failover = { type = "SMS", content = H(math.floor(n / 2))
+      .. A(n % 2) } } end) },
   { name = "failover LMS 2000 EUC-KR bytes", at = 2000, field = "failover.content", unit = "bytes",
-    make = with(function(n) return { failover = { type = "LMS", content = H(math.floor(n / 2)) .. A(n % 2) } } end) },
+    make = with(function(n) return { failover = { type = "LMS", content = H(math.floor(n / 2))
+      .. A(n % 2) } } end) },
 }
 
 describe("validate SENS", function()
@@ -129,7 +136,8 @@ describe("validate SENS", function()
     end)
 
     it("refuses a title on a basic template (3030) and a wrong highlight title (3028)", function()
-      local _, err = validate.message({ to = "01012345678", template = "order_shipped", vars = vars, title = "x" }, opts)
+      local _, err = validate.message({ to = "01012345678", template = "order_shipped", vars = vars,
+        title = "x" }, opts)
       assert.equal("3030", common.find(err, "title", "NOT_ALLOWED").provider_code)
       local _, err2 = validate.message({ to = "01012345678", template = "payment",
         vars = { name = "김", amount = "1,000" }, title = "1,000달러" }, opts)
@@ -137,8 +145,10 @@ describe("validate SENS", function()
     end)
 
     it("refuses item-list fields on other templates", function()
-      local _, err = validate.message({ to = "01012345678", template = "payment", vars = { name = "김", amount = "1" },
-        header = "주문", items = { { title = "a", description = "b" }, { title = "a", description = "b" } } }, opts)
+      local _, err = validate.message({ to = "01012345678", template = "payment", vars = { name = "김",
+        amount = "1" },
+        header = "주문", items = { { title = "a", description = "b" }, { title = "a",
+          description = "b" } } }, opts)
       assert.equal("3031", common.find(err, "header", "NOT_ALLOWED").provider_code)
       assert.equal("3036", common.find(err, "items", "NOT_ALLOWED").provider_code)
     end)
@@ -154,7 +164,9 @@ describe("validate SENS", function()
     end)
 
     it("checks the item list against an item-list template (3036) and its rendered sizes", function()
-      local v = { name = "김", product = "무선 블루투스 이어폰 화이트 에디션 2026 한정판 특별 구성", order = "A1", qty = 1,
+      local v = { name = "김",
+        product = "무선 블루투스 이어폰 화이트 에디션 2026 한정판 특별 구성",
+          order = "A1", qty = 1,
         total = "39,000" }
       local _, err = validate.message({ to = "01012345678", template = "receipt", vars = v }, opts)
       assert.equal("3034", common.find(err, "item_highlight.title", "TOO_LONG").provider_code)
@@ -180,7 +192,8 @@ describe("validate SENS", function()
   end)
 
   it("checks SENS button types and their required links", function()
-    local _, err = validate.message(base{ buttons = { { type = "WL", name = "웹", url_mobile = "shop.example" },
+    local _, err = validate.message(base{ buttons = { { type = "WL", name = "웹",
+      url_mobile = "shop.example" },
       { type = "AL", name = "앱", scheme_ios = "app://x" }, { type = "BT", name = "봇" },
       { type = "AC", name = "친구 추가" } } }, { provider = "sens" })
     assert.truthy(common.find(err, "buttons[1].url_mobile", "BAD_FORMAT"))
@@ -188,25 +201,31 @@ describe("validate SENS", function()
     assert.truthy(common.find(err, "buttons[2].scheme_android", "REQUIRED"))
     assert.truthy(common.find(err, "buttons[3].type", "BAD_VALUE"))
     assert.truthy(common.find(err, "buttons[4].name", "BAD_VALUE"))
-    assert.truthy(validate.message(base{ buttons = { { type = "AC", name = "채널 추가" } } }, { provider = "sens" }))
+    assert.truthy(validate.message(base{ buttons = { { type = "AC", name = "채널 추가" } } },
+      { provider = "sens" }))
   end)
 
   it("checks the summary's characters and decimals (3040)", function()
-    for _, ok in ipairs({ "39,000원", "$ 12.50", "KRW 39,000", "€1.5", "¥100", "12,000 円", "3.00 USD" }) do
-      assert.truthy(validate.message(base{ summary = { title = "합계", description = ok } }, { provider = "sens" }), ok)
+    for _, ok in ipairs({ "39,000원", "$ 12.50", "KRW 39,000", "€1.5", "¥100", "12,000 円",
+      "3.00 USD" }) do
+      assert.truthy(validate.message(base{ summary = { title = "합계", description = ok } },
+        { provider = "sens" }), ok)
     end
     for _, bad in ipairs({ "39,000원 (할인)", "12.345", "about 10", "1.2.3" }) do
-      local _, err = validate.message(base{ summary = { title = "합계", description = bad } }, { provider = "sens" })
+      local _, err = validate.message(base{ summary = { title = "합계", description = bad } },
+        { provider = "sens" })
       assert.equal("3040", common.find(err, "summary.description", "BAD_CHARS").provider_code, bad)
     end
   end)
 
   it("checks failover settings", function()
-    local _, err = validate.message(base{ failover = { type = "MMS", from = "12", content = "" } }, { provider = "sens" })
+    local _, err = validate.message(base{ failover = { type = "MMS", from = "12", content = "" } },
+      { provider = "sens" })
     assert.equal("E4000", common.find(err, "failover.type", "BAD_VALUE").provider_code)
     assert.equal("B003", common.find(err, "failover.from", "BAD_PHONE").provider_code)
     assert.equal("E4006", common.find(err, "failover.content", "REQUIRED").provider_code)
-    local _, err2 = validate.message(base{ failover = { content = "쿠폰 🎁 도착" } }, { provider = "sens" })
+    local _, err2 = validate.message(base{ failover = { content = "쿠폰 🎁 도착" } },
+      { provider = "sens" })
     assert.truthy(common.find(err2, "failover.content", "UNENCODABLE"))
   end)
 

@@ -154,7 +154,8 @@ end
 --- Register another courier (or more names for one).
 -- @tparam table c `{ id =, names = { ... }, formats = { { {"d", lo, hi}, {"sep", "-"}, ... } } }`
 function _M.add(c)
-  assert(type(c) == "table" and type(c.names) == "table" and type(c.formats) == "table", "courier.add: bad courier")
+  assert(type(c) == "table" and type(c.names) == "table" and type(c.formats) == "table",
+    "courier.add: bad courier")
   COURIERS[#COURIERS + 1] = c
   index()
 end

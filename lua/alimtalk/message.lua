@@ -86,7 +86,8 @@ local WANT_WORD = { scalar = "string", failover = "table or boolean" }
 
 local function add(list, prefix, code, field, message, pcode)
   list = list or {}
-  list[#list + 1] = errors.new{ code = code, field = prefix .. field, message = message, provider_code = pcode }
+  list[#list + 1] = errors.new{ code = code, field = prefix .. field, message = message,
+    provider_code = pcode }
   return list
 end
 
@@ -150,7 +151,8 @@ local function check_nested(m, prefix, list)
       if type(it) ~= "table" or (it.title ~= nil and type(it.title) ~= "string")
         or (it.description ~= nil and type(it.description) ~= "string") then
         fatal = true
-        list = add(list, prefix, "BAD_TYPE", "items[" .. i .. "]", "an item is { title = string, description = string }")
+        list = add(list, prefix, "BAD_TYPE", "items[" .. i .. "]",
+          "an item is { title = string, description = string }")
       end
     end
   end
@@ -187,7 +189,8 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
       end
     end
   end
-  if m.title == nil and entry.title then m.title, list = fill(entry.title, vars, prefix, list); rendered.title = true end
+  if m.title == nil and entry.title then m.title, list = fill(entry.title, vars, prefix,
+    list); rendered.title = true end
   if m.header == nil and entry.header then
     m.header, list = fill(entry.header, vars, prefix, list)
     rendered.header = true

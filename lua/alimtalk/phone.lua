@@ -99,7 +99,8 @@ function _M.normalize(number, provider, opts)
   if opts == nil and type(number) == "string" then
     local a, b = number:match("^010%-?(%d%d%d%d)%-?(%d%d%d%d)$")
     if a then
-      if f == FORMATS.sens or f == FORMATS.apiplex or f == FORMATS.national then return "010" .. a .. b, "82" end
+      if f == FORMATS.sens or f == FORMATS.apiplex or f == FORMATS.national then return "010" .. a .. b,
+        "82" end
       if f == FORMATS.bizmessage then return "8210" .. a .. b, "82" end
       return "+8210" .. a .. b, "82"
     end

@@ -267,7 +267,8 @@ function reg_mt:add_sens_templates(list)
       language = existing and existing.language or nil,
     }
     if type(t.itemHighlight) == "table" then
-      src.item_highlight = { title = str(t.itemHighlight.title), description = str(t.itemHighlight.description),
+      src.item_highlight = { title = str(t.itemHighlight.title),
+        description = str(t.itemHighlight.description),
         image = str(t.itemHighlight.imageUrl) ~= nil }
     end
     if type(t.item) == "table" then

@@ -35,7 +35,8 @@ local BUTTONS = { contact = true, url = true }
 
 function P.check(ctx, m)
   if m.content == nil then
-    if m.kind == "alimtalk" and not m.template then ctx:add("REQUIRED", "content", "content or template needed") end
+    if m.kind == "alimtalk" and not m.template then ctx:add("REQUIRED", "content",
+      "content or template needed") end
   elseif m.content == "" then
     ctx:add("REQUIRED", "content", "content is empty")
   else
@@ -111,7 +112,8 @@ function P.check_template(ctx, def)
       if type(b) ~= "table" or not BUTTONS[b.type] then
         ctx:add("BAD_VALUE", f .. ".type", "button type must be contact (Contact Customer Service) or url")
       else
-        if type(b.name) ~= "string" or b.name == "" then ctx:add("REQUIRED", f .. ".name", "a button needs a name") end
+        if type(b.name) ~= "string" or b.name == "" then ctx:add("REQUIRED", f .. ".name",
+          "a button needs a name") end
         if b.type == "url" and (type(b.url) ~= "string" or not b.url:match("^https?://.")) then
           ctx:add("REQUIRED", f .. ".url", "a URL button needs an http(s) url")
         end

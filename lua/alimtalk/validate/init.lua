@@ -27,7 +27,8 @@ function _M.profile(provider)
   local p = profiles[provider]
   if p then return p end
   if not PROVIDERS[provider] then
-    error("validate: provider must be sens, bizmessage, apiplex, sinch or alcmeon, got " .. tostring(provider), 3)
+    error("validate: provider must be sens, bizmessage, apiplex, sinch or alcmeon, got "
+      .. tostring(provider), 3)
   end
   p = require("alimtalk.validate." .. provider)
   profiles[provider] = p
@@ -106,7 +107,8 @@ function _M.batch(msgs, opts)
   if P.max_batch and n > P.max_batch then
     by_index = { [0] = errors.collect{ errors.new{ code = "TOO_MANY", field = base, limit = P.max_batch,
       actual = n, unit = "items", provider = P.name, provider_code = P.batch_code,
-      message = string.format("%s takes at most %d messages per request, got %d", P.name, P.max_batch, n) } } }
+      message = string.format("%s takes at most %d messages per request, got %d", P.name, P.max_batch,
+        n) } } }
   end
   if n == 0 then
     by_index = { [0] = errors.collect{ errors.new{ code = "TOO_FEW", field = base, limit = 1, actual = 0,

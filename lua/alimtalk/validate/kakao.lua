@@ -36,9 +36,11 @@ function _M.base_limits()
     title = { { max = 50, unit = "chars", code = "3029" } },
     header = { { max = 16, unit = "chars", code = "3032" } },
     -- up to 30 characters on at most 2 lines of 15 (21 on 2 lines of 10 with an image)
-    ih_title = { { max = 30, unit = "chars", code = "3034", text_only = true }, { max = 2, unit = "lines", code = "3034" },
+    ih_title = { { max = 30, unit = "chars", code = "3034", text_only = true }, { max = 2, unit = "lines",
+      code = "3034" },
       { max = 15, unit = "line_chars", code = "3034" } },
-    ih_title_image = { { max = 21, unit = "chars", code = "3034", text_only = true }, { max = 2, unit = "lines", code = "3034" },
+    ih_title_image = { { max = 21, unit = "chars", code = "3034", text_only = true }, { max = 2,
+      unit = "lines", code = "3034" },
       { max = 10, unit = "line_chars", code = "3034" } },
     ih_description = { { max = 19, unit = "chars", code = "3035" } },
     ih_description_image = { { max = 13, unit = "chars", code = "3035" } },
@@ -79,7 +81,8 @@ function _M.summary_ok(s)
       elseif b == 0x2E then
         local frac = s:match("^%d*", i + 1)
         if #frac > 2 then return false, "more than two decimal places" end
-        if s:match("^%d*%.", i + 1 + #frac) and #frac > 0 then return false, "a number with two decimal points" end
+        if s:match("^%d*%.", i + 1 + #frac) and #frac > 0 then return false,
+          "a number with two decimal points" end
         i = i + 1
       elseif b == 0x24 then
         i = i + 1
@@ -154,7 +157,8 @@ local function check_buttons(ctx, list, base, types, kind)
         local ok = false
         for _, nm in ipairs(spec.names) do if b.name == nm then ok = true end end
         if not ok and b.name then
-          ctx:add("BAD_VALUE", path(base, i, "name"), string.format("the %s %s name is fixed: %q", b.type, kind,
+          ctx:add("BAD_VALUE", path(base, i, "name"), string.format("the %s %s name is fixed: %q", b.type,
+            kind,
             spec.names[1]), "3027")
         end
       end
@@ -163,10 +167,12 @@ local function check_buttons(ctx, list, base, types, kind)
       local k = URL_FIELDS[j]
       local u = b[k]
       if u and u ~= "" and not http_url(u) then
-        ctx:add("BAD_FORMAT", path(base, i, k), k .. " must start with http:// or https://", P.codes.bad_param)
+        ctx:add("BAD_FORMAT", path(base, i, k), k .. " must start with http:// or https://",
+          P.codes.bad_param)
       end
     end
-    if b.chat_extra then ctx:size(path(base, i, "chat_extra"), b.chat_extra, keys.chat_extra, "chat_extra") end
+    if b.chat_extra then ctx:size(path(base, i, "chat_extra"), b.chat_extra, keys.chat_extra,
+      "chat_extra") end
     if b.chat_event then
       ctx:size(path(base, i, "chat_event"), b.chat_event, keys.chat_event, "chat_event")
       if kind == "button" and P.kakao_event_pattern and not b.chat_event:match("^[%w_]+$") then
@@ -235,7 +241,8 @@ local function compare_buttons(ctx, list, tbuttons)
     local b, t = list[i], tbuttons[i]
     local f = "buttons[" .. i .. "]"
     if b.type ~= t.type then
-      ctx:add("TEMPLATE_MISMATCH", f .. ".type", string.format("button type %s differs from the template's %s",
+      ctx:add("TEMPLATE_MISMATCH", f .. ".type",
+        string.format("button type %s differs from the template's %s",
         tostring(b.type), t.type), "3027", nil, nil, nil, { expected = t.type, actual = b.type })
     end
     for _, k in ipairs(COMPARED) do
@@ -243,7 +250,8 @@ local function compare_buttons(ctx, list, tbuttons)
       if tv and bv then
         match(ctx, tv, bv, f .. "." .. k, "3027")
       elseif tv and not bv and k ~= "name" then
-        ctx:add("TEMPLATE_MISMATCH", f .. "." .. k, "the template's button has " .. k .. ", the message's not",
+        ctx:add("TEMPLATE_MISMATCH", f .. "." .. k, "the template's button has " .. k
+          .. ", the message's not",
           "3027")
       elseif bv and bv ~= "" and not tv then
         ctx:add("TEMPLATE_MISMATCH", f .. "." .. k, "the template's button has no " .. k, "3027")
@@ -317,7 +325,8 @@ function _M.check_timing(ctx, m, window_provider)
   local at
   if m.reserve_time ~= nil then
     if not m.reserve_time:match("^%d%d%d%d%-%d%d%-%d%d %d%d:%d%d$") then
-      ctx:add("BAD_FORMAT", "reserve_time", "reserve_time must be yyyy-MM-dd HH:mm", ctx.profile.codes.bad_param)
+      ctx:add("BAD_FORMAT", "reserve_time", "reserve_time must be yyyy-MM-dd HH:mm",
+        ctx.profile.codes.bad_param)
     else
       local zone = m.reserve_zone or "Asia/Seoul"
       at = sendwindow.parse_reserve(m.reserve_time, zone)
@@ -330,7 +339,7 @@ function _M.check_timing(ctx, m, window_provider)
     ctx:add("BAD_VALUE", "reserve_zone", "reserve_zone must be a TZ database name like Asia/Seoul",
       ctx.profile.codes.bad_param)
   end
-  if m.kind ~= "alimtalk" then
+  if sendwindow.kinds[m.kind] then
     local _, err = sendwindow.check(m.kind, window_provider or ctx.profile.name, at or opts.now or os.time(),
       { window = opts.window, field = "kind" })
     if err then ctx:push(err) end
@@ -431,7 +440,8 @@ function _M.check(ctx, m)
   if items and only_item_list(ctx, e, "items", "3036", "an item list") then
     local n = len(items)
     ctx:count("items", n, "items", "item list")
-    for i = 1, n do pair(ctx, items[i], "items[" .. i .. "]", "item_title", "item_description", P.codes.required) end
+    for i = 1, n do pair(ctx, items[i], "items[" .. i .. "]", "item_title", "item_description",
+      P.codes.required) end
     local titems = e and not rendered.items and e.items
     if titems then
       if len(titems) ~= n then

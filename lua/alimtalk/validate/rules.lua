@@ -44,7 +44,8 @@ function ctx_mt:reset(prefix, overrides, opts)
     for k, v in pairs(overrides) do
       if type(v) == "number" then
         local specs = base[k]
-        if not specs then error("validate: no limit named " .. tostring(k) .. " for " .. self.profile.name, 3) end
+        if not specs then error("validate: no limit named " .. tostring(k) .. " for " .. self.profile.name,
+          3) end
         local copy = {}
         for i, sp in ipairs(specs) do
           copy[i] = {}

@@ -67,7 +67,8 @@ function P.check(ctx, m)
   end
   if m.kind == "alimtalk" then
     if not m.template then ctx:add("REQUIRED", "template", "an AlimTalk message needs a template id") end
-    for _, f in ipairs({ "title", "header", "item_highlight", "items", "summary", "buttons", "quick_replies" }) do
+    for _, f in ipairs({ "title", "header", "item_highlight", "items", "summary", "buttons",
+      "quick_replies" }) do
       if m[f] ~= nil and not rendered[f] then
         ctx:add("NOT_SUPPORTED", f, "Sinch sends AlimTalk as template id + parameters; " .. f
           .. " comes from the registered template")
