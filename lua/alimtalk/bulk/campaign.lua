@@ -122,7 +122,10 @@ end
 
 local function plain_err(e)
   if type(e) ~= "table" then return { code = "INVALID", message = tostring(e) } end
-  local o = { code = e.code, field = e.field, message = e.message, provider_code = e.provider_code,
+  -- the client names fields by their place in its batch ("messages[3].to"): a row has its own
+  local field = type(e.field) == "string" and e.field:gsub("^messages%[%d+%]%.?", "") or e.field
+  if field == "" then field = nil end
+  local o = { code = e.code, field = field, message = e.message, provider_code = e.provider_code,
               limit = e.limit, actual = e.actual, unit = e.unit }
   if e.errors and #e.errors > 1 then
     o.errors = {}
@@ -262,10 +265,17 @@ function _M.run(opts)
   if st then
     for k, v in pairs(st.counts) do counts[k] = v end
     hwm = st.hwm
-    -- Planned but never sent: safe to send under the same serial.
-    for row, serial in pairs(st.planned) do resend[row] = serial end
-    -- Sent, no outcome: resend under the same serial only where the provider dedupes.
-    for row, serial in pairs(st.in_flight) do
+    -- Which planned rows may have left: on the same boot (the process died) the flushed "going
+    -- out" records are exact; after a reboot only the fsynced chunk records are trusted.
+    local same_boot = st.boot_id ~= nil and st.boot_id == journal_mod.boot_id() and st.boot_id ~= "unknown"
+    local maybe = {}
+    for row, serial in pairs(st.in_flight) do maybe[row] = serial end
+    for row, serial in pairs(st.planned) do
+      if st.chunked[row] and not same_boot then maybe[row] = serial
+      else resend[row] = serial end -- certainly never sent: send it under the same serial
+    end
+    -- May have been sent: resend under the same serial only where the provider dedupes.
+    for row, serial in pairs(maybe) do
       if dedupes then
         resend[row] = serial
       else
@@ -328,18 +338,19 @@ function _M.run(opts)
       else write_reject(e.row, e.why); has_rejects = true end
     end
     if has_rejects then rejects:flush() end
-    j:commit()
+    if #rows > 0 then j:chunk(rows[1], rows[#rows]) end
+    j:commit(true)
     chunk = {}
     local todo_rows, todo_msgs = rows, msgs
     rows, msgs = {}, {}
     local pauses = 0
     while #todo_rows > 0 do
-      -- Journal each request's rows as going out, durably, before the request leaves.
+      -- Journal each request's rows as going out, handed to the OS before the request leaves.
       local function before_send(pname, list)
         local going = {}
         for k, x in ipairs(list) do going[k] = todo_rows[x.index] end
         for _, run in ipairs(runs(going)) do j:going(run[1], run[2], pname) end
-        j:commit()
+        j:commit(false)
       end
       local results = client:send_batch(todo_msgs, { concurrency = concurrency, before_send = before_send })
       local again_rows, again_msgs = {}, {}
@@ -467,7 +478,7 @@ function _M.report(state_dir, campaign)
     out[k] = assert(io.open(paths[k] .. ".tmp", "wb"))
   end
   local f = assert(io.open(paths.journal, "rb"))
-  for line in f:lines("L") do
+  for line in journal_mod.records(f) do
     if line:sub(1, 2) == "O\t" and line:sub(-1) == "\n" then
       local row, status, detail = line:match("^O\t(%d+)\t([%w_]+)\t(.*)\n$")
       if status == "accepted" or status == "rejected" then

@@ -2,18 +2,28 @@
 -- One append-only text file, one record per line, tab-separated:
 --
 --     H  {json}                 header: campaign, input, template, provider, input fingerprint
+--     B  boot_id                a run started on this boot of the machine
 --     P  row  serial            planned: the row will be sent under this serial
---     G  first  last  provider  going out: every planned row in [first, last] without an
---                               outcome is now being sent (committed before the request leaves)
+--     C  first  last            chunk: the planned rows in [first, last] may be sent from now
+--                               on (fsynced before any of them leaves)
+--     G  first  last  provider  going out: these planned rows are in a request about to leave
+--                               (flushed to the OS before it leaves)
 --     O  row  status  {json}    outcome: accepted | rejected | uncertain | not_sent
 --     I  row  {json}            invalid: the reasons (the rejects file is made from these)
---     E  {json}                 event: pause, quota, stop, resume
+--     E  {json}                 event: pause, quota, stop, resume, done
+--     X                         void: the line before was cut short (by a crash mid-write)
 --
--- The order P (commit) G (commit) send O is what makes a crash safe: a row with P but no G was
--- never sent; a row with G and no O may have been sent, so it is resent only under the same
--- serial where the provider drops duplicates, and otherwise reported as uncertain. Rows are
--- planned in input order, so the highest row seen (the high-water mark) plus the few rows in
--- flight describe the whole campaign: a scan keeps memory flat however long the journal is.
+-- Why two levels: a killed process (SIGKILL, OOM) loses nothing the OS already has, so the
+-- flushed G records say exactly which requests may have left; a power cut loses what was not
+-- fsynced, so then only the fsynced C records count, and every planned row of the chunk is
+-- treated as possibly sent. A resume tells the two apart by the boot id (`B`): same boot,
+-- the process died; another boot, the machine did. Either way a row that may have been sent
+-- is resent only under its same serial where the provider drops duplicates, and otherwise
+-- reported as uncertain; a row that certainly was not sent is simply sent.
+--
+-- Rows are planned in input order, so the highest row seen (the high-water mark) plus the few
+-- rows in flight describe the whole campaign: a scan keeps memory flat however long the
+-- journal is. One fsync per chunk (default 500 rows) keeps the cost low.
 -- @module alimtalk.bulk.journal
 local cjson = require("cjson.safe")
 local sys = require("alimtalk.bulk.sys")
@@ -26,38 +36,72 @@ mt.__index = methods
 
 local FINAL = { accepted = true, rejected = true }
 
+--- This boot of the machine (Linux), or "unknown".
+function _M.boot_id()
+  local f = io.open("/proc/sys/kernel/random/boot_id", "r")
+  if not f then return "unknown" end
+  local id = f:read("l") or "unknown"
+  f:close()
+  return id
+end
+
+--- Iterate over a journal's complete records (voided and cut-short lines skipped).
+-- @param f an open file
+-- @treturn function iterator giving each line, "\n" included
+function _M.records(f)
+  local it = f:lines("L")
+  local pending = it()
+  return function()
+    while pending do
+      local line = pending
+      pending = it()
+      if pending == "X\n" then
+        pending = it()
+      elseif line:sub(-1) == "\n" and line ~= "X\n" then
+        return line
+      end
+    end
+    return nil
+  end
+end
+
 --- Read a journal and rebuild the campaign's state without holding every row.
 -- @tparam string path the journal file
 -- @treturn table state: `header`, `hwm` (highest row planned or invalid), `planned`
--- (row -> serial: planned, never sent), `in_flight` (row -> serial: sent, no outcome),
--- `redo` (row -> { status, serial }: last outcome not_sent or uncertain), `counts`
--- (`accepted`, `rejected`, `invalid`, `not_sent`, `uncertain`), `events` (the last few),
--- `partial` (true when the last line was cut short), or nil and a message
+-- (row -> serial: planned, no request recorded), `chunked` (row -> true: planned rows under
+-- a C record), `in_flight` (row -> serial: in a request, no outcome), `redo` (row ->
+-- { status, serial, detail }: last outcome not_sent or uncertain), `counts` (`accepted`,
+-- `rejected`, `invalid`, `not_sent`, `uncertain`), `events` (the last few), `boot_id` (of
+-- the last run), `done`, or nil and a message
 function _M.scan(path)
   local f, e = io.open(path, "rb")
   if not f then return nil, e end
-  local st = { hwm = 0, planned = {}, in_flight = {}, redo = {}, events = {},
+  local st = { hwm = 0, planned = {}, chunked = {}, in_flight = {}, redo = {}, events = {},
                counts = { accepted = 0, rejected = 0, invalid = 0, not_sent = 0, uncertain = 0 },
                lines = 0 }
-  for line in f:lines("L") do
+  local planned, chunked, in_flight, redo, counts = st.planned, st.chunked, st.in_flight, st.redo, st.counts
+  for line in _M.records(f) do
     st.lines = st.lines + 1
-    if line:sub(-1) ~= "\n" then st.partial = true break end
     local kind = line:sub(1, 1)
     if kind == "P" then
       local row, serial = line:match("^P\t(%d+)\t([^\t\n]*)\n$")
       row = tonumber(row)
       if row then
-        st.planned[row] = serial
+        planned[row] = serial
         if row > st.hwm then st.hwm = row end
       end
-    elseif kind == "G" then
-      local a, b = line:match("^G\t(%d+)\t(%d+)")
+    elseif kind == "C" or kind == "G" then
+      local a, b = line:match("^.\t(%d+)\t(%d+)")
       a, b = tonumber(a), tonumber(b)
       if a then
-        for row, serial in pairs(st.planned) do
+        for row, serial in pairs(planned) do
           if row >= a and row <= b then
-            st.in_flight[row] = serial
-            st.planned[row] = nil
+            if kind == "C" then
+              chunked[row] = true
+            else
+              in_flight[row] = serial
+              planned[row], chunked[row] = nil, nil
+            end
           end
         end
       end
@@ -65,25 +109,27 @@ function _M.scan(path)
       local row, status, detail = line:match("^O\t(%d+)\t([%w_]+)\t(.*)\n$")
       row = tonumber(row)
       if row then
-        local serial = st.in_flight[row] or st.planned[row] or (st.redo[row] and st.redo[row].serial)
-        st.in_flight[row], st.planned[row] = nil, nil
-        local old = st.redo[row]
-        if old then st.counts[old.status] = st.counts[old.status] - 1; st.redo[row] = nil end
+        local serial = in_flight[row] or planned[row] or (redo[row] and redo[row].serial)
+        in_flight[row], planned[row], chunked[row] = nil, nil, nil
+        local old = redo[row]
+        if old then counts[old.status] = counts[old.status] - 1; redo[row] = nil end
         if FINAL[status] then
-          st.counts[status] = st.counts[status] + 1
+          counts[status] = counts[status] + 1
         elseif status == "not_sent" or status == "uncertain" then
-          st.counts[status] = st.counts[status] + 1
-          st.redo[row] = { status = status, serial = serial, detail = detail }
+          counts[status] = counts[status] + 1
+          redo[row] = { status = status, serial = serial, detail = detail }
         end
         if row > st.hwm then st.hwm = row end
       end
     elseif kind == "I" then
       local row = tonumber(line:match("^I\t(%d+)\t"))
       if row then
-        st.planned[row], st.in_flight[row] = nil, nil
-        st.counts.invalid = st.counts.invalid + 1
+        planned[row], chunked[row], in_flight[row] = nil, nil, nil
+        counts.invalid = counts.invalid + 1
         if row > st.hwm then st.hwm = row end
       end
+    elseif kind == "B" then
+      st.boot_id = line:match("^B\t([^\n]*)\n$")
     elseif kind == "H" and not st.header then
       st.header = cjson.decode(line:sub(3))
     elseif kind == "E" then
@@ -100,10 +146,10 @@ function _M.scan(path)
   return st
 end
 
---- Open a journal for appending (creating it with a header when new).
+--- Open a journal for appending (creating it with a header when new) and record this boot.
 -- @tparam string path the journal file
 -- @tparam[opt] table header written when the file is new
--- @tparam[opt] table opts `fsync` (default true): fsync on every commit, not just flush
+-- @tparam[opt] table opts `fsync` (default true): fsync on durable commits, not just flush
 -- @treturn journal or nil and a message
 function _M.open(path, header, opts)
   opts = opts or {}
@@ -124,18 +170,14 @@ function _M.open(path, header, opts)
   if not f then return nil, "cannot open journal: " .. tostring(e) end
   f:setvbuf("full")
   local self = setmetatable({ f = f, path = path, fsync = opts.fsync ~= false }, mt)
-  -- A power cut can leave half a record: end it so the next record starts on its own line
-  -- (scan ignores the malformed remnant).
-  if ends_cut then f:write("\n") end
+  -- A crash can leave half a record (the OS got part of a buffer): end it and void it.
+  if ends_cut then f:write("\nX\n") end
   if not existed and header then
-    self:write("H\t" .. assert(cjson.encode(header)) .. "\n")
-    self:commit()
+    f:write("H\t", assert(cjson.encode(header)), "\n")
   end
+  f:write("B\t", _M.boot_id(), "\n")
+  self:commit(true)
   return self
-end
-
-function methods:write(s)
-  self.f:write(s)
 end
 
 --- Planned: the row will be sent under `serial`.
@@ -143,7 +185,12 @@ function methods:planned(row, serial)
   self.f:write("P\t", row, "\t", serial, "\n")
 end
 
---- Going out: the planned rows in [first, last] are about to be sent. Call `commit` next.
+--- Chunk: the planned rows in [first, last] may be sent from now on. Commit durably next.
+function methods:chunk(first, last)
+  self.f:write("C\t", first, "\t", last, "\n")
+end
+
+--- Going out: the planned rows in [first, last] are in a request about to leave. Commit next.
 function methods:going(first, last, provider)
   self.f:write("G\t", first, "\t", last, "\t", provider or "", "\n")
 end
@@ -163,15 +210,16 @@ function methods:invalid(row, why)
   self.f:write("I\t", row, "\t", assert(cjson.encode(why)), "\n")
 end
 
---- An event (pause, quota, stop, resume, done).
+--- An event (pause, quota, stop, resume, done). Commits durably.
 function methods:event(t)
   self.f:write("E\t", assert(cjson.encode(t)), "\n")
-  self:commit()
+  self:commit(true)
 end
 
---- Make everything written so far durable.
-function methods:commit()
-  if self.fsync then sys.fsync(self.f, self.path) else self.f:flush() end
+--- Hand what was written to the OS (survives the process being killed); with `durable`,
+-- also fsync it (survives a power cut) unless the journal was opened with `fsync = false`.
+function methods:commit(durable)
+  if durable and self.fsync then sys.fsync(self.f, self.path) else self.f:flush() end
 end
 
 --- Close the journal (flushes; safe to call twice).
