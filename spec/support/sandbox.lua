@@ -63,6 +63,9 @@ end
 function _M.stop(s)
   if not s then return {} end
   local errs = s:lua_errors()
+  for _, k in ipairs({ "_spec_client", "_spec_tls_client" }) do
+    if s[k] then s[k]:close() s[k] = nil end
+  end
   s:stop()
   return errs
 end
@@ -118,10 +121,16 @@ function _M.http(s, req)
   end
   local resp, err, code
   if core then
-    local client = core.http_client({ ca_file = r.ca_file, timeout = r.timeout })
+    -- one keep-alive client per server and CA (a fresh one when a timeout is asked for)
+    local key = r.ca_file and "_spec_tls_client" or "_spec_client"
+    local client = s[key]
+    if not client or req.timeout then
+      client = core.http_client({ ca_file = r.ca_file, timeout = r.timeout })
+      if not req.timeout then s[key] = client end
+    end
     resp, err, code = client:request({ method = r.method, url = r.url, headers = r.headers,
       body = r.body, timeout = r.timeout })
-    client:close()
+    if req.timeout then client:close() end
     if resp then
       local h = {}
       for k, v in pairs(resp.headers or {}) do h[k:lower()] = v end

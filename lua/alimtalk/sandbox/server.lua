@@ -288,22 +288,31 @@ function _M.attach(run_dir)
   return setmetatable(t, mt)
 end
 
+-- Is the process alive? A daemonized nginx that has exited stays a zombie until init reaps
+-- it (seconds, on some machines), so /proc is read rather than `kill -0` trusted.
+local function alive(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  if stat then return not stat:match("^%d+ %b() ([ZX])") end
+  return run("kill -0 " .. pid .. " 2>/dev/null")
+end
+
 --- The nginx master pid, or nil when not running.
 function methods:pid()
   local s = read_file(self.run_dir .. "/nginx.pid")
   local pid = s and tonumber(s:match("%d+"))
-  if pid and run("kill -0 " .. pid .. " 2>/dev/null") then return pid end
+  if pid and alive(pid) then return pid end
   return nil
 end
 
 --- Stop the server (waits until nginx has exited). Safe to call twice.
 function methods:stop()
+  if self._client then self._client:close() self._client = nil end
   local pid = self:pid()
   if not pid then return true end
   run("kill -TERM " .. pid .. " 2>/dev/null")
   for _ = 1, 200 do
-    if not run("kill -0 " .. pid .. " 2>/dev/null") then return true end
-    run("sleep 0.025")
+    if not alive(pid) then return true end
+    run("sleep 0.02")
   end
   run("kill -KILL " .. pid .. " 2>/dev/null")
   return true

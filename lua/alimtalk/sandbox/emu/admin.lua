@@ -67,7 +67,7 @@ end
 
 local function read_json(ctx)
   local v = state.decode(ctx.body())
-  if v == nil then return nil, "body must be JSON" end
+  if type(v) ~= "table" then return nil, "body must be a JSON object or list" end
   return v
 end
 
