@@ -62,6 +62,13 @@ describe("sandbox SENS", function()
     assert.equal("https://shop.example/o/1001", seen.buttons[2].url_mobile)
   end)
 
+  it("treats null members as absent, as a JSON binder does", function()
+    local cjson = require "cjson"
+    local r = post(order({ { to = "01012345678", content = ORDER_TEXT, buttons = ORDER_BUTTONS,
+      title = cjson.null, countryCode = cjson.null, headerContent = cjson.null } }))
+    assert.equal("A000", r.json.messages[1].requestStatusCode)
+  end)
+
   it("works over HTTPS verified against the generated CA", function()
     local r = post(order({ { to = "01012345678", content = ORDER_TEXT, buttons = ORDER_BUTTONS } }),
       { https = true })

@@ -151,7 +151,7 @@ local function result_webhook(rec)
 end
 
 local function send(ctx, creds)
-  local req = state.decode(ctx.body())
+  local req = state.decode_request(ctx.body())
   if type(req) ~= "table" then
     return 400, { code = "C400_1", desc = "request body is not JSON", results = state.EMPTY_ARRAY }
   end

@@ -89,7 +89,7 @@ local function normalize(req)
 end
 
 local function send(ctx, creds)
-  local req = state.decode(ctx.body())
+  local req = state.decode_request(ctx.body())
   if type(req) ~= "table" then
     return 400, { code = "410", uid = "", cid = "", result = detail("3010", "JsonParseException") }
   end
@@ -231,7 +231,7 @@ local function complete(group)
 end
 
 local function search(ctx)
-  local req = state.decode(ctx.body() ~= "" and ctx.body() or "{}")
+  local req = state.decode_request(ctx.body() ~= "" and ctx.body() or "{}")
   if type(req) ~= "table" then
     return 400, { status = "410", code = "410", code_detail = detail("3010", "JsonParseException") }
   end

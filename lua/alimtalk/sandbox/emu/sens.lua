@@ -108,8 +108,7 @@ local function request_id(first, count)
 end
 
 local function send(ctx, creds)
-  local body = ctx.body()
-  local req = state.decode(body)
+  local req = state.decode_request(ctx.body())
   if type(req) ~= "table" then return bad_request("1001", "Request body is not in JSON format.") end
   if type(req.plusFriendId) ~= "string" or req.plusFriendId == "" then
     return bad_request("1004", "plusFriendId is required.")

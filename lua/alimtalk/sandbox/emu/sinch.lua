@@ -104,7 +104,7 @@ local function ulid()
 end
 
 local function send(ctx, creds)
-  local req = state.decode(ctx.body())
+  local req = state.decode_request(ctx.body())
   if type(req) ~= "table" then return gerror(400, "INVALID_ARGUMENT", "Invalid JSON payload received.") end
   if type(req.app_id) ~= "string" or req.app_id == "" then
     return gerror(400, "INVALID_ARGUMENT", "app_id is required")

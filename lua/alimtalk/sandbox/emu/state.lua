@@ -54,6 +54,27 @@ end
 
 _M.null = cjson.null
 
+-- Object members set to null are treated as absent, as the providers' JSON binders do
+-- (null list elements stay: they are errors the providers report).
+local null = cjson.null
+local function strip(t, depth)
+  for k, v in pairs(t) do
+    if v == null then
+      if type(k) == "string" then t[k] = nil end
+    elseif type(v) == "table" and depth < 16 then
+      strip(v, depth + 1)
+    end
+  end
+  return t
+end
+
+--- Decode a provider request body: like `decode`, with null object members removed.
+function _M.decode_request(s)
+  local v, err = _M.decode(s)
+  if type(v) == "table" then strip(v, 1) end
+  return v, err
+end
+
 --- A list that encodes as `[]` when empty.
 function _M.list(t)
   if t == nil or next(t) == nil then return EMPTY end
