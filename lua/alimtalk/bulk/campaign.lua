@@ -301,7 +301,8 @@ function _M.run(opts)
   local validate = opts.validate or function() return true end
   local chunk_size = opts.chunk or 500
   local rate = opts.rate
-  if rate and rate > 0 then chunk_size = math.max(1, math.min(chunk_size, math.floor(rate))) end
+  -- with a rate, chunks of a tenth of a second's worth keep the flow even
+  if rate and rate > 0 then chunk_size = math.max(1, math.min(chunk_size, math.floor(rate / 10))) end
   local concurrency = opts.concurrency or 8
   local quota_pause, max_pauses = opts.quota_pause or 60, opts.max_pauses or 3
   local progress = opts.progress
@@ -315,7 +316,7 @@ function _M.run(opts)
   -- (row, err, raw). Nothing about a row reaches the journal before its chunk is flushed, and
   -- then every record is written in row order, so the highest row in the journal always
   -- means every row before it is recorded too.
-  local rows, msgs, chunk = {}, {}, {}
+  local rows, msgs, raws, chunk = {}, {}, {}, {}
 
   local function write_reject(row, why)
     rejects:write('{"row":', row, ',', cjson.encode(why):sub(2), "\n")
@@ -341,8 +342,8 @@ function _M.run(opts)
     if #rows > 0 then j:chunk(rows[1], rows[#rows]) end
     j:commit(true)
     chunk = {}
-    local todo_rows, todo_msgs = rows, msgs
-    rows, msgs = {}, {}
+    local todo_rows, todo_msgs, todo_raws = rows, msgs, raws
+    rows, msgs, raws = {}, {}, {}
     local pauses = 0
     while #todo_rows > 0 do
       -- Journal each request's rows as going out, handed to the OS before the request leaves.
@@ -353,7 +354,7 @@ function _M.run(opts)
         j:commit(false)
       end
       local results = client:send_batch(todo_msgs, { concurrency = concurrency, before_send = before_send })
-      local again_rows, again_msgs = {}, {}
+      local again_rows, again_msgs, again_raws = {}, {}, {}
       local quota, invalid = false, false
       for i, row in ipairs(todo_rows) do
         local r = results[i]
@@ -363,11 +364,12 @@ function _M.run(opts)
         if r.status == "not_sent" and is_quota(r) then quota = true end
         if r.status == "rejected" and r.error and (r.attempts or 0) == 0 then
           -- failed the client's pre-flight validation: nothing was sent
-          write_reject(row, reject_record(r.error, nil))
+          write_reject(row, reject_record(r.error, todo_raws[i] or nil))
           invalid = true
         elseif quota and r.status == "not_sent" then
           again_rows[#again_rows + 1] = row
           again_msgs[#again_msgs + 1] = todo_msgs[i]
+          again_raws[#again_raws + 1] = todo_raws[i]
         else
           local d = result_detail(r)
           d.serial = todo_msgs[i].id
@@ -396,7 +398,7 @@ function _M.run(opts)
         if progress then progress:note("quota reached: pausing " .. quota_pause .. " s") end
         sys.sleep(quota_pause)
       end
-      todo_rows, todo_msgs = again_rows, again_msgs
+      todo_rows, todo_msgs, todo_raws = again_rows, again_msgs, again_raws
     end
     if opts.on_chunk then opts.on_chunk({ sent = sent_this_run, done = done_this_run }) end
     if progress then
@@ -409,7 +411,7 @@ function _M.run(opts)
 
   local function add(e)
     chunk[#chunk + 1] = e
-    if e.msg then rows[#rows + 1] = e.row; msgs[#msgs + 1] = e.msg end
+    if e.msg then rows[#rows + 1] = e.row; msgs[#msgs + 1] = e.msg; raws[#raws + 1] = e.raw or false end
     if #rows >= chunk_size or #chunk >= 4 * chunk_size then send_chunk() end
   end
 
@@ -434,7 +436,8 @@ function _M.run(opts)
             add{ row = row, why = reject_record(merr, t) }
           else
             local ok, verr = validate(msg)
-            if ok then add{ row = row, msg = msg } else add{ row = row, why = reject_record(verr, t) } end
+            if ok then add{ row = row, msg = msg, raw = t }
+            else add{ row = row, why = reject_record(verr, t) } end
           end
         end
       elseif row == hwm then

@@ -129,7 +129,7 @@ function reader:next()
     if text:find("[^%s]") then
       self.row = self.row + 1
       local v, e = cjson.decode(text)
-      if type(v) ~= "table" then
+      if type(v) ~= "table" or v[1] ~= nil then
         return self.row, nil, "line " .. self.line .. " is not a JSON object" ..
           (e and (": " .. tostring(e)) or "")
       end

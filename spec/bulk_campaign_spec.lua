@@ -1,0 +1,210 @@
+-- Bulk campaigns against the sandbox server: rejects with reasons, interrupted requests
+-- (uncertain where the provider does not dedupe, resent under the same serial where it does),
+-- quota pauses and stops, the rate limit, reruns recreating the same serials, and a changed
+-- input refused on resume.
+local sandbox = require("support.sandbox")
+local campaign = require("alimtalk.bulk.campaign")
+local alimtalk = require("alimtalk")
+local cjson = require("cjson")
+
+local ROOT = sandbox.root
+local RUNTIME = type(jit) == "table" and "luajit" or "lua5.4"
+
+local function sh(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
+local function read_lines(path)
+  local out = {}
+  local f = io.open(path, "rb")
+  if not f then return out end
+  for l in f:lines() do out[#out + 1] = l end
+  f:close()
+  return out
+end
+
+local function write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+local function phone(i) return string.format("010-%04d-%04d", 2000 + math.floor(i / 10000), i % 10000) end
+
+local function csv(path, n, bad)
+  local t = { "to,name,date" }
+  for i = 1, n do
+    t[#t + 1] = ((bad and bad[i]) and "02-1" or phone(i)) .. ",고객" .. i .. ",2026-11-21"
+  end
+  write(path, table.concat(t, "\n") .. "\n")
+end
+
+describe("bulk campaigns against the sandbox server", function()
+  local s, dir
+  local function conf(provider)
+    local c = s.credentials
+    if provider == "sens" then
+      return { provider = "sens", templates = sandbox.templates,
+               sens = { base_url = s.http_url, access_key = c.sens.access_key,
+                        secret_key = c.sens.secret_key, service_id = c.sens.service_id,
+                        plus_friend_id = c.sens.plus_friend_id } }
+    end
+    return { provider = "apiplex", templates = sandbox.templates,
+             apiplex = { base_url = s.http_url, user_id = c.apiplex.user_id,
+                         secret_key = c.apiplex.secret_key, sender_key = c.apiplex.sender_key,
+                         sender_number = "0212345678" } }
+  end
+  local function client(provider) return assert(alimtalk.new(conf(provider))) end
+  local function outbox_count(to)
+    return #assert(s:outbox({ to = to:gsub("%-", "") }))
+  end
+
+  setup(function()
+    s = sandbox.start({ delivery_delay = 0.05 })
+    dir = assert(io.popen("mktemp -d /tmp/alimtalk-bulk.XXXXXX")):read("*l")
+  end)
+  teardown(function()
+    local errs = sandbox.stop(s)
+    if dir then sh("rm -rf '" .. dir .. "'") end
+    assert.are.same({}, errs)
+  end)
+  before_each(function() s:reset() end)
+
+  it("sends the valid rows, lists invalid ones with reasons, and summarizes", function()
+    csv(dir .. "/a.csv", 30, { [7] = true, [19] = true })
+    local c = client("apiplex")
+    local sum = assert(campaign.run({ client = c, campaign = "a1", state_dir = dir, input = dir .. "/a.csv",
+                                      template = "welcome", fsync = false }))
+    c:close()
+    assert.are.same({ accepted = 28, rejected = 0, invalid = 2, uncertain = 0, not_sent = 0,
+                      unattempted = 0 }, sum.counts)
+    local rejects = read_lines(sum.files.rejects)
+    assert.are.equal(2, #rejects)
+    local r7 = cjson.decode(rejects[1])
+    assert.are.equal(7, r7.row)
+    assert.are.equal("BAD_PHONE", r7.error.code)
+    assert.are.equal("to", r7.error.field)
+    assert.are.equal("02-1", r7.input.to)
+    assert.are.equal(28, #read_lines(sum.files.accepted))
+    -- what the handset shows: the template filled with the row's columns
+    local box = assert(s:outbox({ to = "01020000005" }))
+    assert.are.equal(1, #box)
+    assert.matches("^고객5님, 회원가입을 환영합니다%.\n가입일: 2026%-11%-21$", box[1].text)
+  end)
+
+  it("recreates the same serials on a rerun, so the provider drops the repeats", function()
+    csv(dir .. "/b.csv", 12)
+    local c = client("apiplex")
+    assert(campaign.run({ client = c, campaign = "b1", state_dir = dir, input = dir .. "/b.csv",
+                          template = "welcome", fsync = false }))
+    -- the state is lost, the same campaign is run again from scratch
+    sh("rm -rf '" .. dir .. "/b1'")
+    local sum = assert(campaign.run({ client = c, campaign = "b1", state_dir = dir, input = dir .. "/b.csv",
+                                      template = "welcome", fsync = false }))
+    c:close()
+    assert.are.equal(12, sum.counts.accepted) -- duplicate-serial answers count as accepted
+    for i = 1, 12 do assert.are.equal(1, outbox_count(phone(i))) end
+    local first = cjson.decode(read_lines(sum.files.accepted)[1])
+    assert.are.equal(campaign.serial("b1", "row:1"), first.result.serial)
+  end)
+
+  -- Run the real command in the background and kill it while a request hangs in the server.
+  local function killed_mid_request(provider, id, n)
+    csv(dir .. "/" .. id .. ".csv", n)
+    write(dir .. "/" .. id .. ".json", cjson.encode(conf(provider)))
+    assert(s:fault({ provider = provider, kind = "delay", delay = 3, count = 1 }))
+    local cmd = ("cd '%s' && exec %s '%s/bin/alimtalk' bulk run %s.csv --campaign %s --template welcome "
+      .. "-c %s.json --state-dir st --progress none --chunk 10 --concurrency 1")
+      :format(dir, RUNTIME, ROOT, id, id, id)
+    -- the first request hangs 3 s in the server: kill the command 1.5 s in
+    sh(("bash -c '(%s) >/dev/null 2>&1 & pid=$!; sleep 1.5; kill -9 $pid; wait $pid' 2>/dev/null")
+      :format(cmd:gsub("'", "'\\''")))
+    local st = require("alimtalk.bulk.journal").scan(dir .. "/st/" .. id .. "/journal.log")
+    local inflight = 0
+    for _ in pairs(st.in_flight) do inflight = inflight + 1 end
+    assert.is_true(inflight > 0, "the kill did not land during a request")
+    sh("sleep 2") -- the hung request completes in the server meanwhile
+    s:clear_faults()
+    local resume = ("cd '%s' && %s '%s/bin/alimtalk' bulk resume %s -c %s.json --state-dir st "
+      .. "--progress none "
+      .. "--json > %s.out 2>&1"):format(dir, RUNTIME, ROOT, id, id, id)
+    sh(resume)
+    return cjson.decode(read_lines(dir .. "/" .. id .. ".out")[1]), inflight
+  end
+
+  it("reports rows of an interrupted request as uncertain where the provider does not dedupe", function()
+    local sum, inflight = killed_mid_request("sens", "u1", 25)
+    assert.are.equal(inflight, sum.counts.uncertain)
+    assert.are.equal(25 - inflight, sum.counts.accepted)
+    -- nothing delivered twice, and nothing lost: the hung request was delivered once
+    for i = 1, 25 do assert.are.equal(1, outbox_count(phone(i)), "row " .. i) end
+    local unc = read_lines(dir .. "/st/u1/uncertain.jsonl")
+    assert.are.equal(inflight, #unc)
+    assert.matches("interrupted", cjson.decode(unc[1]).result.reason)
+  end)
+
+  it("resends rows of an interrupted request under the same serial where the provider dedupes", function()
+    local sum = killed_mid_request("apiplex", "d1", 25)
+    assert.are.equal(25, sum.counts.accepted)
+    assert.are.equal(0, sum.counts.uncertain)
+    for i = 1, 25 do assert.are.equal(1, outbox_count(phone(i)), "row " .. i) end
+  end)
+
+  it("pauses on a quota code and goes on; stops after too many and resumes later", function()
+    csv(dir .. "/q.csv", 40)
+    local c = client("apiplex")
+    assert(s:fault({ provider = "apiplex", kind = "code", code = "G150", count = 1 }))
+    local sum = assert(campaign.run({ client = c, campaign = "q1", state_dir = dir, input = dir .. "/q.csv",
+                                      template = "welcome", fsync = false, quota_pause = 0.1, chunk = 10 }))
+    assert.are.equal(40, sum.counts.accepted)
+    local paused = false
+    for _, l in ipairs(read_lines(dir .. "/q1/journal.log")) do
+      if l:find('"event":"pause"', 1, true) then paused = true end
+    end
+    assert.is_true(paused)
+    -- a quota that does not lift: stop, keep the rest for later
+    assert(s:fault({ provider = "apiplex", kind = "code", code = "G150" }))
+    sum = assert(campaign.run({ client = c, campaign = "q2", state_dir = dir, input = dir .. "/q.csv",
+                                template = "welcome", fsync = false, quota_pause = 0.05, max_pauses = 1,
+                                chunk = 10 }))
+    assert.matches("quota", sum.stopped)
+    assert.are.equal(0, sum.counts.accepted)
+    assert.are.equal(10, sum.counts.not_sent)
+    assert.are.equal(30, sum.counts.unattempted)
+    s:clear_faults()
+    sum = assert(campaign.run({ client = c, campaign = "q2", state_dir = dir, fsync = false, chunk = 10 }))
+    c:close()
+    assert.is_nil(sum.stopped)
+    assert.are.equal(40, sum.counts.accepted)
+    assert.are.equal(0, sum.counts.not_sent)
+  end)
+
+  it("keeps to the rate limit", function()
+    csv(dir .. "/r.csv", 30)
+    local c = client("sens")
+    assert(campaign.run({ client = c, campaign = "r1", state_dir = dir, input = dir .. "/r.csv",
+                          template = "welcome", fsync = false, rate = 40 }))
+    c:close()
+    -- 30 messages at 40/s: the server saw them spread over at least 0.5 s
+    local first, last = math.huge, 0
+    for _, a in ipairs(assert(s:attempts({ provider = "sens" }))) do
+      if a.method == "POST" then
+        first, last = math.min(first, a.time), math.max(last, a.time)
+      end
+    end
+    assert.is_true(last - first >= 0.5, "spread " .. (last - first))
+  end)
+
+  it("refuses to resume when the input file changed", function()
+    csv(dir .. "/c.csv", 5)
+    local c = client("apiplex")
+    assert(campaign.run({ client = c, campaign = "c1", state_dir = dir, input = dir .. "/c.csv",
+                          template = "welcome", fsync = false }))
+    csv(dir .. "/c.csv", 6)
+    local sum, err = campaign.run({ client = c, campaign = "c1", state_dir = dir, fsync = false })
+    c:close()
+    assert.is_nil(sum)
+    assert.are.equal("INPUT_CHANGED", err.code)
+  end)
+end)

@@ -1,0 +1,88 @@
+-- Streaming input readers for bulk campaigns: CSV by RFC 4180 (LPeg grammar) and JSON lines.
+local input = require("alimtalk.bulk.input")
+
+local function write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+local function read_all(path, opts)
+  local r = assert(input.open(path, opts))
+  local rows = {}
+  while true do
+    local n, t, e = r:next()
+    if not n then break end
+    rows[#rows + 1] = { n = n, t = t, e = e }
+  end
+  r:close()
+  return rows, r
+end
+
+describe("bulk.input", function()
+  local tmp = os.tmpname()
+  after_each(function() os.remove(tmp) end)
+
+  it("reads quoted fields: commas, doubled quotes, newlines, CRLF and a byte order mark", function()
+    write(tmp, '\239\187\191to, name ,note\r\n010-1234-5678,"홍, 길동","he said ""hi""\nand left"\r\n'
+      .. "\n010-2222-3333,bob,\n")
+    local rows = read_all(tmp, { format = "csv" })
+    assert.are.equal(2, #rows)
+    assert.are.same({ to = "010-1234-5678", name = "홍, 길동", note = 'he said "hi"\nand left' }, rows[1].t)
+    assert.are.same({ to = "010-2222-3333", name = "bob", note = "" }, rows[2].t)
+    assert.are.equal(2, rows[2].n) -- the blank line is not a row
+  end)
+
+  it("returns a malformed row as an error for that row and goes on", function()
+    write(tmp, 'to,name\n010-1,a\n010-2,"b"x\n010-3\n010-4,"d"\n')
+    local rows = read_all(tmp)
+    assert.are.same({ to = "010-1", name = "a" }, rows[1].t)
+    assert.is_nil(rows[2].t)
+    assert.matches("line 3 is not valid CSV", rows[2].e)
+    assert.matches("line 4 has 1 fields, the header has 2", rows[3].e)
+    assert.are.same({ to = "010-4", name = "d" }, rows[4].t)
+    assert.are.equal(4, rows[4].n)
+  end)
+
+  it("refuses a header with an empty or repeated column", function()
+    write(tmp, "to,,name\n1,2,3\n")
+    local r, e = input.open(tmp)
+    assert.is_nil(r)
+    assert.matches("header column 2 is empty", e)
+    write(tmp, "to,name,name\n1,2,3\n")
+    r, e = input.open(tmp)
+    assert.is_nil(r)
+    assert.matches("'name' appears twice", e)
+    write(tmp, "")
+    r, e = input.open(tmp)
+    assert.is_nil(r)
+    assert.matches("empty", e)
+  end)
+
+  it("reads JSON lines, one message object per line, and reports a bad line", function()
+    local path = tmp .. ".jsonl"
+    write(path, '{"to":"010-1","vars":{"name":"a"}}\n\n[1,2]\n{"to":"010-3"\n{"to":"010-4","template":"t"}\n')
+    local rows = read_all(path)
+    os.remove(path)
+    assert.are.same({ to = "010-1", vars = { name = "a" } }, rows[1].t)
+    assert.matches("line 3 is not a JSON object", rows[2].e)
+    assert.matches("line 4 is not a JSON object", rows[3].e)
+    assert.are.same({ to = "010-4", template = "t" }, rows[4].t)
+    assert.are.equal(4, rows[4].n)
+  end)
+
+  it("tracks how much of the file was read", function()
+    write(tmp, "to\n1\n2\n3\n")
+    local r = assert(input.open(tmp))
+    assert.is_true(r:progress() < 0.5)
+    while r:next() do end
+    assert.are.equal(1, r:progress())
+    r:close()
+    r:close()
+  end)
+
+  it("raises on an unknown option (misuse)", function()
+    write(tmp, "to\n1\n")
+    assert.has_error(function() input.open(tmp, { delimiter = ";" }) end)
+  end)
+end)
