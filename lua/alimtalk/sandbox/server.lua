@@ -247,7 +247,7 @@ function _M.start(opts)
       local s = setmetatable({ run_dir = run_dir, host = host, port = port,
         https_port = tls and https_port or nil,
         http_url = "http://" .. host .. ":" .. port,
-        https_url = tls and ("https://localhost:" .. https_port) or nil,
+        https_url = tls and ("https://" .. host .. ":" .. https_port) or nil,
         ca_file = tls and (run_dir .. "/ca.pem") or nil,
         error_log = run_dir .. "/error.log", credentials = creds, templates = templates }, mt)
       -- The master has bound the ports before daemonizing; wait until a worker answers.
