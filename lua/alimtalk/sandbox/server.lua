@@ -135,7 +135,7 @@ master_process on;
 worker_processes ${workers};
 pid ${run}/nginx.pid;
 error_log ${run}/error.log warn;
-worker_rlimit_nofile 16384;
+${rlimit}
 events { worker_connections 4096; }
 http {
   access_log off;
@@ -233,7 +233,8 @@ function _M.start(opts)
     if https_port == port then https_port = port + 1 end
     local vars = { run = run_dir, lua = lua_root(), host = host, port = port, https_port = https_port,
       workers = opts.workers or 2, daemon = opts.daemon == false and "off" or "on",
-      user = is_root and "user root;" or "", shm = opts.shm_size or "64m" }
+      user = is_root and "user root;" or "", shm = opts.shm_size or "64m",
+      rlimit = is_root and "worker_rlimit_nofile 16384;" or "" }
     vars.tls_listen = tls and fill(TLS, vars) or ""
     -- webhook URLs starting with "/" point at this server itself (e.g. its /_sandbox/sink/)
     config.self_url = "http://" .. host .. ":" .. port
