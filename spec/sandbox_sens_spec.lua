@@ -276,7 +276,18 @@ describe("sandbox SENS", function()
         .. "&requestEndTime=" .. to .. "&to=01055556666&pageSize=2&pageIndex=1")
       assert.equal(1, q2.json.itemCount)
       assert.is_false(q2.json.hasMore)
+      -- by completion time: the same messages once delivered
+      sandbox.wait(function()
+        local c = get(base .. "/messages?plusFriendId=%40sandbox&completeStartTime=" .. from
+          .. "&completeEndTime=" .. to .. "&to=01055556666")
+        return c.status == 200 and c.json.itemCount == 3
+      end, 3)
+      local c = get(base .. "/messages?plusFriendId=%40sandbox&completeStartTime=" .. from
+        .. "&completeEndTime=" .. to .. "&to=01055556666&messageStatusName=success")
+      assert.equal(3, c.json.itemCount)
       assert.equal(400, get(base .. "/messages?plusFriendId=%40sandbox").status)
+      assert.equal(400, get(base .. "/messages?plusFriendId=%40sandbox&requestStartTime=" .. from
+        .. "&requestEndTime=" .. to .. "&completeStartTime=" .. from .. "&completeEndTime=" .. to).status)
       assert.equal(404, get(base .. "/messages?requestId=nope").status)
     end)
 
