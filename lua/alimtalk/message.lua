@@ -94,6 +94,11 @@ end
 -- Render one template part; errors (missing variables) are appended to list.
 local function fill(tpl, vars, prefix, list)
   if #tpl.names == 0 then return tpl.body, list end
+  local fast = tpl.fast
+  if fast then
+    local s = fast(vars)
+    if s then return s, list end
+  end
   local s, rerr = template.render(tpl, vars, PARTIAL)
   if s then return s, list end
   list = list or {}
