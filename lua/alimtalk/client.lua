@@ -200,11 +200,22 @@ function methods:_template(msg, p)
 end
 
 -- Pre-flight validation against a provider's rules.
-function methods:_check(msg, p, prefix)
+function methods:_check(msg, p, index)
   if not self.validate or not has_validate or not validate.message then return true end
-  local ok, err = validate.message(msg, { provider = p.profile, registry = self.registry,
-                                          now = self.now(), field_prefix = prefix })
+  local vopts = self._vopts
+  if not vopts or vopts.provider ~= p.profile then
+    vopts = { provider = p.profile, registry = self.registry }
+    self._vopts = vopts
+  end
+  vopts.now = self.now()
+  local ok, err = validate.message(msg, vopts)
   if ok then return true end
+  if index then
+    -- Name the message in the error's fields: validate again with the path prefix (rare).
+    ok, err = validate.message(msg, { provider = p.profile, registry = self.registry,
+                                      now = vopts.now, field_prefix = "messages[" .. index .. "]" })
+    if ok then return true end
+  end
   if type(err) == "table" then err.provider = err.provider or p.name end
   return nil, err
 end
@@ -408,7 +419,7 @@ function methods:send_batch(msgs, opts)
     for _, it in ipairs(active) do
       local name = it.plan[it.step]
       local p = self.providers[name]
-      local ok, err = self:_check(it.msg, p, #msgs > 1 and ("messages[" .. it.index .. "]") or nil)
+      local ok, err = self:_check(it.msg, p, #msgs > 1 and it.index or nil)
       if ok then
         if not groups[name] then groups[name] = {} names[#names + 1] = name end
         local g = groups[name]

@@ -125,6 +125,8 @@ function _M.phone(number, provider, country_code)
   return (tostring(number):gsub("[%s%-%(%)]", ""))
 end
 
+local RENDER_OPTS = { allow_unknown = true }
+
 -- Render a registry text (a parsed template) with vars; nil when a variable is missing.
 local function render_text(t, vars)
   if t == nil or t == cjson.null then return nil end
@@ -135,9 +137,32 @@ local function render_text(t, vars)
   end
   if not has_template or not template.is(t) then return t end
   if #t.names == 0 then return t.body end
-  return (template.render(t, vars or {}, { allow_unknown = true }))
+  return (template.render(t, vars or {}, RENDER_OPTS))
 end
 _M.render_text = render_text
+
+-- Per registry entry, its buttons as { type, { field, text } ... } with fixed texts resolved
+-- once (most button names and many links have no variables).
+local button_plans = setmetatable({}, { __mode = "k" })
+
+local function button_plan(tpl)
+  local plan = button_plans[tpl]
+  if plan then return plan end
+  plan = {}
+  for i, b in ipairs(tpl.buttons) do
+    local fields = {}
+    for k, v in pairs(b) do
+      if k ~= "type" then
+        local fixed = has_template and template.is(v) and #v.names == 0 and v.body
+                      or (type(v) == "string" and v) or nil
+        fields[#fields + 1] = { k, v, fixed }
+      end
+    end
+    plan[i] = { b.type, fields }
+  end
+  button_plans[tpl] = plan
+  return plan
+end
 
 --- Finished texts of a message: its own fields, or its registry template rendered with vars
 -- (when only `content` is given, the variables are recovered by matching it to the body, so
@@ -146,25 +171,25 @@ _M.render_text = render_text
 -- @tparam[opt] table tpl registry template entry
 -- @treturn table { content =, title =, header =, buttons =, vars = }
 function _M.texts(msg, tpl)
+  local vars = msg.vars
   local t = {
     content = msg.content, title = msg.title, header = msg.header, buttons = msg.buttons,
-    vars = msg.vars,
+    vars = vars,
   }
   if tpl then
-    local vars = msg.vars
     if vars == nil and type(msg.content) == "string" and has_template and template.is(tpl.body) then
       vars = template.match(tpl.body, msg.content)
       t.vars = vars
     end
     if t.content == nil then t.content = render_text(tpl.body, vars) end
-    if t.title == nil then t.title = render_text(tpl.title, vars) end
-    if t.header == nil then t.header = render_text(tpl.header, vars) end
+    if t.title == nil and tpl.title ~= nil then t.title = render_text(tpl.title, vars) end
+    if t.header == nil and tpl.header ~= nil then t.header = render_text(tpl.header, vars) end
     if t.buttons == nil and type(tpl.buttons) == "table" and #tpl.buttons > 0 then
       local bs = {}
-      for i, b in ipairs(tpl.buttons) do
-        local c = {}
-        for k, v in pairs(b) do
-          if k == "type" then c[k] = v else c[k] = render_text(v, vars) end
+      for i, b in ipairs(button_plan(tpl)) do
+        local c = { type = b[1] }
+        for _, f in ipairs(b[2]) do
+          c[f[1]] = f[3] or render_text(f[2], vars)
         end
         bs[i] = c
       end

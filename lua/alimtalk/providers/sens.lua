@@ -110,7 +110,10 @@ function methods:prepare(msg, tpl, code)
   elseif self.use_sms_failover ~= nil then
     m.useSmsFailover = self.use_sms_failover
   end
-  local group = code .. "\0" .. (msg.reserve_time or "") .. "\0" .. (msg.reserve_zone or "")
+  local group = code
+  if msg.reserve_time then
+    group = code .. "\0" .. msg.reserve_time .. "\0" .. (msg.reserve_zone or "")
+  end
   return { payload = m, group = group, code = code, reserve_time = msg.reserve_time,
            reserve_zone = msg.reserve_zone, content = t.content }
 end
