@@ -72,6 +72,24 @@ describe("client: BizMessage", function()
     assert.equal(1, delivered(s, "biz-2"))
   end)
 
+  it("refreshes the token before it expires, without meeting a 401", function()
+    assert(s:settings{ token_ttl = 2 })
+    local c = assert(alimtalk.new{ provider = "bizmessage", templates = sandbox.templates,
+      bizmessage = { base_url = s.https_url, ca_file = s.ca_file, client_id = creds.client_id,
+                     client_secret = creds.client_secret, sender_key = creds.sender_key,
+                     sender_no = "0212345678", refresh_margin = 1.5 } })
+    assert.equal("accepted", c:send(shipped(10)).status)
+    assert.equal("accepted", c:send(shipped(11)).status)     -- still fresh: reused
+    assert.equal(1, count(s, "^/v2/oauth/token$"))
+    require("alimtalk.retry").sleep(0.7)                       -- now within the margin
+    assert.equal("accepted", c:send(shipped(12)).status)
+    assert.equal(2, count(s, "^/v2/oauth/token$"))
+    for _, a in ipairs(s:attempts({ provider = "bizmessage" }) or {}) do
+      assert.not_equal(401, a.status)
+    end
+    c:close()
+  end)
+
   it("reports not_sent when the credentials are refused", function()
     local bad = assert(alimtalk.new{ provider = "bizmessage", bizmessage = {
       base_url = s.https_url, ca_file = s.ca_file, client_id = creds.client_id,
