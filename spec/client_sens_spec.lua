@@ -92,7 +92,7 @@ describe("client: SENS", function()
     assert.truthy(err.code)
     assert.truthy(tostring(err):find("content", 1, true) or err.errors)
     local rs = client:send_batch({ shipped(1), m, shipped(3) })
-    assert.equal("accepted", rs[1].status)
+    assert.equal("accepted", rs[1].status, tostring(rs[1].code) .. " " .. tostring(rs[1].message))
     assert.equal("rejected", rs[2].status)
     assert.equal(0, rs[2].attempts)
     assert.truthy(rs[2].error)
@@ -108,6 +108,24 @@ describe("client: SENS", function()
     assert.equal(3, r.attempts)
     assert.equal(3, sends(s))
     assert.equal(1, delivered(s))
+  end)
+
+  it("spends one retry per request, not per message, from the retry budget", function()
+    client:close()
+    client = new_client({ retry = { base_delay = 0.01, max_delay = 0.02, max_retry_after = 0.05,
+                                    budget_min = 3, budget_ratio = 0 } })
+    assert(s:fault{ provider = "sens", kind = "status", status = 429, retry_after = 0, count = 3 })
+    local msgs = {}
+    for i = 1, 250 do msgs[i] = shipped(500 + i) end
+    local rs = client:send_batch(msgs, { concurrency = 3 })
+    for i, r in ipairs(rs) do assert.equal("accepted", r.status, "message " .. i) end
+    assert.equal(6, sends(s))
+    assert.equal(250, delivered(s))
+    -- the budget is now spent: the next 429 is not retried
+    assert(s:fault{ provider = "sens", kind = "status", status = 429, retry_after = 0, count = 1 })
+    local r = client:send(shipped(900))
+    assert.equal("not_sent", r.status)
+    assert.equal(1, r.attempts)
   end)
 
   it("reports not_sent when 429 persists past the attempt limit", function()

@@ -256,7 +256,18 @@ function methods:_run(p, items, conc, hooks)
   local transport = p.transport
   while #pending > 0 do
     local again, wait, reauth = {}, 0, false
-    local function handle(e, o)
+    -- One retry decision per request: a 429 on a batch of 100 costs one retry, not 100.
+    local decided = {}
+    local function may_retry(it, chunk)
+      local key = chunk or it
+      local d = decided[key]
+      if d == nil then
+        d = policy:allow(it.attempts_here) and true or false
+        decided[key] = d
+      end
+      return d
+    end
+    local function handle(e, o, chunk)
       local it = e.item
       it.attempts_here = it.attempts_here + 1
       it.result.attempts = it.result.attempts + 1
@@ -271,7 +282,7 @@ function methods:_run(p, items, conc, hooks)
         it.reauth, reauth = true, true
         again[#again + 1] = e
       elseif st == "retryable" then
-        if policy:allow(it.attempts_here) then
+        if may_retry(it, chunk) then
           wait = math.max(wait, policy:delay(it.attempts_here, o.retry_after))
           again[#again + 1] = e
         else
@@ -285,7 +296,7 @@ function methods:_run(p, items, conc, hooks)
         -- uncertain (or anything unexpected): resend only under the same serial where the
         -- provider dedupes; otherwise it must be reconciled, never resent.
         it.maybe_sent = true
-        if p.dedupes and e.serial and policy:allow(it.attempts_here) then
+        if p.dedupes and e.serial and may_retry(it, chunk) then
           wait = math.max(wait, policy:delay(it.attempts_here))
           again[#again + 1] = e
         else
@@ -309,7 +320,7 @@ function methods:_run(p, items, conc, hooks)
       for _, e in ipairs(pending) do
         local o = config.copy(aout)
         o.attempt_free = true
-        handle(e, o)
+        handle(e, o, pending)
       end
     else
       -- Chunks: consecutive entries with the same group, at most max_batch each.
@@ -342,7 +353,7 @@ function methods:_run(p, items, conc, hooks)
         if p.send_chunk then
           for _, c in ipairs(wave) do
             local outs = p:send_chunk(c)
-            for j, e in ipairs(c) do handle(e, outs[j]) end
+            for j, e in ipairs(c) do handle(e, outs[j], c) end
           end
         else
           local reqs = {}
@@ -370,7 +381,7 @@ function methods:_run(p, items, conc, hooks)
             local down = false
             for j = 1, #c do if outs[j].down then down = true end end
             router:record(p.name, not down)
-            for j, e in ipairs(c) do handle(e, outs[j]) end
+            for j, e in ipairs(c) do handle(e, outs[j], c) end
           end
         end
       end
