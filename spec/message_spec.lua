@@ -93,6 +93,15 @@ describe("alimtalk.message", function()
     assert.equal("7", m.id)
   end)
 
+  it("recovers the values of a finished text to render the other parts", function()
+    local m = assert(message.normalize({ to = "01012345678", template = "order_shipped",
+      content = "김님, 주문하신 상품이 발송되었습니다.\n택배사: 로젠택배\n송장번호: 123-4567-8901" }, { registry = reg }))
+    assert.equal("123-4567-8901", m.content:match("%d+%-%d+%-%d+"))
+    assert.is_nil(m.rendered.content)
+    -- {order} only appears in the button: its template text is kept, with no error
+    assert.equal("https://shop.example/o/#{order}", m.buttons[2].url_mobile)
+  end)
+
   it("raises on misuse", function()
     assert.has_error(function() message.normalize("x") end)
     assert.has_error(function() message.normalize({}, { registy = reg }) end)

@@ -173,6 +173,18 @@ describe("validate SENS", function()
       assert.equal("3037", common.find(err, "items[1].description", "TOO_LONG").provider_code)
     end)
 
+    it("never lets one broken message change the verdict on the next (cached button checks)", function()
+      local _, err = validate.message({ to = "01012345678", template = "order_shipped",
+        content = "전혀 다른 내용" }, opts)
+      assert.truthy(common.find(err, "content", "TEMPLATE_MISMATCH"))
+      assert.is_nil(common.find(err, "buttons[2].url_mobile"))
+      assert.truthy(validate.message({ to = "010-1234-5678", template = "order_shipped", vars = vars }, opts))
+      local _, err2 = validate.message({ to = "010-1234-5678", template = "order_shipped",
+        vars = { name = "김", invoice = "123-4567-8901" } }, opts)
+      assert.truthy(common.find(err2, "vars.order", "MISSING_VARIABLE"))
+      assert.truthy(validate.message({ to = "010-1234-5678", template = "order_shipped", vars = vars }, opts))
+    end)
+
     it("checks the DS button's courier and invoice (seed 001 couriers)", function()
       local _, err = validate.message({ to = "01012345678", template = "order_shipped",
         vars = { name = "김", invoice = "12-34", order = "1" } }, opts)

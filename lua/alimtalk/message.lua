@@ -92,7 +92,9 @@ local function add(list, prefix, code, field, message, pcode)
 end
 
 -- Render one template part; errors (missing variables) are appended to list.
-local function fill(tpl, vars, prefix, list)
+-- In lenient mode (values recovered from a finished text) a part that cannot be rendered
+-- keeps its template text and no error is reported.
+local function fill(tpl, vars, prefix, list, lenient)
   if #tpl.names == 0 then return tpl.body, list end
   local fast = tpl.fast
   if fast then
@@ -101,6 +103,7 @@ local function fill(tpl, vars, prefix, list)
   end
   local s, rerr = template.render(tpl, vars, PARTIAL)
   if s then return s, list end
+  if lenient then return tpl.body, list end
   list = list or {}
   for _, e in ipairs(rerr.errors) do
     e.field = prefix .. e.field
@@ -177,11 +180,17 @@ end
 -- Fill what the caller left to the registry entry.
 local function render_entry(m, entry, allow_unknown, prefix, list)
   local vars = m.vars or NOVARS
+  local lenient = false
+  if m.vars == nil and m.content ~= nil then
+    -- a finished text without vars: recover the values from it to render the other parts
+    vars = template.match(entry.body, m.content) or NOVARS
+    lenient = true
+  end
   local rendered = { content = nil, title = nil, buttons = nil }
   m.rendered = rendered
   if entry.type == "image" and m.image == nil then m.image = true end
   if m.content == nil then
-    m.content, list = fill(entry.body, vars, prefix, list)
+    m.content, list = fill(entry.body, vars, prefix, list, false)
     rendered.content = true
     -- the entry decides which variables exist (unknown ones are errors unless allowed)
     if not allow_unknown and m.vars then
@@ -194,16 +203,18 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
       end
     end
   end
-  if m.title == nil and entry.title then m.title, list = fill(entry.title, vars, prefix,
-    list); rendered.title = true end
+  if m.title == nil and entry.title then
+    m.title, list = fill(entry.title, vars, prefix, list, lenient)
+    rendered.title = true
+  end
   if m.header == nil and entry.header then
-    m.header, list = fill(entry.header, vars, prefix, list)
+    m.header, list = fill(entry.header, vars, prefix, list, lenient)
     rendered.header = true
   end
   if m.item_highlight == nil and entry.item_highlight then
     local ih, t, d = entry.item_highlight, nil, nil
-    if ih.title then t, list = fill(ih.title, vars, prefix, list) end
-    if ih.description then d, list = fill(ih.description, vars, prefix, list) end
+    if ih.title then t, list = fill(ih.title, vars, prefix, list, lenient) end
+    if ih.description then d, list = fill(ih.description, vars, prefix, list, lenient) end
     m.item_highlight = { title = t, description = d, image = ih.image }
     rendered.item_highlight = true
   end
@@ -211,16 +222,16 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
     m.items = {}
     for i, it in ipairs(entry.items) do
       local t, d
-      if it.title then t, list = fill(it.title, vars, prefix, list) end
-      if it.description then d, list = fill(it.description, vars, prefix, list) end
+      if it.title then t, list = fill(it.title, vars, prefix, list, lenient) end
+      if it.description then d, list = fill(it.description, vars, prefix, list, lenient) end
       m.items[i] = { title = t, description = d }
     end
     rendered.items = true
   end
   if m.summary == nil and entry.summary then
     local sm, t, d = entry.summary, nil, nil
-    if sm.title then t, list = fill(sm.title, vars, prefix, list) end
-    if sm.description then d, list = fill(sm.description, vars, prefix, list) end
+    if sm.title then t, list = fill(sm.title, vars, prefix, list, lenient) end
+    if sm.description then d, list = fill(sm.description, vars, prefix, list, lenient) end
     m.summary = { title = t, description = d }
     rendered.summary = true
   end
@@ -233,7 +244,7 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
       local parts = b.parts
       for j = 1, #parts do
         local k = parts[j]
-        nb[k], list = fill(b[k], vars, prefix, list)
+        nb[k], list = fill(b[k], vars, prefix, list, lenient)
       end
       out[i] = nb
     end

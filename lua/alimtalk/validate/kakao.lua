@@ -207,9 +207,17 @@ local function cached_buttons(ctx, e, buttons)
   local c = cache[P.name]
   if c == nil then
     if static_buttons(e) then
+      -- check the template's own buttons (links with their slots unfilled: the fixed start
+      -- holds the scheme), so the cached verdict never depends on one message's variables
+      local probe = {}
+      for i, b in ipairs(e.buttons) do
+        local pb = { type = b.type }
+        for _, k in ipairs(b.parts) do pb[k] = b[k].body end
+        probe[i] = pb
+      end
       local saved_list, saved_prefix = ctx.list, ctx.prefix
       ctx.list, ctx.prefix = nil, ""
-      check_buttons(ctx, buttons, "buttons", P.button_types, "button")
+      check_buttons(ctx, probe, "buttons", P.button_types, "button")
       c = ctx.list or false
       ctx.list, ctx.prefix = saved_list, saved_prefix
     else
