@@ -49,6 +49,8 @@ local cases = {
   { name = "button chat_extra 50 characters (3026)", at = 50, field = "buttons[1].chat_extra", pcode = "3026",
     unit = "chars", make = with(function(n) return { buttons = { { type = "BT", name = "봇",
       chat_extra = H(n) } } } end) },
+  { name = "tax_cd1 text(50)", at = 50, field = "tax_cd1", unit = "chars",
+    make = with(function(n) return { tax_cd1 = H(n) } end) },
   { name = "5 buttons", at = 5, field = "buttons", code = "TOO_MANY", unit = "items",
     make = with(function(n)
       local l = {}

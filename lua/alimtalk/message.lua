@@ -26,7 +26,8 @@
 --      reserve_time = "2026-11-21 10:00", reserve_zone = "Asia/Seoul",
 --      price = 39000, currency = "KRW",
 --      authentication = false,      -- Sinch: send as an authentication template
---      echo = nil,                  -- API PLEX echo_to_webhook (up to 256 bytes)
+--      echo = nil,                  -- API PLEX echo_to_webhook (up to 256 bytes; ignored elsewhere)
+--      tax_cd1 = nil, tax_cd2 = nil, -- BizMessage settlement codes, text(50) (ignored elsewhere)
 --      image = false,               -- image AlimTalk (400-character body); set from the template
 --      -- FriendTalk through Sinch (generic Conversation API messages):
 --      media = { url = "https://.../a.png", wide = false },
@@ -56,6 +57,7 @@ local FIELDS = {
   quick_replies = "table", failover = "failover", reserve_time = "string", reserve_zone = "string",
   price = "number", currency = "string", authentication = "boolean", echo = "string",
   image = "boolean", media = "table", choices = "table", card = "table",
+  tax_cd1 = "string", tax_cd2 = "string",
 }
 _M.fields = FIELDS
 

@@ -30,6 +30,7 @@ local P = {
   button_types = { contact = {}, url = { all = { "url_mobile" } } },
 }
 
+local SINCH_ONLY = { "media", "choices", "card" }
 local LANGS = { en = true, kr = true, ko = true }
 local BUTTONS = { contact = true, url = true }
 
@@ -43,7 +44,7 @@ function P.check(ctx, m)
     ctx:size("content", m.content, "content", "content")
   end
   if m.buttons then ctx:count("buttons", len(m.buttons), "buttons", "buttons") end
-  for _, f in ipairs({ "echo", "media", "choices", "card" }) do
+  for _, f in ipairs(SINCH_ONLY) do
     if m[f] ~= nil then ctx:add("NOT_SUPPORTED", f, f .. " is not an Alcmeon field") end
   end
   kakao.check_timing(ctx, m)

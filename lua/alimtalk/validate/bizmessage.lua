@@ -9,7 +9,7 @@
 --   (21 with an image), description text(19) (13 with an image)
 -- * fall_back_message text(2000) (and the LMS 2000 EUC-KR-byte carrier limit), LMS title
 --   text(60) (result field "title"), fall_back_message_type SMS/LMS
--- * price an integer, currency_type an ISO 4217 code
+-- * price an integer, currency_type an ISO 4217 code; tax_cd1 / tax_cd2 text(50)
 -- * buttons and quick replies with Kakao's types (WL needs url_mobile; AL one of its links)
 -- @module alimtalk.validate.bizmessage
 local kakao = require "alimtalk.validate.kakao"
@@ -20,6 +20,7 @@ limits.recipient = { { max = 16, unit = "chars" } }
 limits.from = { { max = 16, unit = "chars" } }
 limits.failover_content = { { max = 2000, unit = "chars" } }
 limits.failover_subject = { { max = 60, unit = "chars" } }
+limits.tax_cd = { { max = 50, unit = "chars" } }
 
 local TYPES = {
   DS = {}, WL = { all = { "url_mobile" } }, AL = { any = { "scheme_android", "scheme_ios", "url_mobile" } },
@@ -52,6 +53,8 @@ function P.check(ctx, m)
     local d, err = phone.sender(m.from, "from")
     if not d then ctx:push(err) else ctx:size("from", d, "from", "sender_no") end
   end
+  if m.tax_cd1 then ctx:size("tax_cd1", m.tax_cd1, "tax_cd", "tax_cd1") end
+  if m.tax_cd2 then ctx:size("tax_cd2", m.tax_cd2, "tax_cd", "tax_cd2") end
   if m.price ~= nil and m.price % 1 ~= 0 then
     ctx:add("BAD_TYPE", "price", "BizMessage price is an integer")
   end

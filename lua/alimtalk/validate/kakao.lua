@@ -525,9 +525,6 @@ function _M.check(ctx, m)
       ctx:add("NOT_SUPPORTED", f, f .. " is a Sinch FriendTalk field; " .. P.name .. " does not send it")
     end
   end
-  if m.echo ~= nil and P.name ~= "apiplex" then
-    ctx:add("NOT_SUPPORTED", "echo", "echo (echo_to_webhook) exists at API PLEX only")
-  end
 end
 
 return _M

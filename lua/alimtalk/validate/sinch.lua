@@ -109,9 +109,6 @@ function P.check(ctx, m)
       end
     end
   end
-  for _, f in ipairs({ "echo" }) do
-    if m[f] ~= nil then ctx:add("NOT_SUPPORTED", f, f .. " is not a Sinch field") end
-  end
   if m.failover then
     ctx:add("NOT_SUPPORTED", "failover", "SMS failover through Sinch is configured as channel fallback, "
       .. "not per message")
