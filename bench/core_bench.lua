@@ -42,9 +42,13 @@ do
     -- luaossl has no base64: the baseline uses ours, so the ratio compares the HMAC alone
     local function theirs() return b64(hmac.new(key, "sha256"):final(data)) end
     for _ = 1, 2 do rate(ours, 1000, 20000, 0.2); rate(theirs, 1000, 20000, 0.2) end  -- warm up
-    local o = rate(ours, 1000, 3000000, 1.5)
-    local t = rate(theirs, 1000, 3000000, 1.5)
-    local o1 = rate(ours1, 1000, 3000000, 1.5)
+    -- best of 3 alternating rounds: the machine may be busy with other work
+    local o, t, o1 = 0, 0, 0
+    for _ = 1, 3 do
+      o = math.max(o, (rate(ours, 1000, 2000000, 0.5)))
+      t = math.max(t, (rate(theirs, 1000, 2000000, 0.5)))
+      o1 = math.max(o1, (rate(ours1, 1000, 2000000, 0.5)))
+    end
     row("HMAC-SHA256+base64, 100 B (calls/s)", o, t, "/s", 1.5)
     row("  same, core.hmac_sha256_base64 one call", o1, t, "/s", 1.5)
   end
@@ -83,10 +87,12 @@ do
       if not resp or resp.status ~= 200 then error("request failed: " .. tostring(e)) end
     end
     c_loop(500, 0.5); rate(ours, 50, 500, 0.5)                                          -- warm up
-    local base1 = c_loop(40000, 2)
-    local o = rate(ours, 50, 40000, 2)
-    local base2 = c_loop(40000, 2)
-    local base = (base1 + base2) / 2
+    -- best of 4 alternating rounds: the machine may be busy with other work
+    local base, o = 0, 0
+    for _ = 1, 4 do
+      base = math.max(base, c_loop(30000, 0.75))
+      o = math.max(o, (rate(ours, 50, 30000, 0.75)))
+    end
     row("keep-alive POST 639 B, sequential (req/s)", o, base, "/s", 0.85)
     print(("  connections opened by our client: %d for %d requests"):format(
       client:stats().connections, client:stats().requests))

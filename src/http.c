@@ -36,17 +36,6 @@ typedef struct {
 } membuf;
 
 typedef struct {
-    CURLM *multi;
-    CURL *idle[IDLE_MAX];
-    int n_idle;
-    long connect_timeout_ms, timeout_ms, max_connections;
-    curl_off_t max_response;
-    char *ca_file, *proxy, *user_agent;
-    size_t connections, requests;
-    int closed;
-} http_client;
-
-typedef struct {
     CURL *easy;
     struct curl_slist *hdrs;
     membuf head, body;
@@ -55,6 +44,20 @@ typedef struct {
     CURLcode result;
     char err[CURL_ERROR_SIZE];
 } xfer;
+
+typedef struct {
+    CURLM *multi;
+    CURL *idle[IDLE_MAX];      /* easy handles with the client-wide options already set */
+    int n_idle;
+    long connect_timeout_ms, timeout_ms, max_connections;
+    curl_off_t max_response;
+    char *ca_file, *proxy, *user_agent;
+    char *last_url;            /* the last URL that passed check_url, to skip re-parsing it */
+    size_t last_url_len;
+    size_t connections, requests;
+    int closed;
+    xfer one;                  /* request()'s transfer; request_many uses a batch userdata */
+} http_client;
 
 typedef struct {
     size_t n;
@@ -84,11 +87,16 @@ static void mb_free(membuf *b) {
     b->len = b->cap = 0;
 }
 
-static void xfer_release(xfer *x, http_client *c) {
+/* Gives x's easy handle back to c's idle pool (or frees it without c) and frees the rest.
+ * With keep_buffers, small response buffers stay allocated for the next request(). */
+static void xfer_release_keep(xfer *x, http_client *c, int keep_buffers) {
     if (x->easy) {
         if (c && !c->closed && c->n_idle < IDLE_MAX) {
             /* forget pointers into this call (header list, body, error buffer) while idle */
-            curl_easy_reset(x->easy);
+            curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+            curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, (char *)NULL);
+            curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, (char *)NULL);
+            curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (void *)NULL);
             c->idle[c->n_idle++] = x->easy;
         } else {
             curl_easy_cleanup(x->easy);
@@ -96,8 +104,12 @@ static void xfer_release(xfer *x, http_client *c) {
         x->easy = NULL;
     }
     if (x->hdrs) { curl_slist_free_all(x->hdrs); x->hdrs = NULL; }
-    mb_free(&x->head);
-    mb_free(&x->body);
+    if (keep_buffers && x->head.cap <= 65536) x->head.len = 0; else mb_free(&x->head);
+    if (keep_buffers && x->body.cap <= 65536) x->body.len = 0; else mb_free(&x->body);
+}
+
+static void xfer_release(xfer *x, http_client *c) {
+    xfer_release_keep(x, c, 0);
 }
 
 static int batch_gc(lua_State *L) {
@@ -255,12 +267,30 @@ static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int c
 static const char *const REQ_KEYS[] = { "method", "url", "headers", "body", "connect_timeout",
                                         "timeout", "max_response", NULL };
 
-static CURL *acquire_easy(http_client *c) {
-    if (c->n_idle > 0) return c->idle[--c->n_idle];   /* reset when it was put back */
-    return curl_easy_init();
-}
-
 #define SETOPT(opt, val) do { if (curl_easy_setopt(e, opt, val) != CURLE_OK) goto setopt_failed; } while (0)
+
+/* An easy handle from the idle pool, or a new one with the options that never change for
+ * this client. NULL when out of memory or libcurl refuses an option. */
+static CURL *acquire_easy(http_client *c) {
+    CURL *e;
+    if (c->n_idle > 0) return c->idle[--c->n_idle];
+    if ((e = curl_easy_init()) == NULL) return NULL;
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->ca_file) SETOPT(CURLOPT_CAINFO, c->ca_file);
+    SETOPT(CURLOPT_PROXY, c->proxy ? c->proxy : "");
+    SETOPT(CURLOPT_USERAGENT, c->user_agent);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_PREREQFUNCTION, on_prereq);
+    return e;
+setopt_failed:
+    curl_easy_cleanup(e);
+    return NULL;
+}
 
 /* Validates the request table at index idx and sets up x (owned by the batch, so raising is
  * safe). The body string stays referenced by the request table, itself held by the caller's
@@ -292,7 +322,16 @@ static void prepare(lua_State *L, http_client *c, xfer *x, int idx, const char *
     if (lua_type(L, -1) != LUA_TSTRING)
         luaL_error(L, "%s.url: must be a string, got %s", label, luaL_typename(L, -1));
     url = lua_tolstring(L, -1, &ulen);
-    if ((why = check_url(url, ulen)) != NULL) luaL_error(L, "%s.url: %s", label, why);
+    if (!(c->last_url && c->last_url_len == ulen && memcmp(c->last_url, url, ulen) == 0)) {
+        char *copy;
+        if ((why = check_url(url, ulen)) != NULL) luaL_error(L, "%s.url: %s", label, why);
+        if ((copy = malloc(ulen + 1)) != NULL) {     /* only a cache: no copy, no harm */
+            memcpy(copy, url, ulen + 1);
+            free(c->last_url);
+            c->last_url = copy;
+            c->last_url_len = ulen;
+        }
+    }
     lua_getfield(L, idx, "body");
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TSTRING)
@@ -356,33 +395,26 @@ static void prepare(lua_State *L, http_client *c, xfer *x, int idx, const char *
     if ((x->easy = e = acquire_easy(c)) == NULL) luaL_error(L, "%s: out of memory for a transfer", label);
     SETOPT(CURLOPT_PRIVATE, (void *)x);
     SETOPT(CURLOPT_URL, url);
-    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-    SETOPT(CURLOPT_NOSIGNAL, 1L);
-    SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
-    SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->ca_file) SETOPT(CURLOPT_CAINFO, c->ca_file);
-    SETOPT(CURLOPT_PROXY, c->proxy ? c->proxy : "");
-    SETOPT(CURLOPT_USERAGENT, c->user_agent);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, cto);
     SETOPT(CURLOPT_TIMEOUT_MS, to);
     SETOPT(CURLOPT_MAXFILESIZE_LARGE, cap);
     SETOPT(CURLOPT_HTTPHEADER, x->hdrs);
     SETOPT(CURLOPT_ERRORBUFFER, x->err);
-    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
     SETOPT(CURLOPT_WRITEDATA, (void *)x);
-    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
     SETOPT(CURLOPT_HEADERDATA, (void *)x);
-    SETOPT(CURLOPT_PREREQFUNCTION, on_prereq);
     SETOPT(CURLOPT_PREREQDATA, (void *)x);
+    /* a pooled handle keeps the previous request's method: set every method option */
     if (strcmp(method, "HEAD") == 0) {
+        SETOPT(CURLOPT_CUSTOMREQUEST, (char *)NULL);
         SETOPT(CURLOPT_NOBODY, 1L);
     } else if (body) {
+        SETOPT(CURLOPT_HTTPGET, 1L);                    /* clears NOBODY */
         SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
         SETOPT(CURLOPT_POSTFIELDS, body);
-        if (strcmp(method, "POST") != 0) SETOPT(CURLOPT_CUSTOMREQUEST, method);
-    } else if (strcmp(method, "GET") != 0) {
-        SETOPT(CURLOPT_CUSTOMREQUEST, method);
+        SETOPT(CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") != 0 ? method : (char *)NULL);
+    } else {
+        SETOPT(CURLOPT_HTTPGET, 1L);
+        SETOPT(CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") != 0 ? method : (char *)NULL);
     }
     lua_settop(L, top);
     return;
@@ -392,13 +424,13 @@ setopt_failed:
 
 /* ---------------------------------------------------------------- running a batch */
 
-/* Runs every prepared transfer of b to completion on c's multi handle. Calls no Lua. */
-static void run_batch(http_client *c, batch *b) {
+/* Runs the n prepared transfers at xs to completion on c's multi handle. Calls no Lua. */
+static void run_transfers(http_client *c, xfer *xs, size_t n) {
     size_t i;
     int running = 0;
     CURLMcode mc = CURLM_OK;
-    for (i = 0; i < b->n; i++) {
-        xfer *x = &b->x[i];
+    for (i = 0; i < n; i++) {
+        xfer *x = &xs[i];
         if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
             x->done = 1;
             x->result = CURLE_OUT_OF_MEMORY;
@@ -418,8 +450,8 @@ static void run_batch(http_client *c, batch *b) {
         if (mc != CURLM_OK || running == 0) break;
         if ((mc = curl_multi_poll(c->multi, NULL, 0, 1000, NULL)) != CURLM_OK) break;
     }
-    for (i = 0; i < b->n; i++) {
-        xfer *x = &b->x[i];
+    for (i = 0; i < n; i++) {
+        xfer *x = &xs[i];
         long nconn = 0;
         curl_multi_remove_handle(c->multi, x->easy);
         if (!x->done) {   /* the multi handle itself failed */
@@ -512,15 +544,21 @@ static void push_response(lua_State *L, xfer *x) {
         const char *le = eol ? eol : end;
         colon = memchr(p, ':', (size_t)(le - p));
         if (colon && colon > p && memcmp(p, "HTTP/", 5) != 0) {
-            luaL_Buffer nb;
-            const char *q;
+            char name[128];
+            size_t nl = (size_t)(colon - p), k;
             v = colon + 1;
             ve = le;
             while (v < ve && (*v == ' ' || *v == '\t')) v++;
             while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-            luaL_buffinit(L, &nb);
-            for (q = p; q < colon; q++) luaL_addchar(&nb, (char)tolower((unsigned char)*q));
-            luaL_pushresult(&nb);                       /* name */
+            if (nl < sizeof name) {
+                for (k = 0; k < nl; k++) name[k] = (char)tolower((unsigned char)p[k]);
+                lua_pushlstring(L, name, nl);           /* name */
+            } else {
+                luaL_Buffer nb;
+                luaL_buffinit(L, &nb);
+                for (k = 0; k < nl; k++) luaL_addchar(&nb, (char)tolower((unsigned char)p[k]));
+                luaL_pushresult(&nb);
+            }
             lua_pushvalue(L, -1);
             lua_rawget(L, -3);                          /* existing value? */
             if (lua_isnil(L, -1)) {
@@ -543,23 +581,29 @@ static void push_response(lua_State *L, xfer *x) {
 /* client:request(req) -> resp | nil, message, code, sent */
 static int l_request(lua_State *L) {
     http_client *c = check_client(L);
-    batch *b;
-    xfer *x;
+    xfer *x = &c->one;
+    membuf head, body;
     luaL_checkany(L, 2);
     lua_settop(L, 2);
-    b = new_batch(L, 1);                     /* index 3 */
-    x = &b->x[0];
+    /* the client owns this transfer, so an error raised below leaks nothing: whatever a
+     * raising call left in it is released here, or by close/__gc */
+    xfer_release_keep(x, c, 1);
+    head = x->head;
+    body = x->body;
+    memset(x, 0, sizeof *x);
+    x->head = head;
+    x->body = body;
     prepare(L, c, x, 2, "req");
-    run_batch(c, b);
+    run_transfers(c, x, 1);
     if (x->result == CURLE_OK) {
         push_response(L, x);
-        xfer_release(x, c);
+        xfer_release_keep(x, c, 1);
         return 1;
     }
     lua_pushnil(L);
     push_failure(L, x);
     lua_pushboolean(L, was_sent(x));
-    xfer_release(x, c);
+    xfer_release_keep(x, c, 1);
     return 4;
 }
 
@@ -579,7 +623,7 @@ static int l_request_many(lua_State *L) {
         prepare(L, c, &b->x[i], lua_gettop(L), label);
         lua_pop(L, 1);
     }
-    if (n) run_batch(c, b);
+    if (n) run_transfers(c, b->x, n);
     lua_createtable(L, (int)n, 0);
     for (i = 0; i < n; i++) {
         xfer *x = &b->x[i];
@@ -615,7 +659,9 @@ static int l_stats(lua_State *L) {
 static int l_close(lua_State *L) {
     http_client *c = luaL_checkudata(L, 1, HTTP_CLIENT_MT);
     c->closed = 1;
+    xfer_release(&c->one, NULL);
     while (c->n_idle > 0) curl_easy_cleanup(c->idle[--c->n_idle]);
+    free(c->last_url); c->last_url = NULL;
     if (c->multi) { curl_multi_cleanup(c->multi); c->multi = NULL; }
     free(c->ca_file); c->ca_file = NULL;
     free(c->proxy); c->proxy = NULL;
