@@ -343,6 +343,18 @@ describe("core.http_client", function()
       assert.has_error(function() core.http_client({ user_agent = "x\r\ny" }) end)
     end)
 
+    it("checks the proxy option and reports an unreadable CA file as tls", function()
+      assert.has_error(function() core.http_client({ proxy = "socks5://127.0.0.1:1080" }) end,
+                       "http_client opts.proxy: must be an http:// or https:// proxy URL")
+      assert.has_error(function() core.http_client({ proxy = "http://a b" }) end)
+      local c = core.http_client({ ca_file = srv.dir .. "/no-such-ca.pem" })
+      local resp, _, code, sent = c:request({ url = srv:https_url("/ok") })
+      c:close()
+      assert.is_nil(resp)
+      assert.are.equal("tls", code)
+      assert.is_false(sent)
+    end)
+
     it("uses the client's timeouts by default", function()
       local c = core.http_client({ timeout = 0.2 })
       local _, _, code, sent = c:request({ url = srv:url("/stall") })
