@@ -81,8 +81,9 @@ function _M.summary_ok(s)
       elseif b == 0x2E then
         local frac = s:match("^%d*", i + 1)
         if #frac > 2 then return false, "more than two decimal places" end
-        if s:match("^%d*%.", i + 1 + #frac) and #frac > 0 then return false,
-          "a number with two decimal points" end
+        if #frac > 0 and s:match("^%d*%.", i + 1 + #frac) then
+          return false, "a number with two decimal points"
+        end
         i = i + 1
       elseif b == 0x24 then
         i = i + 1
@@ -157,9 +158,8 @@ local function check_buttons(ctx, list, base, types, kind)
         local ok = false
         for _, nm in ipairs(spec.names) do if b.name == nm then ok = true end end
         if not ok and b.name then
-          ctx:add("BAD_VALUE", path(base, i, "name"), string.format("the %s %s name is fixed: %q", b.type,
-            kind,
-            spec.names[1]), "3027")
+          local msg = string.format("the %s %s name is fixed: %q", b.type, kind, spec.names[1])
+          ctx:add("BAD_VALUE", path(base, i, "name"), msg, "3027")
         end
       end
     end
@@ -171,8 +171,9 @@ local function check_buttons(ctx, list, base, types, kind)
           P.codes.bad_param)
       end
     end
-    if b.chat_extra then ctx:size(path(base, i, "chat_extra"), b.chat_extra, keys.chat_extra,
-      "chat_extra") end
+    if b.chat_extra then
+      ctx:size(path(base, i, "chat_extra"), b.chat_extra, keys.chat_extra, "chat_extra")
+    end
     if b.chat_event then
       ctx:size(path(base, i, "chat_event"), b.chat_event, keys.chat_event, "chat_event")
       if kind == "button" and P.kakao_event_pattern and not b.chat_event:match("^[%w_]+$") then
