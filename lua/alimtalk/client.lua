@@ -141,7 +141,7 @@ function _M.new(opts)
     providers = {}, names = {}, transports = {},
     registry = load_registry(opts.templates),
     concurrency = opts.concurrency or 8,
-    validate = opts.validate ~= false,
+    preflight = opts.validate ~= false,
     now = opts.now or retry.now,
   }, mt)
   local ropts = config.copy(opts.retry) or {}
@@ -201,7 +201,7 @@ end
 
 -- Pre-flight validation against a provider's rules.
 function methods:_check(msg, p, index)
-  if not self.validate or not has_validate or not validate.message then return true end
+  if not self.preflight or not has_validate or not validate.message then return true end
   local vopts = self._vopts
   if not vopts or vopts.provider ~= p.profile then
     vopts = { provider = p.profile, registry = self.registry }
@@ -477,6 +477,20 @@ function methods:send_batch(msgs, opts)
     active = nxt
   end
   return results
+end
+
+--- Check a message against a provider's rules without sending anything.
+-- @tparam table msg the message
+-- @tparam[opt] string provider provider name (default the first in the route)
+-- @treturn boolean true, or nil and the validation error (every violation in `err.errors`)
+function methods:validate(msg, provider)
+  local p = self.providers[provider or self.names[1]]
+  if not p then error("validate: provider '" .. tostring(provider) .. "' is not configured", 2) end
+  if not has_validate or not validate.message then return true end
+  local ok, err = validate.message(msg, { provider = p.profile, registry = self.registry,
+                                          now = self.now() })
+  if ok then return true end
+  return nil, err
 end
 
 --- Send one message.
