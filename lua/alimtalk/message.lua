@@ -259,15 +259,7 @@ end
 
 -- The work of normalize: returns the (partial) copy, the error list, and whether the shape
 -- is broken (a nested value of the wrong type) so that no further check can run on it.
-local function normalize(msg, opts)
-  local reg, provider, allow_unknown, pfx
-  if opts ~= nil then
-    for k in pairs(opts) do
-      if not OPTS[k] then error("message.normalize: unknown option " .. tostring(k), 2) end
-    end
-    reg, provider, allow_unknown = opts.registry, opts.provider, opts.allow_unknown
-    pfx = opts.field_prefix
-  end
+local function normalize(msg, reg, provider, allow_unknown, pfx)
   local prefix = pfx and pfx .. "." or ""
   local list, fatal
 
@@ -337,7 +329,16 @@ end
 -- is too broken to check further
 function _M.normalize_all(msg, opts)
   if type(msg) ~= "table" then error("message.normalize: message must be a table", 2) end
-  return normalize(msg, opts)
+  if opts == nil then return normalize(msg) end
+  for k in pairs(opts) do
+    if not OPTS[k] then error("message.normalize: unknown option " .. tostring(k), 2) end
+  end
+  return normalize(msg, opts.registry, opts.provider, opts.allow_unknown, opts.field_prefix)
+end
+
+--- `normalize_all` with its options as arguments (for alimtalk.validate's hot path).
+function _M.normalize_args(msg, registry, provider, allow_unknown, field_prefix)
+  return normalize(msg, registry, provider, allow_unknown, field_prefix)
 end
 
 --- Normalize a message.
@@ -356,7 +357,7 @@ end
 -- `BAD_PHONE`)
 function _M.normalize(msg, opts)
   if type(msg) ~= "table" then error("message.normalize: message must be a table", 2) end
-  local m, list = normalize(msg, opts)
+  local m, list = _M.normalize_all(msg, opts)
   if list then return nil, errors.collect(list) end
   return m
 end

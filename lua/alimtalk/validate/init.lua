@@ -19,8 +19,6 @@ local OPTS = { provider = true, registry = true, now = true, field_prefix = true
   allow_unknown = true, window = true }
 
 local profiles, contexts = {}, {}
--- options handed to message.normalize, refilled per message (validation never yields midway)
-local NOPTS = {}
 
 --- The rule set of a provider (its `limits`, `max_batch`, button types, codes).
 function _M.profile(provider)
@@ -47,10 +45,7 @@ end
 local function run(msg, opts, prefix)
   local provider = opts.provider
   local P = profiles[provider]
-  local nopts = NOPTS
-  nopts.registry, nopts.provider, nopts.allow_unknown, nopts.field_prefix = opts.registry, provider,
-    opts.allow_unknown, prefix
-  local m, early, fatal = message.normalize_all(msg, nopts)
+  local m, early, fatal = message.normalize_args(msg, opts.registry, provider, opts.allow_unknown, prefix)
   if early then
     for _, e in ipairs(early) do
       e.provider = provider

@@ -362,27 +362,29 @@ end
 local function check_ds(ctx, m, e, rendered, content, i)
   local name, invoice
   if e and rendered.content and m.vars then
-    name = e.courier_name
-    if name == nil then
-      name = courier.scan(table.concat(e.body.literals, "\n")) or false
-      e.courier_name = name
+    local c = e.courier
+    if c == nil then
+      local found = courier.scan(table.concat(e.body.literals, "\n"))
+      c = found and courier.find(found) or false
+      e.courier = c
     end
     local vars = m.vars
-    if not name then
+    if not c then
       for _, v in pairs(vars) do
-        local c = type(v) == "string" and courier.find(v)
-        if c then name = c.names[1]; break end
+        c = type(v) == "string" and courier.find(v)
+        if c then break end
       end
     end
-    if name then
+    if c then
+      name = c.names[1]
       -- the variable that held the invoice last time is tried first
       local last = e.courier_var
       local v = last and vars[last]
-      if v ~= nil then invoice = courier.invoice_in(name, tostring(v)) end
+      if v ~= nil then invoice = courier.invoice_in(c, tostring(v)) end
       if not invoice then
         for k, val in pairs(vars) do
           if type(val) == "string" or type(val) == "number" then
-            invoice = courier.invoice_in(name, tostring(val))
+            invoice = courier.invoice_in(c, tostring(val))
             if invoice then e.courier_var = k; break end
           end
         end
