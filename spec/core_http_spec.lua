@@ -115,9 +115,12 @@ describe("core.http_client", function()
 
     it("sends a header with an empty value and a user agent suffix", function()
       local c = core.http_client({ user_agent = "shop/2.0" })
-      local resp = assert(c:request({ url = srv:url("/headers"), headers = { ["X-Empty"] = "" } }))
+      local long = string.rep("v", 3000)
+      local resp = assert(c:request({ url = srv:url("/headers"),
+                                      headers = { ["X-Empty"] = "", ["X-Long"] = long } }))
       c:close()
       assert.truthy(resp.body:find("\r\nX%-Empty:[ \t]*\r\n"))
+      assert.truthy(resp.body:find("\r\nX-Long: " .. long .. "\r\n", 1, true))
       local ua = "alimtalk/" .. core.version .. " shop/2.0"
       assert.truthy(resp.body:find("\r\nUser-Agent: " .. ua .. "\r\n", 1, true))
     end)

@@ -356,6 +356,7 @@ static void prepare(lua_State *L, http_client *c, xfer *x, int idx, const char *
             const char *name, *value;
             size_t nl, vl;
             struct curl_slist *nl_list;
+            char line[512];
             if (lua_type(L, -2) != LUA_TSTRING)
                 luaL_error(L, "%s.headers: names must be strings", label);
             name = lua_tolstring(L, -2, &nl);
@@ -375,12 +376,26 @@ static void prepare(lua_State *L, http_client *c, xfer *x, int idx, const char *
             if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Transfer-Encoding") == 0)
                 luaL_error(L, "%s.headers[\"%s\"]: is set by the client from the body", label, name);
             /* "Name;" is curl's way to send a header with an empty value */
-            if (vl == 0) lua_pushfstring(L, "%s;", name);
-            else lua_pushfstring(L, "%s: %s", name, value);
-            nl_list = curl_slist_append(x->hdrs, lua_tostring(L, -1));
+            if (nl + vl + 3 <= sizeof line) {
+                memcpy(line, name, nl);
+                if (vl == 0) {
+                    line[nl] = ';';
+                    line[nl + 1] = '\0';
+                } else {
+                    line[nl] = ':';
+                    line[nl + 1] = ' ';
+                    memcpy(line + nl + 2, value, vl + 1);
+                }
+                nl_list = curl_slist_append(x->hdrs, line);
+            } else {
+                if (vl == 0) lua_pushfstring(L, "%s;", name);
+                else lua_pushfstring(L, "%s: %s", name, value);
+                nl_list = curl_slist_append(x->hdrs, lua_tostring(L, -1));
+                lua_pop(L, 1);
+            }
             if (nl_list == NULL) luaL_error(L, "%s.headers: out of memory", label);
             x->hdrs = nl_list;
-            lua_pop(L, 3);
+            lua_pop(L, 2);
         }
     }
     {
