@@ -109,6 +109,16 @@ describe("validate SENS", function()
     assert.is_nil(errs2)
   end)
 
+  it("keeps one template and one reservation per request (top-level SENS fields)", function()
+    local ok_list, errs = validate.batch({ base(), base{ template = "OTHER" },
+      base{ reserve_time = "2026-12-01 10:00" },
+      base() }, { provider = "sens" })
+    assert.truthy(ok_list[1] and ok_list[4])
+    assert.equal("BATCH_MIXED", errs[2].code)
+    assert.equal("messages[2].template", errs[2].field)
+    assert.equal("messages[3].reserve_time", errs[3].field)
+  end)
+
   it("reports every violation of a batch by index with field paths", function()
     local ok_list, errs = validate.batch({ base(), base{ title = H(51), to = "02-123-4567" }, base() },
       { provider = "sens" })

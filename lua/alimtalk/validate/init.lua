@@ -91,7 +91,8 @@ end
 -- `messages[1]`, `messages[2]`...)
 -- @treturn table list of the normalized valid messages (nil where a message is invalid)
 -- @treturn table|nil errors by message index (`errors.collect` tables); index 0 holds a batch
--- error (`TOO_MANY`, unit "items", with the provider's batch limit)
+-- error (`TOO_MANY`, unit "items", with the provider's batch limit); `BATCH_MIXED` marks a
+-- message that cannot share the request (SENS: one template and one reservation per request)
 function _M.batch(msgs, opts)
   check_opts(opts, "validate.batch")
   if type(msgs) ~= "table" then error("validate.batch: messages must be a list", 2) end
@@ -123,6 +124,33 @@ function _M.batch(msgs, opts)
         by_index[i] = errors.collect(list)
       else
         ok_list[i] = m
+      end
+    end
+  end
+  -- fields one request carries once for all its messages (SENS: templateCode, reserveTime,
+  -- reserveTimeZone are top-level): every valid message must agree with the first valid one
+  local same = P.batch_same
+  if same then
+    local first
+    for i = 1, n do
+      local m = ok_list[i]
+      if m then
+        if not first then
+          first = m
+        else
+          for _, f in ipairs(same) do
+            if m[f] ~= first[f] then
+              local name = f == "template_code" and "template" or f
+              local e = errors.new{ code = "BATCH_MIXED", field = base .. "[" .. i .. "]." .. name,
+                provider = P.name, message = string.format("%s sends one %s per request; this message "
+                  .. "has %s, the first %s", P.name, name, tostring(m[f]), tostring(first[f])) }
+              by_index = by_index or {}
+              by_index[i] = errors.collect{ e }
+              ok_list[i] = nil
+              break
+            end
+          end
+        end
       end
     end
   end

@@ -9,7 +9,8 @@
 --   3039 (and BizMessage's text(14)) say 14; Kakao rejects over 14, so 14 is enforced.
 -- * buttons DS, WL (linkMobile and linkPc, both http(s) URLs), AL (schemeIos and
 --   schemeAndroid), BK, MD, AC (name fixed: "채널 추가" / "Add channel"); no quick replies.
--- * up to 100 messages per request; failover type SMS|LMS; a caller ID in Korean format
+-- * up to 100 messages per request, sharing one templateCode and one reservation (top-level
+--   fields; `validate.batch` reports BATCH_MIXED); failover type SMS|LMS; a caller ID in Korean format
 --   (B003 when not); empty failover content E4006, empty LMS subject E4005.
 -- @module alimtalk.validate.sens
 local kakao = require "alimtalk.validate.kakao"
@@ -21,6 +22,8 @@ local P = {
   name = "sens",
   limits = limits,
   max_batch = 100,
+  -- top-level request fields: one template code and one reservation for all messages
+  batch_same = { "template_code", "reserve_time", "reserve_zone" },
   codes = { bad_phone = "3008", bad_sender = "B003", failover_type = "E4000", failover_content = "E4006",
     failover_subject = "E4005" },
   kakao_event_pattern = true,
