@@ -213,13 +213,20 @@ describe("validate SENS", function()
     end)
   end)
 
+  it("refuses a WL PC link that is not http(s)", function()
+    local _, err = validate.message(base{ buttons = { { type = "WL", name = "웹",
+      url_mobile = "https://m.example",
+      url_pc = "javascript:alert(1)" } } }, { provider = "sens" })
+    assert.truthy(common.find(err, "buttons[1].url_pc", "BAD_FORMAT"))
+  end)
+
   it("checks SENS button types and their required links", function()
     local _, err = validate.message(base{ buttons = { { type = "WL", name = "웹",
       url_mobile = "shop.example" },
       { type = "AL", name = "앱", scheme_ios = "app://x" }, { type = "BT", name = "봇" },
       { type = "AC", name = "친구 추가" } } }, { provider = "sens" })
     assert.truthy(common.find(err, "buttons[1].url_mobile", "BAD_FORMAT"))
-    assert.truthy(common.find(err, "buttons[1].url_pc", "REQUIRED"))
+    assert.is_nil(common.find(err, "buttons[1].url_pc"))   -- the PC link is optional
     assert.truthy(common.find(err, "buttons[2].scheme_android", "REQUIRED"))
     assert.truthy(common.find(err, "buttons[3].type", "BAD_VALUE"))
     assert.truthy(common.find(err, "buttons[4].name", "BAD_VALUE"))

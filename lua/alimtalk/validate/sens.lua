@@ -7,7 +7,11 @@
 --   is 16 characters, and the byte rule is the stricter of the two.
 -- * item summary description: SENS's field table says 23 characters but SENS's result code
 --   3039 (and BizMessage's text(14)) say 14; Kakao rejects over 14, so 14 is enforced.
--- * buttons DS, WL (linkMobile and linkPc, both http(s) URLs), AL (schemeIos and
+-- * buttons DS, WL (linkMobile required, linkPc optional, both http(s) URLs: the seed lists
+--   both links for WL, but BizMessage and API PLEX mark the PC link optional and Kakao approves
+--   WL buttons without one; to require it, set
+--   `require("alimtalk.validate").profile("sens").button_types.WL.all = { "url_mobile", "url_pc" }`),
+--   AL (schemeIos and
 --   schemeAndroid), BK, MD, AC (name fixed: "채널 추가" / "Add channel"); no quick replies.
 -- * up to 100 messages per request, sharing one templateCode and one reservation (top-level
 --   fields; `validate.batch` reports BATCH_MIXED); failover type SMS|LMS; a caller ID in Korean format
@@ -29,7 +33,7 @@ local P = {
   kakao_event_pattern = true,
   button_types = {
     DS = {},
-    WL = { all = { "url_mobile", "url_pc" } },
+    WL = { all = { "url_mobile" } },
     AL = { all = { "scheme_ios", "scheme_android" } },
     BK = {},
     MD = {},
