@@ -31,7 +31,8 @@ local function show(opts, id, ev)
     common.print_json(ev)
     return
   end
-  local parts = { tostring(ev.message_id or ev.id or id), tostring(ev.status) }
+  local ids = type(ev.ids) == "table" and ev.ids or {}
+  local parts = { tostring(ids.message_id or ids.uid or ids.msg_key or ids.cid or id), tostring(ev.status) }
   if ev.code then parts[#parts + 1] = "code=" .. tostring(ev.code) end
   if ev.provider then parts[#parts + 1] = "via " .. tostring(ev.provider) end
   if ev.to then parts[#parts + 1] = "to " .. tostring(ev.to) end
@@ -64,7 +65,7 @@ function _M.main(args)
       if opts.json then common.print_json({ query = id, ok = false, error = err })
       else common.err("alimtalk status: ", id, ": ", tostring(err), "\n") end
     else
-      local list = (res.status or res.message_id) and { res } or (res.events or res)
+      local list = res.status and { res } or (res.events or res)
       for _, ev in ipairs(list) do
         show(opts, id, ev)
         if ev.status == "failed" then failed = true elseif ev.status ~= "delivered" then pending = true end

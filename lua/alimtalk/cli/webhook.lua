@@ -92,7 +92,11 @@ function _M.main(args)
     common.out("verified ", provider, " webhook: ", #list, " event(s)\n")
     for _, ev in ipairs(list) do
       local parts = { "  " .. tostring(ev.kind or "event"), tostring(ev.status or "") }
-      for _, k in ipairs({ "message_id", "id", "code", "to", "time" }) do
+      for _, k in ipairs({ "request_id", "message_id", "uid", "cid", "msg_key" }) do
+        local v = type(ev.ids) == "table" and ev.ids[k]
+        if v then parts[#parts + 1] = k .. "=" .. tostring(v) end
+      end
+      for _, k in ipairs({ "code", "to", "time" }) do
         if ev[k] ~= nil and type(ev[k]) ~= "table" then parts[#parts + 1] = k .. "=" .. tostring(ev[k]) end
       end
       common.out(table.concat(parts, " "), "\n")

@@ -174,6 +174,13 @@ local function attempt(self, u, req, head, body)
   if reused == 0 then
     self.connections = self.connections + 1
     if u.scheme == "https" then
+      -- nginx checks the certificate against a host name only (X509_check_host), never an IP
+      -- address, so an https URL must name its host: say so rather than fail obscurely.
+      if u.host:match("^[%d.]+$") or u.host:find(":", 1, true) then
+        sock:close()
+        return nil, "TLS to " .. u.host .. ": nginx verifies certificates by host name only; "
+          .. "use the host name in the URL", "tls", false
+      end
       local sess, serr = sock:sslhandshake(nil, u.host, true)
       if not sess then
         sock:close()

@@ -1,0 +1,118 @@
+--- The OpenResty example's handlers (see nginx.conf beside this file).
+--
+-- One alimtalk client per nginx worker, made on first use from the JSON file named by
+-- $ALIMTALK_CONFIG (`{ "provider": "apiplex", "apiplex": { ..., "secret_key_env": "..." },
+-- "templates": "templates.json" }`). Inside a request, the client picks the cosocket
+-- transport by itself, so a send waiting on a slow provider never blocks the worker, and the
+-- provider's OAuth token (BizMessage, Sinch) is cached once for every request of the worker.
+-- Signing and text measurement run in the C core built for LuaJIT (lua_package_cpath).
+local cjson = require("cjson.safe")
+
+local _M = {}
+
+local client, client_err
+local hooks = {}
+
+local function reply(status, body)
+  ngx.status = status -- luacheck: ignore 122
+  ngx.header["Content-Type"] = "application/json" -- luacheck: ignore 122
+  ngx.say(cjson.encode(body))
+  return ngx.exit(status)
+end
+
+local function load_config()
+  local path = os.getenv("ALIMTALK_CONFIG")
+  if not path then return {} end -- no configuration: the embedded sandbox
+  local f, e = io.open(path, "rb")
+  if not f then return nil, "cannot read ALIMTALK_CONFIG: " .. tostring(e) end
+  local text = f:read("*a")
+  f:close()
+  local cfg, je = cjson.decode(text)
+  if type(cfg) ~= "table" then return nil, "ALIMTALK_CONFIG is not a JSON object: " .. tostring(je) end
+  return cfg
+end
+
+--- init_worker: check the configuration early (the client itself is made on first use).
+function _M.init()
+  local cfg, e = load_config()
+  if not cfg then ngx.log(ngx.ERR, "alimtalk: ", e) end
+end
+
+local function get_client()
+  if client or client_err then return client, client_err end
+  local cfg, e = load_config()
+  if not cfg then client_err = e return nil, e end
+  local ok, c, err = pcall(require("alimtalk").new, cfg)
+  if not ok then client_err = tostring(c) elseif not c then client_err = tostring(err) else client = c end
+  return client, client_err
+end
+
+--- POST /send: the body is one message; answers the result (200 accepted, 202 uncertain,
+-- 422 rejected or invalid, 503 not sent).
+function _M.send()
+  ngx.req.read_body()
+  local msg = cjson.decode(ngx.req.get_body_data() or "")
+  if type(msg) ~= "table" then return reply(400, { error = "the body must be a JSON message" }) end
+  local c, e = get_client()
+  if not c then return reply(500, { error = e }) end
+  -- API PLEX result webhooks carry the echo token back: that is how /webhooks/apiplex
+  -- knows a result is genuine.
+  local token = os.getenv("APIPLEX_ECHO_TOKEN")
+  if token and msg.echo == nil and c:provider("apiplex") then msg.echo = token end
+  local result, err = c:send(msg)
+  if not result then
+    return reply(422, { status = "rejected", error = { code = err.code, field = err.field,
+      message = err.message, provider_code = err.provider_code } })
+  end
+  local code = ({ accepted = 200, uncertain = 202, rejected = 422, not_sent = 503 })[result.status] or 500
+  return reply(code, { status = result.status, provider = result.provider, id = result.id,
+                       ids = result.ids, code = result.code, message = result.message,
+                       attempts = result.attempts })
+end
+
+--- POST /webhooks/sinch and /webhooks/apiplex: verify, then keep the delivery events.
+function _M.webhook(provider)
+  local hook = hooks[provider]
+  if not hook then
+    local err
+    hook, err = require("alimtalk.webhook." .. provider).new()
+    if not hook then return reply(500, { error = tostring(err) }) end
+    hooks[provider] = hook -- per worker: Sinch nonces are remembered across requests
+  end
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data() or ""
+  local res, err = hook:parse(ngx.req.get_headers(100), body, ngx.var.remote_addr)
+  if not res then
+    ngx.log(ngx.WARN, "alimtalk: refused ", provider, " webhook: ", tostring(err))
+    return reply(401, { error = err.code })
+  end
+  local list = res.status and { res } or res
+  local dict = ngx.shared.alimtalk_events
+  for _, ev in ipairs(list) do
+    local n = dict:incr("n", 1, 0)
+    dict:set("e:" .. n, cjson.encode({ provider = provider, kind = ev.kind, status = ev.status,
+                                      ids = ev.ids, code = ev.code, to = ev.to }))
+    dict:delete("e:" .. (n - 100))
+  end
+  return reply(200, { received = #list })
+end
+
+--- GET /events: the last delivery events received (at most 100).
+function _M.events()
+  local dict = ngx.shared.alimtalk_events
+  local n = dict:get("n") or 0
+  local out = {}
+  for i = math.max(1, n - 99), n do
+    local e = dict:get("e:" .. i)
+    if e then out[#out + 1] = cjson.decode(e) end
+  end
+  return reply(200, { events = out })
+end
+
+--- GET /health: a handler that shares the worker with the sends.
+function _M.health()
+  local core = require("alimtalk.core")
+  return reply(200, { ok = true, core = core.version })
+end
+
+return _M

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Start or stop the OpenResty example on a private nginx.
+#   examples/openresty/run.sh start RUNDIR [PORT]   (PORT default 8080; prints the pid)
+#   examples/openresty/run.sh stop RUNDIR
+# CA_FILE names the CA bundle for HTTPS to providers (default: the system's).
+# Set ALIMTALK_CONFIG (a JSON file: { "provider": ..., "<provider>": {...}, "templates": ... },
+# secrets by *_env names) and the secret variables before starting.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cmd=${1:-}; run=${2:-}
+[ -n "$cmd" ] && [ -n "$run" ] || { echo "usage: $0 start|stop RUNDIR [PORT]" >&2; exit 2; }
+case "$cmd" in
+  start)
+    port=${3:-8080}
+    mkdir -p "$run"
+    run=$(cd "$run" && pwd)
+    ca=${CA_FILE:-/etc/ssl/certs/ca-certificates.crt}
+    sed -e "s|@ROOT@|$root|g" -e "s|@RUNDIR@|$run|g" -e "s|@PORT@|$port|g" -e "s|@CA_FILE@|$ca|g" \
+      "$here/nginx.conf" > "$run/nginx.conf"
+    nginx -p "$run" -e "$run/error.log" -c "$run/nginx.conf"
+    for _ in $(seq 50); do [ -s "$run/nginx.pid" ] && break; sleep 0.05; done
+    cat "$run/nginx.pid"
+    ;;
+  stop)
+    [ -s "$run/nginx.pid" ] || exit 0
+    pid=$(cat "$run/nginx.pid")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$pid" 2>/dev/null || true
+    ;;
+  *) echo "usage: $0 start|stop RUNDIR [PORT]" >&2; exit 2 ;;
+esac

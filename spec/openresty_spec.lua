@@ -1,0 +1,212 @@
+-- The OpenResty example (examples/openresty/) in a real nginx with the Lua module, sending
+-- through the sandbox server over HTTPS (verified against the sandbox's CA):
+-- - a send handler and the webhook receiver (Sinch signatures, API PLEX echo token) work;
+-- - while the sandbox answers slowly (1 s), 200 concurrent requests to the send handler do not
+--   delay an unrelated handler on the same worker (worker_processes 1) by more than 50 ms at
+--   p99, measured with wrk.
+local sandbox = require("support.sandbox")
+local cjson = require("cjson")
+
+local ROOT = sandbox.root
+
+local function sh(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+local ECHO = "echo-token-7f3a9c"
+
+-- LuaJIT seeds math.random the same way every run: mix in /dev/urandom for the port choice.
+do
+  local f = io.open("/dev/urandom", "rb")
+  local b = f and f:read(4) or ""
+  if f then f:close() end
+  local seed = os.time()
+  for i = 1, #b do seed = seed * 256 + b:byte(i) end
+  math.randomseed(seed % 2147483647)
+end
+
+describe("OpenResty example", function()
+  local s, dir, port, http, env
+
+  local function call(method, path, body)
+    local resp, err = http:request({ method = method, url = ("http://127.0.0.1:%d%s"):format(port, path),
+                                     headers = { ["Content-Type"] = "application/json" },
+                                     body = body and cjson.encode(body) or nil })
+    assert(resp, err)
+    return resp.status, cjson.decode(resp.body)
+  end
+
+  setup(function()
+    dir = assert(io.popen("mktemp -d /tmp/alimtalk-openresty.XXXXXX")):read("*l")
+    sh("chmod 755 '" .. dir .. "'") -- nginx workers (nobody) read the configuration file
+    http = require("alimtalk.core").http_client({ timeout = 30 })
+    -- the example's nginx first (the sandbox posts webhooks to it), on a free port
+    local started
+    for _ = 1, 15 do
+      port = math.random(20000, 59000)
+      env = ("ALIMTALK_CONFIG='%s/alimtalk.json' APIPLEX_ECHO_TOKEN='%s' "
+        .. "SINCH_WEBHOOK_SECRET='sandbox-webhook-secret' APIPLEX_SECRET_KEY='sandbox-apiplex-secret' ")
+        :format(dir, ECHO)
+      s = s or sandbox.start({
+        delivery_delay = 0.05,
+        webhooks = { apiplex = ("http://127.0.0.1:%d/webhooks/apiplex"):format(port),
+                     sinch = ("http://127.0.0.1:%d/webhooks/sinch"):format(port) },
+      })
+      local c = s.credentials.apiplex
+      write(dir .. "/alimtalk.json", cjson.encode({
+        provider = "apiplex", templates = sandbox.templates,
+        -- by host name: nginx verifies certificates against names, not IP addresses
+        apiplex = { base_url = "https://localhost:" .. s.https_port, user_id = c.user_id,
+                    secret_key_env = "APIPLEX_SECRET_KEY",
+                    sender_key = c.sender_key, sender_number = "0212345678", timeout = 10 },
+      }))
+      -- nginx workers run as nobody: the files they read must be world-readable
+      sh(("cp '%s' '%s/ca.pem' && chmod 644 '%s/ca.pem' '%s/alimtalk.json'"):format(s.ca_file, dir, dir, dir))
+      if sh(("env %s CA_FILE='%s/ca.pem' '%s/examples/openresty/run.sh' start '%s/run' %d >/dev/null 2>&1")
+          :format(env, dir, ROOT, dir, port)) then
+        started = true
+        break
+      end
+      s:stop()
+      s = nil
+    end
+    assert(started, read_file(dir .. "/run/error.log"))
+  end)
+
+  teardown(function()
+    -- the sandbox first: it may still be posting webhooks to the example
+    local errs = sandbox.stop(s)
+    if dir then sh(("'%s/examples/openresty/run.sh' stop '%s/run'"):format(ROOT, dir)) end
+    if http then http:close() end
+    local log = dir and read_file(dir .. "/run/error.log") or ""
+    if dir then sh("rm -rf '" .. dir .. "'") end
+    assert.are.same({}, errs)
+    -- no Lua error in the example's handlers (connection errors nginx logs are not that)
+    assert.is_nil(log:find("runtime error", 1, true), log)
+    assert.is_nil(log:find("entry thread aborted", 1, true), log)
+  end)
+
+  before_each(function() s:reset() end)
+
+  it("loads the C core built for LuaJIT inside nginx", function()
+    local status, body = call("GET", "/health")
+    assert.are.equal(200, status)
+    assert.is_true(body.ok)
+    assert.matches("^%d+%.%d+", body.core)
+  end)
+
+  it("sends a message within a request, over verified HTTPS, and reports validation errors", function()
+    local status, body = call("POST", "/send", { to = "010-5555-0001", template = "welcome",
+                                                 vars = { name = "홍길동", date = "2026-11-21" },
+                                                 id = "or-1" })
+    assert.are.equal(200, status, cjson.encode(body))
+    assert.are.equal("accepted", body.status)
+    assert.are.equal("apiplex", body.provider)
+    local box = assert(s:outbox({ to = "01055550001" }))
+    assert.are.equal(1, #box)
+    assert.are.equal("홍길동님, 회원가입을 환영합니다.\n가입일: 2026-11-21", box[1].text)
+    -- validation (text measurement in the C core) refuses before anything is sent
+    status, body = call("POST", "/send", { to = "02-1", template = "welcome",
+                                           vars = { name = "x", date = "y" } })
+    assert.are.equal(422, status)
+    assert.are.equal("BAD_PHONE", body.error.code)
+  end)
+
+  it("receives API PLEX result webhooks with the echo token and refuses forged ones", function()
+    local status = call("POST", "/send", { to = "010-5555-0002", template = "welcome",
+                                           vars = { name = "김", date = "2026-11-21" }, id = "or-2" })
+    assert.are.equal(200, status)
+    local found
+    sandbox.wait(function()
+      local _, body = call("GET", "/events")
+      for _, e in ipairs(body.events) do
+        if e.provider == "apiplex" and e.ids and e.ids.msg_key == "or-2" then found = e end
+      end
+      return found
+    end, 10)
+    assert.is_table(found, "no webhook arrived")
+    assert.are.equal("delivered", found.status)
+    local forged = { results = { { msg_key = "or-2", code = "0000", echo_to_webhook = "guess" } } }
+    local st = call("POST", "/webhooks/apiplex", forged)
+    assert.are.equal(401, st)
+  end)
+
+  it("verifies Sinch webhook signatures (and refuses a replay)", function()
+    local body = cjson.encode({ app_id = "SANDBOXAPP", message_delivery_report = {
+      message_id = "01HSINCH", status = "DELIVERED", channel_identity = { channel = "KAKAOTALK",
+      identity = "01055550003" } } })
+    local ts = tostring(os.time())
+    local nonce = "n-" .. math.random(1e9)
+    local headers = {
+      ["Content-Type"] = "application/json",
+      ["x-sinch-webhook-signature"] = sandbox.hmac_b64("sandbox-webhook-secret",
+                                                       body .. "." .. nonce .. "." .. ts),
+      ["x-sinch-webhook-signature-timestamp"] = ts,
+      ["x-sinch-webhook-signature-nonce"] = nonce,
+      ["x-sinch-webhook-signature-algorithm"] = "HmacSHA256",
+    }
+    local url = ("http://127.0.0.1:%d/webhooks/sinch"):format(port)
+    local r1 = assert(http:request({ method = "POST", url = url, headers = headers, body = body }))
+    assert.are.equal(200, r1.status, r1.body)
+    local r2 = assert(http:request({ method = "POST", url = url, headers = headers, body = body }))
+    assert.are.equal(401, r2.status)
+    assert.matches("REPLAYED", r2.body)
+    headers["x-sinch-webhook-signature-nonce"] = nonce .. "x"
+    local r3 = assert(http:request({ method = "POST", url = url, headers = headers, body = body }))
+    assert.are.equal(401, r3.status)
+    assert.matches("BAD_SIGNATURE", r3.body)
+  end)
+
+  it("keeps an unrelated handler fast while 200 sends wait on a slow provider", function()
+    assert(s:fault({ provider = "apiplex", kind = "delay", delay = 1 }))
+    local lua_script = dir .. "/post.lua"
+    write(lua_script, ([[
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = %q
+]]):format(cjson.encode({ to = "010-5555-0004", template = "welcome",
+                          vars = { name = "박", date = "2026-11-21" } })))
+    -- 200 connections keep the send handler busy for 4 s; 1 s in, measure /health for 2 s
+    local load = ("wrk -t 2 -c 200 -d 4s --timeout 10s -s '%s' 'http://127.0.0.1:%d/send' "
+      .. "> '%s/load.txt' 2>&1")
+      :format(lua_script, port, dir)
+    local probe = ("sleep 1; wrk -t 1 -c 1 -d 2s --latency 'http://127.0.0.1:%d/health' "
+      .. "> '%s/probe.txt' 2>&1")
+      :format(port, dir)
+    -- wrk sizes its event loop by its connection count: descriptors this process leaves open
+    -- would push its sockets past that size, so close them first.
+    local close_fds = "for fd in $(ls /proc/$$/fd); do [ $fd -gt 2 ] && eval \"exec $fd>&-\"; done"
+      .. " 2>/dev/null"
+    write(dir .. "/load.sh", close_fds .. "\n(" .. load .. ") & (" .. probe .. ")\nwait\n")
+    sh(("bash '%s/load.sh'"):format(dir))
+    s:clear_faults()
+    sh("sleep 1.2") -- sends still waiting in the sandbox finish before anything is stopped
+    local probe_out = read_file(dir .. "/probe.txt")
+    local load_out = read_file(dir .. "/load.txt")
+    -- the sends really were in flight: about 200 per second of the slow provider
+    local sends = tonumber(load_out:match("(%d+) requests in"))
+    assert.is_true(sends and sends >= 400, load_out)
+    local p99, unit = probe_out:match("\n%s*99%%%s+([%d%.]+)(%a+)")
+    assert.is_not_nil(p99, probe_out)
+    local ms = tonumber(p99) * ({ us = 0.001, ms = 1, s = 1000, m = 60000 })[unit]
+    assert.is_true(ms <= 50, ("p99 of /health was %.1f ms under load:\n%s"):format(ms, probe_out))
+    print(("\n/health under 200 slow sends: p99 %.2f ms (%d sends in flight over 4 s)"):format(ms, sends))
+    local probes = tonumber(probe_out:match("(%d+) requests in"))
+    assert.is_true(probes > 100, probe_out)
+  end)
+end)
