@@ -544,6 +544,13 @@ static void push_failure(lua_State *L, xfer *x) {
     lua_pushstring(L, code);
 }
 
+static int count_lines(const char *p, size_t n) {
+    int lines = 0;
+    const char *end = p ? p + n : NULL;
+    while (p && p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) { lines++; p++; }
+    return lines;
+}
+
 static void push_response(lua_State *L, xfer *x) {
     long status = 0;
     const char *p, *end;
@@ -551,7 +558,7 @@ static void push_response(lua_State *L, xfer *x) {
     lua_createtable(L, 0, 3);
     lua_pushinteger(L, (lua_Integer)status);
     lua_setfield(L, -2, "status");
-    lua_newtable(L);
+    lua_createtable(L, 0, count_lines(x->head.p, x->head.len));   /* no rehash while filling */
     p = x->head.p;
     end = p ? p + x->head.len : NULL;
     while (p && p < end) {
