@@ -37,8 +37,7 @@ local function outbox(args)
   for _, provider in ipairs(PROVIDERS) do
     if not args.provider or args.provider == provider then
       for i = 1, state.count(provider) do
-        local id = state.id_at(provider, i)
-        local r = id and state.message(provider, id)
+        local r = state.message_at(provider, i)
         if r and not r.rejected then out[#out + 1] = r end
       end
     end

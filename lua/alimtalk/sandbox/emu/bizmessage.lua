@@ -262,8 +262,7 @@ local function search(ctx)
   end
   local rows, more = {}, false
   for i = start, n do
-    local uid = state.id_at("bizmessage", i)
-    local rec = uid and state.message("bizmessage", uid)
+    local rec = state.message_at("bizmessage", i)
     if rec then
       local day = rec.reg_date:sub(1, 10)
       local sc, kko = status_code(rec, now)

@@ -245,8 +245,7 @@ local function query(creds)
     local first, count = args.requestId:match("^RSAL%-(%d+)%-(%d+)%-%x+$")
     first, count = tonumber(first), tonumber(count)
     for n = first or 1, first and (first + count - 1) or 0 do
-      local id = state.id_at("sens", n)
-      local r = id and state.message("sens", id)
+      local r = state.message_at("sens", n)
       if r and r.request_id == args.requestId then recs[#recs + 1] = r end
     end
     if #recs == 0 then
@@ -265,8 +264,7 @@ local function query(creds)
     end
     page_size = page_size or 20
     for n = 1, state.count("sens") do
-      local id = state.id_at("sens", n)
-      local r = id and state.message("sens", id)
+      local r = state.message_at("sens", n)
       if r and args.plusFriendId == creds.plus_friend_id then
         local keep
         if rs then
@@ -332,7 +330,7 @@ local function reservation(rid, cancel)
   d:set("rv:" .. rid, state.encode(rv))
   for _, id in ipairs(rv.ids) do
     local r = state.message("sens", id)
-    if r then r.canceled = true state.update_message("sens", id, r) end
+    if r then r.canceled = true state.update_message("sens", r) end
   end
   return 204, nil
 end

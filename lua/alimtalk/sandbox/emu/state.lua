@@ -137,6 +137,14 @@ function _M.reserve(provider, k)
   return dict("sbx_msg"):incr("n:" .. provider, k or 1, 0) - (k or 1) + 1
 end
 
+-- Records are stored by index position ("m:<provider>:<n>"). Where a provider's message id
+-- carries the position (SENS: the last group of the UUID-like id) no second key is needed;
+-- for the others "x:<provider>:<id>" maps the id to its position.
+local ID_CARRIES_INDEX = { sens = function(id)
+  local hex = type(id) == "string" and id:match("%-(%x+)$")
+  return hex and tonumber(hex, 16)
+end }
+
 --- Store a message record (rejected ones too: `rec.rejected` keeps them off the outbox).
 -- @tparam string provider sens|bizmessage|apiplex|sinch
 -- @tparam string id the provider's message id
@@ -146,30 +154,35 @@ function _M.save_message(provider, id, rec, n)
   local d = dict("sbx_msg")
   n = n or _M.reserve(provider, 1)
   rec.index = n
-  put(d, "m:" .. provider .. ":" .. id, _M.encode(rec))
-  put(d, "i:" .. provider .. ":" .. n, id)
+  put(d, "m:" .. provider .. ":" .. n, _M.encode(rec))
+  if not ID_CARRIES_INDEX[provider] then put(d, "x:" .. provider .. ":" .. id, n) end
   return n
 end
 
 --- Overwrite a stored message (after a cancel, for example).
-function _M.update_message(provider, id, rec)
-  put(dict("sbx_msg"), "m:" .. provider .. ":" .. id, _M.encode(rec))
+function _M.update_message(provider, rec)
+  put(dict("sbx_msg"), "m:" .. provider .. ":" .. rec.index, _M.encode(rec))
 end
 
---- Fetch a stored message record or nil.
-function _M.message(provider, id)
-  local s = dict("sbx_msg"):get("m:" .. provider .. ":" .. id)
+--- The record at a provider's index position, or nil.
+function _M.message_at(provider, n)
+  local s = dict("sbx_msg"):get("m:" .. provider .. ":" .. n)
   if s then return _M.decode(s) end
+end
+
+--- Fetch a stored message record by the provider's id, or nil.
+function _M.message(provider, id)
+  local carried = ID_CARRIES_INDEX[provider]
+  local n
+  if carried then n = carried(id) else n = dict("sbx_msg"):get("x:" .. provider .. ":" .. id) end
+  local r = n and _M.message_at(provider, n)
+  if r and r.id == id then return r end
+  return nil
 end
 
 --- How many messages a provider has stored (the index runs 1..count).
 function _M.count(provider)
   return dict("sbx_msg"):get("n:" .. provider) or 0
-end
-
---- The id at a provider's index position, or nil.
-function _M.id_at(provider, n)
-  return dict("sbx_msg"):get("i:" .. provider .. ":" .. n)
 end
 
 --- The delivery status of a record now: "pending", "delivered", "failed" or "canceled".
