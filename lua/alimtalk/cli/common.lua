@@ -379,9 +379,18 @@ function _M.client(cfg)
   local ok, alimtalk = pcall(require, "alimtalk")
   if not ok then return nil, "the alimtalk client is not available: " .. tostring(alimtalk) end
   local c = {}
+  local sections = {}
+  for _, name in ipairs(PROVIDERS) do sections[name] = true end
   for k, v in pairs(cfg) do
-    -- keys only the command line reads
-    if k ~= "bulk" and k ~= "webhook" then c[k] = v end
+    -- keys only the command line reads stay here; with one provider chosen, the configuration
+    -- may describe others too (the client takes only the ones it sends through)
+    if k ~= "bulk" and k ~= "webhook" and not sections[k] then c[k] = v end
+  end
+  if cfg.route then
+    for _, name in ipairs(cfg.route.order or cfg.route) do c[name] = cfg[name] end
+    if cfg.route.weights then for name in pairs(cfg.route.weights) do c[name] = cfg[name] end end
+  elseif cfg.provider then
+    c[cfg.provider] = cfg[cfg.provider]
   end
   local okn, client, e = pcall(alimtalk.new, c)
   if not okn then return nil, _M.redact(tostring(client)) end

@@ -1,0 +1,355 @@
+-- The real `bin/alimtalk` as a subprocess against the sandbox server: every command, human
+-- and --json output, exit codes (0 ok, 1 failed, 2 bad arguments, 3 uncertain/pending) and
+-- one-line errors for bad arguments.
+local sandbox = require("support.sandbox")
+local cjson = require("cjson")
+
+local ROOT = sandbox.root
+local RUNTIME = type(jit) == "table" and "luajit" or "lua5.4"
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local dir, env_prefix
+
+-- Run `alimtalk ARGS...` in `dir`; returns exit code, stdout, stderr.
+local function run(args, opts)
+  opts = opts or {}
+  local parts = {}
+  for i, a in ipairs(args) do parts[i] = q(a) end
+  local cmd = ("cd %s && %s %s %s/bin/alimtalk %s < %s > out.txt 2> err.txt; echo $? > rc.txt")
+    :format(q(dir), opts.env or env_prefix, RUNTIME, q(ROOT), table.concat(parts, " "),
+            q(opts.stdin or "/dev/null"))
+  os.execute(cmd)
+  return tonumber(read_file(dir .. "/rc.txt")), read_file(dir .. "/out.txt"), read_file(dir .. "/err.txt")
+end
+
+local function json(out) return cjson.decode((out:gsub("\n$", ""))) end
+
+describe("alimtalk command line", function()
+  local s
+
+  setup(function()
+    s = sandbox.start({ delivery_delay = 0.1 })
+    dir = assert(io.popen("mktemp -d /tmp/alimtalk-cli.XXXXXX")):read("*l")
+    local c = s.credentials
+    write(dir .. "/alimtalk.json", cjson.encode({
+      provider = "sens", templates = sandbox.templates,
+      sens = { base_url = s.http_url, access_key = c.sens.access_key, service_id = c.sens.service_id,
+               plus_friend_id = c.sens.plus_friend_id },
+      apiplex = { base_url = s.http_url, user_id = c.apiplex.user_id, sender_key = c.apiplex.sender_key,
+                  sender_number = "0212345678" },
+    }))
+    env_prefix = ("env ALIMTALK_SENS_SECRET_KEY=%s ALIMTALK_APIPLEX_SECRET_KEY=%s ALIMTALK_OUTBOX=%s")
+      :format(q(c.sens.secret_key), q(c.apiplex.secret_key), q(dir .. "/outbox.jsonl"))
+  end)
+
+  teardown(function()
+    local errs = sandbox.stop(s)
+    if dir then os.execute("rm -rf " .. q(dir)) end
+    assert.are.same({}, errs)
+  end)
+
+  it("prints help for the program and for every command, exit 0", function()
+    local rc, out = run({ "--help" })
+    assert.are.equal(0, rc)
+    assert.matches("usage: alimtalk <command>", out)
+    for _, cmd in ipairs({ "send", "bulk", "render", "validate", "templates", "status", "webhook" }) do
+      rc, out = run({ cmd, "--help" })
+      assert.are.equal(0, rc, cmd)
+      assert.matches("usage: alimtalk " .. cmd, out, 1, true)
+      assert.matches("Exit status", out, 1, true)
+    end
+  end)
+
+  it("answers bad arguments with one line on stderr and exit 2", function()
+    local cases = {
+      { { "send", "--bogus" }, "alimtalk send: unknown option '--bogus'" },
+      { { "send", "--to" }, "alimtalk send: option '--to' needs a value" },
+      { { "send", "--to", "010-1234-5678" }, "alimtalk send: give --template" },
+      { { "bulk", "run", "x.csv", "--campaign", "c", "--rate", "fast" }, "option '--rate' needs a number" },
+      { { "bulk", "explode" }, "unknown subcommand 'explode'" },
+      { { "bulk", "run", "missing.csv", "--campaign", "c" }, "cannot open input missing.csv" },
+      { { "bulk", "run", "x.csv", "--campaign", "c", "--progress", "loud" }, "must be one of auto, bar" },
+      { { "render" }, "give --template NAME or a FILE" },
+      { { "templates" }, "give a subcommand: list or fetch" },
+      { { "status" }, "give at least one id" },
+      { { "webhook", "verify", "--provider", "nope" }, "--provider must be sinch, apiplex or alcmeon" },
+      { { "send", "--to", "1", "--content", "x", "-c", "nonexistent.json" }, "cannot read configuration" },
+      { { "frobnicate" }, "unknown command 'frobnicate'" },
+    }
+    for _, c in ipairs(cases) do
+      local rc, out, err = run(c[1])
+      assert.are.equal(2, rc, table.concat(c[1], " ") .. ": " .. err)
+      assert.are.equal("", out)
+      assert.matches(c[2], err, 1, true)
+      local _, lines = err:gsub("\n", "")
+      assert.are.equal(1, lines, err)
+    end
+  end)
+
+  it("send: accepted through SENS (exit 0), --json result, invalid input (exit 1)", function()
+    local rc, out, err = run({ "send", "--to", "010-3000-0001", "--template", "welcome",
+                               "--var", "name=홍길동", "--var", "date=2026-11-21", "-v" })
+    assert.are.equal(0, rc, err)
+    assert.matches("^accepted via sens request_id=%S+ message_id=%S+ code=A000", out)
+    assert.matches("route: provider=sens decision=send status=accepted", out, 1, true)
+    rc, out = run({ "send", "--to", "010-3000-0002", "--template", "welcome", "--var", "name=김",
+                    "--var", "date=2026-11-21", "--json" })
+    assert.are.equal(0, rc)
+    local r = json(out)
+    assert.are.equal("accepted", r.status)
+    assert.are.equal("sens", r.provider)
+    assert.is_string(r.ids.message_id)
+    local box = s:outbox({ to = "01030000002" })
+    assert.are.equal("김님, 회원가입을 환영합니다.\n가입일: 2026-11-21", box[1].text)
+    -- a missing variable: nothing sent, the field and the reason, exit 1
+    rc, out, err = run({ "send", "--to", "010-3000-0003", "--template", "welcome", "--var", "name=x" })
+    assert.are.equal(1, rc)
+    assert.are.equal("", out)
+    assert.matches("alimtalk send: not sent: ", err, 1, true)
+    assert.matches("vars.date", err, 1, true)
+    assert.are.equal(0, #s:outbox({ to = "01030000003" }))
+    -- --json for the refusal too
+    rc, out = run({ "send", "--to", "12", "--template", "welcome", "--var", "name=x", "--var", "date=y",
+                    "--json" })
+    assert.are.equal(1, rc)
+    r = json(out)
+    assert.are.equal("rejected", r.status)
+    assert.are.equal("BAD_PHONE", r.error.code)
+    assert.are.equal("to", r.error.field)
+  end)
+
+  it("send: a whole message from stdin, through another provider", function()
+    write(dir .. "/msg.json", cjson.encode({ to = "010-3000-0004", template = "welcome", id = "cli-msg-4",
+                                              vars = { name = "이", date = "2026-11-21" } }))
+    local rc, out, err = run({ "send", "--message", "-", "--provider", "apiplex", "--json" },
+                             { stdin = dir .. "/msg.json" })
+    assert.are.equal(0, rc, err)
+    local r = json(out)
+    assert.are.equal("apiplex", r.provider)
+    assert.are.equal("cli-msg-4", r.ids.msg_key)
+    -- the same serial again: the provider drops it, the command says it was already accepted
+    rc, out = run({ "send", "--message", "-", "--provider", "apiplex" }, { stdin = dir .. "/msg.json" })
+    assert.are.equal(0, rc)
+    assert.matches("duplicate serial", out, 1, true)
+    assert.are.equal(1, #s:outbox({ to = "01030000004" }))
+  end)
+
+  it("send: with no configuration at all, the embedded sandbox", function()
+    local rc, _, err = run({ "send", "--to", "010-3000-0005", "--content", "안녕하세요", "--template", "X",
+                             "--json" }, { env = "env ALIMTALK_OUTBOX=" .. q(dir .. "/embedded.jsonl")
+                                                 .. " ALIMTALK_CONFIG=/dev/null/none" })
+    local out
+    -- an unreadable configuration is a configuration error
+    assert.are.equal(2, rc, err)
+    os.execute("mkdir -p " .. q(dir .. "/empty"))
+    local cmd_dir = dir
+    dir = dir .. "/empty"
+    rc, out, err = run({ "send", "--to", "010-3000-0005", "--content", "안녕하세요", "--template", "X",
+                         "--json" }, { env = "env ALIMTALK_OUTBOX=" .. q(cmd_dir .. "/embedded.jsonl") })
+    dir = cmd_dir
+    assert.are.equal(0, rc, err)
+    assert.are.equal("sandbox", json(out).provider)
+    assert.matches("안녕하세요", read_file(dir .. "/embedded.jsonl"), 1, true)
+  end)
+
+  it("render: a template with variables, a file of messages, a missing variable", function()
+    local rc, out = run({ "render", "--template", "welcome", "--var", "name=홍길동", "--var", "date=내일" })
+    assert.are.equal(0, rc)
+    assert.are.equal("홍길동님, 회원가입을 환영합니다.\n가입일: 내일\n", out)
+    rc, out = run({ "render", "--template", "welcome", "--var", "name=홍길동", "--json" })
+    assert.are.equal(1, rc)
+    local r = json(out)
+    assert.is_false(r.ok)
+    assert.are.equal("MISSING_VARIABLE", r.error.code)
+    assert.are.equal("vars.date", r.error.field)
+    write(dir .. "/r.csv", "to,name,date\n010-1,가,1일\n010-2,나,2일\n")
+    rc, out = run({ "render", "r.csv", "--template", "welcome" })
+    assert.are.equal(0, rc)
+    assert.matches("--- row 1 to 010-1\n가님, 회원가입을 환영합니다.\n가입일: 1일\n--- row 2", out, 1, true)
+  end)
+
+  it("validate: every violation with its field and provider code", function()
+    local rc, out = run({ "validate", "--to", "010-1234-5678", "--template", "welcome",
+                          "--var", "name=a", "--var", "date=b" })
+    assert.are.equal(0, rc)
+    assert.are.equal("ok\n", out)
+    write(dir .. "/v.jsonl", table.concat({
+      cjson.encode({ to = "010-1234-5678", template = "welcome", vars = { name = "a", date = "b" } }),
+      cjson.encode({ to = "12", template = "welcome", vars = { name = "a" } }),
+      "not json",
+    }, "\n") .. "\n")
+    rc, out = run({ "validate", "v.jsonl", "--provider", "sens" })
+    assert.are.equal(1, rc)
+    assert.matches("1: ok", out, 1, true)
+    assert.matches("2: to: BAD_PHONE (provider code 3008)", out, 1, true)
+    assert.matches("vars.date", out, 1, true)
+    assert.matches("3: BAD_ROW", out, 1, true)
+    assert.matches("3 message(s), 1 valid, 2 invalid (sens rules)", out, 1, true)
+    rc, out = run({ "validate", "v.jsonl", "--json", "--provider", "apiplex" })
+    assert.are.equal(1, rc)
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do lines[#lines + 1] = cjson.decode(l) end
+    assert.is_true(lines[1].ok)
+    assert.is_false(lines[2].ok)
+    assert.are.equal("apiplex", lines[2].provider)
+    local codes = {}
+    for _, e in ipairs(lines[2].errors) do codes[e.code] = e.provider_code or true end
+    assert.are.equal("G141", codes.BAD_PHONE)
+  end)
+
+  it("templates: list the registry, fetch SENS templates into a registry file", function()
+    local rc, out = run({ "templates", "list" })
+    assert.are.equal(0, rc)
+    assert.matches("welcome%s+basic%s+vars: name,date%s+codes: apiplex=T0002 bizmessage=TPL_0002 "
+                   .. "sens=WELCOME", out)
+    rc, out = run({ "templates", "list", "--json" })
+    assert.are.equal(0, rc)
+    local names = {}
+    for _, t in ipairs(json(out).templates) do names[t.name] = t end
+    assert.are.same({ "name", "date" }, names.welcome.variables)
+    rc, out = run({ "templates", "fetch", "--templates", "fetched.json", "--json" })
+    assert.are.equal(0, rc, out)
+    local r = json(out)
+    assert.is_true(r.fetched > 0)
+    local reg = cjson.decode(read_file(dir .. "/fetched.json"))
+    local found = false
+    for _, t in ipairs(reg.templates) do if t.codes.sens == "WELCOME" then found = true end end
+    assert.is_true(found)
+    -- the fetched registry is usable as is
+    rc, out = run({ "render", "--templates", "fetched.json", "--template", "WELCOME", "--var", "name=x",
+                    "--var", "date=y" })
+    assert.are.equal(0, rc, out)
+    assert.matches("x님, 회원가입을 환영합니다", out, 1, true)
+  end)
+
+  it("status: delivery results by message id and by request id", function()
+    local rc, out = run({ "send", "--to", "010-3000-0006", "--template", "welcome", "--var", "name=a",
+                          "--var", "date=b", "--json" })
+    assert.are.equal(0, rc)
+    local r = json(out)
+    sandbox.wait(function() return s:outbox({ to = "01030000006" })[1].status == "delivered" end, 5)
+    local err
+    rc, out, err = run({ "status", r.ids.message_id })
+    assert.are.equal(0, rc, err)
+    assert.matches(r.ids.message_id .. " delivered", out, 1, true)
+    rc, out = run({ "status", "--request", r.ids.request_id, "--json" })
+    assert.are.equal(0, rc)
+    assert.are.equal("delivered", json(out).status)
+    rc, out, err = run({ "status", "no-such-message" })
+    assert.are.equal("", out)
+    assert.are.equal(1, rc)
+    assert.matches("no-such-message", err, 1, true)
+  end)
+
+  it("webhook verify: a signed Sinch capture passes, a changed byte or an old one fails", function()
+    local body = cjson.encode({ app_id = "SANDBOXAPP", message_delivery_report = {
+      message_id = "01CLI", status = "DELIVERED",
+      channel_identity = { channel = "KAKAOTALK", identity = "01030000007" } } })
+    local ts, nonce = tostring(os.time()), "cli-nonce-1"
+    local secret = s.credentials.sinch.webhook_secret
+    write(dir .. "/hook.json", body)
+    write(dir .. "/hook.headers", table.concat({
+      "x-sinch-webhook-signature: " .. sandbox.hmac_b64(secret, body .. "." .. nonce .. "." .. ts),
+      "X-Sinch-Webhook-Signature-Timestamp: " .. ts,
+      "x-sinch-webhook-signature-nonce: " .. nonce,
+      "x-sinch-webhook-signature-algorithm: HmacSHA256", "" }, "\r\n"))
+    local env = env_prefix .. " SINCH_WEBHOOK_SECRET=" .. q(secret)
+    local rc, out, err = run({ "webhook", "verify", "--provider", "sinch", "--body", "hook.json",
+                               "--headers", "hook.headers" }, { env = env })
+    assert.are.equal(0, rc, err)
+    assert.matches("verified sinch webhook: 1 event", out, 1, true)
+    assert.matches("delivered", out, 1, true)
+    write(dir .. "/hook2.json", (body:gsub("DELIVERED", "DELIVERRD")))
+    rc, out = run({ "webhook", "verify", "--provider", "sinch", "--body", "hook2.json",
+                    "--headers", "hook.headers", "--json" }, { env = env })
+    assert.are.equal(1, rc)
+    assert.are.equal("BAD_SIGNATURE", json(out).error.code)
+    rc, out, err = run({ "webhook", "verify", "--provider", "sinch", "--body", "hook.json",
+                       "--headers", "hook.headers", "--at", tostring(os.time() + 3600) }, { env = env })
+    assert.are.equal("", out)
+    assert.are.equal(1, rc)
+    assert.matches("STALE_TIMESTAMP", err, 1, true)
+    -- API PLEX: the echo token
+    write(dir .. "/ap.json", cjson.encode({ results = { { msg_key = "k1", code = "0000", desc = "ok",
+                                                         echo_to_webhook = "tok-123" } } }))
+    rc, out = run({ "webhook", "verify", "--provider", "apiplex", "--body", "ap.json", "--json" },
+                  { env = env_prefix .. " APIPLEX_ECHO_TOKEN=tok-123" })
+    assert.are.equal(0, rc)
+    local r = json(out)
+    assert.are.equal("delivered", r.events[1].status)
+    assert.are.equal("k1", r.events[1].ids.msg_key)
+    rc = run({ "webhook", "verify", "--provider", "apiplex", "--body", "ap.json" },
+             { env = env_prefix .. " APIPLEX_ECHO_TOKEN=other" })
+    assert.are.equal(1, rc)
+  end)
+
+  it("bulk: run, status and resume with summaries and exit codes", function()
+    write(dir .. "/b.csv", "phone,name,date\n010-3100-0001,가,1일\n02-1,나,2일\n010-3100-0003,다,3일\n")
+    local rc, out, err = run({ "bulk", "run", "b.csv", "--campaign", "cli-b", "--template", "welcome",
+                               "--progress", "lines" })
+    assert.are.equal(1, rc, err) -- one row invalid
+    assert.matches("campaign cli-b finished", out, 1, true)
+    assert.matches("accepted +2 .*accepted%.jsonl", out)
+    assert.matches("invalid +1 .*rejects%.jsonl", out)
+    assert.matches("bulk: 3 rows %(100%%%)", err)
+    rc, out = run({ "bulk", "status", "cli-b", "--json" })
+    assert.are.equal(1, rc)
+    local st = json(out)
+    assert.is_true(st.done)
+    assert.are.equal(2, st.counts.accepted)
+    assert.are.equal(1, st.counts.invalid)
+    rc, out, err = run({ "bulk", "run", "b.csv", "--campaign", "cli-b", "--template", "welcome" })
+    assert.are.equal("", out)
+    assert.are.equal(2, rc)
+    assert.matches("already exists", err, 1, true)
+    rc, out = run({ "bulk", "resume", "cli-b", "--json" })
+    assert.are.equal(1, rc)
+    assert.are.equal(2, json(out).counts.accepted)
+    assert.are.equal(1, #s:outbox({ to = "01031000001" }))
+    write(dir .. "/ok.csv", "to,name,date\n010-3100-0004,라,4일\n")
+    rc, out = run({ "bulk", "run", "ok.csv", "--campaign", "cli-ok", "--template", "welcome", "--json",
+                    "--no-fsync", "--rate", "5" })
+    assert.are.equal(0, rc)
+    assert.are.equal(1, json(out).counts.accepted)
+    rc = run({ "bulk", "status", "nope" })
+    assert.are.equal(2, rc)
+  end)
+
+  it("sandbox: start, outbox and stop a server of its own", function()
+    local rc, out, err = run({ "sandbox", "start", "--run-dir", "sbx", "--no-tls",
+                               "--templates", sandbox.templates })
+    assert.are.equal(0, rc, err)
+    local url = out:match("(http://127%.0%.0%.1:%d+)")
+    assert.is_string(url, out)
+    local c = s.credentials
+    write(dir .. "/own.json", cjson.encode({ provider = "sens", templates = sandbox.templates,
+      sens = { base_url = url, access_key = c.sens.access_key, service_id = c.sens.service_id,
+               plus_friend_id = c.sens.plus_friend_id } }))
+    rc, out, err = run({ "send", "-c", "own.json", "--to", "010-3200-0001", "--template", "welcome",
+                         "--var", "name=마", "--var", "date=5일" })
+    assert.matches("^accepted via sens", out)
+    assert.are.equal(0, rc, err)
+    rc, out = run({ "sandbox", "outbox", "--run-dir", "sbx", "--json" })
+    assert.are.equal(0, rc)
+    assert.matches("마님, 회원가입을 환영합니다", out, 1, true)
+    rc = run({ "sandbox", "stop", "--run-dir", "sbx" })
+    assert.are.equal(0, rc)
+    rc = run({ "sandbox", "status", "--run-dir", "sbx" })
+    assert.are.equal(1, rc)
+  end)
+end)
