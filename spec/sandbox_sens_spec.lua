@@ -216,6 +216,19 @@ describe("sandbox SENS", function()
       assert.equal("3014", r.json.messages[1].requestStatusCode)
     end)
 
+    it("limits variable values when max_variable_chars is set (3025)", function()
+      s:settings({ max_variable_chars = 5 })
+      local function code(name)
+        return post({ plusFriendId = "@sandbox", templateCode = "WELCOME", messages = { {
+          to = "01012345678", content = name .. "님, 회원가입을 환영합니다.\n가입일: 11-21" } } })
+          .json.messages[1].requestStatusCode
+      end
+      assert.equal("A000", code("홍길동"))
+      assert.equal("3025", code("홍길동홍길동"))
+      s:settings({ max_variable_chars = 1000 })
+      assert.equal("A000", code("홍길동홍길동"))
+    end)
+
     it("checks the button rules (AC name, AL schemes)", function()
       local text = "홍길동님, 2026-12-01 예약이 확정되었습니다."
       local function code(buttons)

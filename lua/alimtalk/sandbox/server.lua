@@ -37,7 +37,8 @@ _M.default_credentials = {
 local OPTIONS = { port = "number", https_port = "number", host = "string", tls = "boolean",
   templates = "string", delivery_delay = "number", token_ttl = "number", run_dir = "string",
   credentials = "table", webhooks = "table", workers = "number", unreachable = "table",
-  webhook_tries = "number", nginx = "string", daemon = "boolean", shm_size = "string" }
+  webhook_tries = "number", nginx = "string", daemon = "boolean", shm_size = "string",
+  max_variable_chars = "number" }
 
 local function sh_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -187,6 +188,7 @@ end
 --   `default_credentials`), `webhooks` ({ apiplex = url, sinch = url }; a URL starting with
 --   "/" means this server itself, e.g. "/_sandbox/sink/sinch"), `unreachable` (list of
 --   numbers that are not KakaoTalk users: delivery fails with 3019), `webhook_tries` (10),
+--   `max_variable_chars` (longest variable value, Kakao code 3025; off by default: unpublished),
 --   `workers` (2), `daemon` (true), `shm_size` ("64m").
 -- @treturn table|nil the server object, or nil and a message
 function _M.start(opts)
@@ -217,7 +219,8 @@ function _M.start(opts)
   local config = {
     templates = templates, credentials = creds, webhooks = opts.webhooks or {},
     settings = { delivery_delay = opts.delivery_delay or 0.05, token_ttl = opts.token_ttl or 3600,
-      unreachable = opts.unreachable, webhook_tries = opts.webhook_tries or 10 },
+      unreachable = opts.unreachable, webhook_tries = opts.webhook_tries or 10,
+      max_variable_chars = opts.max_variable_chars },
   }
   local ok, err
   if tls and not read_file(run_dir .. "/server.pem") then
@@ -399,6 +402,7 @@ function methods:faults() return admin(self, "GET", "/_sandbox/faults") end
 function methods:reset() return admin(self, "POST", "/_sandbox/reset") end
 
 --- Override settings at runtime: `delivery_delay`, `token_ttl`, `webhook_tries`, `unreachable`,
+-- `max_variable_chars`,
 -- `webhooks` ({ apiplex = url, sinch = url }).
 function methods:settings(t) return admin(self, "POST", "/_sandbox/settings", t) end
 

@@ -21,7 +21,7 @@ local ngx = ngx
 local _M = {}
 
 local SETTINGS = { delivery_delay = "number", token_ttl = "number", webhook_tries = "number",
-  unreachable = "table", webhooks = "table" }
+  unreachable = "table", webhooks = "table", max_variable_chars = "number" }
 
 local PROVIDERS = { "sens", "bizmessage", "apiplex", "sinch" }
 

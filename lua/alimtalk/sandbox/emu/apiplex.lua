@@ -192,7 +192,7 @@ local function send(ctx, creds)
     if deliver then
       local tpl = registry.find("apiplex", m.template_code)
       local result, rdesc = OK_CODE, nil
-      local kcode, kdesc = kakao.check(tpl, normalize(m))
+      local kcode, kdesc = kakao.check(tpl, normalize(m), state.settings.max_variable_chars)
       if kcode then result, rdesc = kcode, kdesc end
       if fault and fault.kind == "result_code" then result = fault.code end
       local phone = text.kr_mobile(m.receiver_number)

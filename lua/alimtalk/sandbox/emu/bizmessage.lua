@@ -130,7 +130,7 @@ local function send(ctx, creds)
   end
   local tpl = registry.find("bizmessage", req.template_code)
   if not tpl then return answer("510", cid, nil, "3015", "TemplateNotFoundException") end
-  local code, desc = kakao.check(tpl, normalize(req))
+  local code, desc = kakao.check(tpl, normalize(req), state.settings.max_variable_chars)
   if code then
     return answer(code == "1030" and "410" or "510", cid, nil, code, desc)
   end

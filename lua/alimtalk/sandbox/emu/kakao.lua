@@ -84,8 +84,11 @@ end
 --- Check a message (normalized shape) against its approved template.
 -- @tparam table tpl compiled template (registry)
 -- @tparam table m normalized message
+-- @tparam[opt] integer max_var the longest a variable's value may be (characters), Kakao code
+-- 3025; Kakao does not publish the limit, so it is off unless the `max_variable_chars` setting
+-- gives one
 -- @treturn nil|string,string,string Kakao code, description, field
-function _M.check(tpl, m)
+function _M.check(tpl, m, max_var)
   local content = m.content
   if not nonempty(content) then return "3013", "message is empty", "content" end
   if not text.valid_utf8(content) then return "1030", "content is not UTF-8", "content" end
@@ -94,7 +97,16 @@ function _M.check(tpl, m)
   if n > max then
     return "3014", string.format("content is %d characters, the limit is %d", n, max), "content"
   end
-  if not registry.matches(tpl.body, content) then
+  if max_var then
+    local caps = registry.captures(tpl.body, content)
+    if not caps then return "3016", "content does not match template " .. tpl.name, "content" end
+    for i, v in ipairs(caps) do
+      if text.chars(v) > max_var then
+        return "3025", string.format("variable #{%s} is over %d characters", tpl.body.names[i], max_var),
+          "content"
+      end
+    end
+  elseif not registry.matches(tpl.body, content) then
     return "3016", "content does not match template " .. tpl.name, "content"
   end
   -- highlight title

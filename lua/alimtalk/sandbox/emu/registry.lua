@@ -85,6 +85,15 @@ function _M.matches(c, text)
   return text:find(c.pattern) ~= nil
 end
 
+--- The values of the `#{var}` slots in `text`, in order, or nil when it does not match.
+function _M.captures(c, text)
+  if c == nil or type(text) ~= "string" then return nil end
+  if #c.names == 0 then return text:find(c.pattern) and {} or nil end
+  local caps = { text:match(c.pattern) }
+  if caps[1] == nil then return nil end
+  return caps
+end
+
 --- Fill `#{name}` slots from a table; returns the text, or nil and the first missing name.
 function _M.render(c, vars)
   if c == nil then return nil end

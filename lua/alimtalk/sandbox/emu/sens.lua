@@ -161,7 +161,7 @@ local function send(ctx, creds)
     elseif (cc == "82" and not text.kr_mobile(m.to)) or not m.to:gsub("%-", ""):find("^%d+$") then
       code, desc = "3008", "invalid phone number"
     else
-      code, desc = kakao.check(tpl, nm)
+      code, desc = kakao.check(tpl, nm, settings.max_variable_chars)
     end
     local deliver = code == nil
     if not code and fault and fault.kind == "code" and require("alimtalk.sandbox.emu.faults")
