@@ -135,6 +135,16 @@ describe("sandbox BizMessage", function()
       assert.equal("3027", r.json.result.detail_code)
     end)
 
+    it("shows the fallback SMS a handset gets when AlimTalk fails and fall_back_yn is set", function()
+      local uid = call("POST", "/v2/send/kakao", msg("fb-1", { phone_number = "01099990000",
+        fall_back_yn = true, fall_back_message_type = "SM", fall_back_message = "가입을 환영합니다" })).json.uid
+      local m = sandbox.wait(function()
+        local x = s:outbox({ provider = "bizmessage", to = "01099990000" })
+        for _, e in ipairs(x) do if e.id == uid and e.status == "failed" then return e end end
+      end, 3)
+      assert.same({ type = "SMS", text = "가입을 환영합니다", status = "delivered" }, m.fallback)
+    end)
+
     it("answers bad JSON with HTTP 400 code 410", function()
       local r = assert(sandbox.http(s, { method = "POST", path = "/v2/send/kakao", body = "{",
         headers = { Authorization = "Bearer " .. token, ["Content-Type"] = "application/json" } }))

@@ -62,6 +62,27 @@ describe("sandbox SENS", function()
     assert.equal("https://shop.example/o/1001", seen.buttons[2].url_mobile)
   end)
 
+  it("falls back to SMS when AlimTalk fails and useSmsFailover is set", function()
+    s:settings({ unreachable = { "01099990000" } })
+    local r = post(order({ { to = "01099990000", content = ORDER_TEXT, buttons = ORDER_BUTTONS,
+      useSmsFailover = true, failoverConfig = { type = "LMS", subject = "배송", content = "배송 시작" } },
+      { to = "01099990000", content = ORDER_TEXT, buttons = ORDER_BUTTONS } }))
+    assert.equal("A000", r.json.messages[1].requestStatusCode)
+    local id1, id2 = r.json.messages[1].messageId, r.json.messages[2].messageId
+    local m = sandbox.wait(function()
+      local x = get(base .. "/messages/" .. id1)
+      return x.json.messageStatusName == "fail" and x
+    end, 3)
+    assert.equal("3019", m.json.messageStatusCode)
+    assert.equal("COMPLETED", m.json.failover.messageStatus)
+    assert.is_nil(get(base .. "/messages/" .. id2).json.failover)
+    local by = {}
+    for _, x in ipairs(s:outbox({ to = "01099990000" })) do by[x.id] = x end
+    assert.same({ type = "LMS", subject = "배송", text = "배송 시작", status = "delivered" }, by[id1].fallback)
+    assert.is_nil(by[id2].fallback)
+    assert.equal("failed", by[id2].status)
+  end)
+
   it("treats null members as absent, as a JSON binder does", function()
     local cjson = require "cjson"
     local r = post(order({ { to = "01012345678", content = ORDER_TEXT, buttons = ORDER_BUTTONS,

@@ -174,6 +174,10 @@ local function outbox(o, server)
         io.stdout:write("  [" .. tostring(b.type) .. "] " .. tostring(b.name) .. link .. "\n")
       end
     end
+    if type(m.fallback) == "table" then
+      io.stdout:write("  -> " .. tostring(m.fallback.type) .. " instead: " .. tostring(m.fallback.text)
+        .. "\n")
+    end
   end
   return 0
 end

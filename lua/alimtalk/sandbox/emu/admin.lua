@@ -25,6 +25,33 @@ local SETTINGS = { delivery_delay = "number", token_ttl = "number", webhook_trie
 
 local PROVIDERS = { "sens", "bizmessage", "apiplex", "sinch" }
 
+-- EUC-KR size as the SMS/LMS split counts it: ASCII 1 byte, anything else 2.
+local function euckr_bytes(s)
+  local ascii = select(2, s:gsub("[%z\1-\127]", ""))
+  local chars = select(2, s:gsub("[^\128-\191]", ""))
+  return ascii + 2 * (chars - ascii)
+end
+
+-- The SMS/LMS a handset gets when the AlimTalk failed and the sender asked for a fallback
+-- (SENS useSmsFailover + failoverConfig, BizMessage fall_back_yn + fall_back_*). Kakao-side
+-- B codes get none (seed 001).
+local function fallback(r, st)
+  if st ~= "failed" or (r.result_code or ""):find("^B") then return nil end
+  local text, subject, kind
+  if r.provider == "sens" and r.use_sms_failover then
+    local f = type(r.failover) == "table" and r.failover or {}
+    text, subject, kind = f.content or r.text, f.subject, f.type
+  elseif r.provider == "bizmessage" and r.fall_back then
+    text, subject = r.fall_back_message or r.text, r.fall_back_title
+    kind = (r.fall_back_type == "SM" and "SMS") or (r.fall_back_type == "LM" and "LMS") or nil
+  else
+    return nil
+  end
+  if type(text) ~= "string" then return nil end
+  kind = kind or (euckr_bytes(text) <= 90 and "SMS" or "LMS")
+  return { type = kind, text = text, subject = kind == "LMS" and subject or nil, status = "delivered" }
+end
+
 local function template_name(provider, code)
   local t = code and registry.find(provider, code)
   return t and t.name or nil
@@ -58,7 +85,8 @@ local function outbox(args)
         template = r.template or template_name(r.provider, r.template_code),
         template_code = r.template_code, serial = r.serial,
         status = st, result_code = r.result_code or r.ok_code or "0000", accepted_at = r.accepted_at,
-        delivered_at = st ~= "pending" and r.due or nil, kind = r.kind, echo = r.echo }
+        delivered_at = st ~= "pending" and r.due or nil, kind = r.kind, echo = r.echo,
+        fallback = fallback(r, st) }
     end
   end
   return out

@@ -162,6 +162,8 @@ local function send(ctx, creds)
     sender_no = req.sender_no, message_type = req.message_type, accepted_at = now,
     reg_date = state.kst(now), due = now + (state.settings.delivery_delay or 0),
     ok_code = OK_CODE, result_code = result, fall_back = req.fall_back_yn, client_id = req.client_id,
+    fall_back_type = req.fall_back_message_type, fall_back_message = req.fall_back_message,
+    fall_back_title = req.fall_back_title,
     etc = { req.etc1, req.etc2 } }
   if code and not deliver then rec.rejected = true end
   state.save_message("bizmessage", uid, rec)

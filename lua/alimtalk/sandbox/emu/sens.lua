@@ -10,6 +10,7 @@ local crypto = require "alimtalk.sandbox.emu.crypto"
 local registry = require "alimtalk.sandbox.emu.registry"
 local kakao = require "alimtalk.sandbox.emu.kakao"
 local text = require "alimtalk.sandbox.emu.text"
+local faults = require "alimtalk.sandbox.emu.faults"
 
 local ngx = ngx
 local _M = {}
@@ -164,8 +165,7 @@ local function send(ctx, creds)
       code, desc = kakao.check(tpl, nm, settings.max_variable_chars)
     end
     local deliver = code == nil
-    if not code and fault and fault.kind == "code" and require("alimtalk.sandbox.emu.faults")
-        .hits_message(fault, fired, i) then
+    if not code and fault and fault.kind == "code" and faults.hits_message(fault, fired, i) then
       code, desc = fault.code, fault.desc or kakao.names[fault.code] or "injected"
       deliver = fault.deliver == true or (fault.deliver == nil and code == "3005")
     end
@@ -210,7 +210,8 @@ local function view(rec, now, with_request)
   local v = { requestTime = state.kst(rec.accepted_at, true), messageId = rec.id,
     countryCode = rec.country_code or "82", to = rec.to, content = rec.text,
     plusFriendId = state.config.credentials.sens.plus_friend_id, templateCode = rec.template_code,
-    requestStatusCode = rec.request_code or "A000", requestStatusName = rec.rejected and "fail" or "success",
+    requestStatusCode = rec.request_code or "A000",
+    requestStatusName = rec.request_code and "fail" or "success",
     requestStatusDesc = rec.request_desc or (rec.rejected and kakao.names[rec.request_code]) or "성공",
     useSmsFailover = rec.use_sms_failover == true }
   if with_request then v.requestId = rec.request_id end
@@ -227,6 +228,14 @@ local function view(rec, now, with_request)
     v.messageStatusCode = rec.result_code or OK_CODE
     v.messageStatusName = st == "delivered" and "success" or "fail"
     v.messageStatusDesc = st == "delivered" and "정상 발송" or (kakao.names[rec.result_code or ""] or "fail")
+    if st == "failed" and rec.use_sms_failover and not (rec.result_code or ""):find("^B") then
+      -- SENS falls back to SMS/LMS on a failed AlimTalk (not for B codes): the sandbox's SMS
+      -- always arrives
+      v.failover = { smsServiceId = "ncp:sms:kr:sandbox", requestId = rec.request_id,
+        messageId = rec.id, requestStatusCode = "0", requestStatusName = "success",
+        requestStatusDesc = "success", messageStatus = "COMPLETED", messageStatusCode = "0",
+        messageStatusName = "success", messageStatusDesc = "success" }
+    end
   end
   return v
 end
