@@ -41,7 +41,12 @@ function methods:update(s, final)
   if self.mode == "none" then return end
   local now = sys.now()
   if not final and now - self.last < (self.mode == "bar" and 0.2 or self.interval) then return end
-  self.last = now
+  local shown = s.total_done or s.done or 0
+  -- the closing line repeats nothing a line just said
+  if final and self.mode == "lines" and self.shown == shown and now - self.last < self.interval then
+    return
+  end
+  self.last, self.shown = now, shown
   local elapsed = math.max(now - self.t0, 1e-6)
   local rate = (s.sent or 0) / elapsed
   local frac = math.min(math.max(s.fraction or 0, 0), 1)
