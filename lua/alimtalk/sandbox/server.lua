@@ -179,34 +179,24 @@ local function fill(tpl, vars)
   return (tpl:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end))
 end
 
---- Start a sandbox server.
--- @tparam[opt] table opts
---   `port` (0 or nil: a free one), `https_port` (same), `host` ("127.0.0.1"), `tls` (true),
---   `templates` (registry JSON path), `delivery_delay` (seconds until accepted messages are
---   delivered, default 0.05), `token_ttl` (bearer token lifetime, default 3600), `run_dir`
---   (default a new folder under /tmp), `credentials` (per-provider overrides of
---   `default_credentials`), `webhooks` ({ apiplex = url, sinch = url }; a URL starting with
---   "/" means this server itself, e.g. "/_sandbox/sink/sinch"), `unreachable` (list of
---   numbers that are not KakaoTalk users: delivery fails with 3019), `webhook_tries` (10),
---   `max_variable_chars` (longest variable value, Kakao code 3025; off by default: unpublished),
---   `workers` (2), `daemon` (true), `shm_size` ("64m").
--- @treturn table|nil the server object, or nil and a message
-function _M.start(opts)
+local function start(opts, made)
   opts = opts or {}
   for k, v in pairs(opts) do
-    if not OPTIONS[k] then error("alimtalk.sandbox.server.start: unknown option " .. tostring(k), 2) end
+    if not OPTIONS[k] then error("alimtalk.sandbox.server.start: unknown option " .. tostring(k), 3) end
     if type(v) ~= OPTIONS[k] then
-      error("alimtalk.sandbox.server.start: " .. k .. " must be a " .. OPTIONS[k], 2)
+      error("alimtalk.sandbox.server.start: " .. k .. " must be a " .. OPTIONS[k], 3)
     end
   end
   local host = opts.host or "127.0.0.1"
   local tls = opts.tls ~= false
   local run_dir = opts.run_dir
+  local temporary = not run_dir
   if not run_dir then
     local p = io.popen("mktemp -d /tmp/alimtalk-sandbox.XXXXXX")
     run_dir = p:read("l")
     p:close()
     if not run_dir then return nil, "mktemp failed" end
+    made.dir = run_dir
   end
   run_dir = absolute(run_dir)
   if not run("mkdir -p " .. sh_quote(run_dir .. "/tmp")) then return nil, "cannot create " .. run_dir end
@@ -253,7 +243,8 @@ function _M.start(opts)
         http_url = "http://" .. host .. ":" .. port,
         https_url = tls and ("https://" .. host .. ":" .. https_port) or nil,
         ca_file = tls and (run_dir .. "/ca.pem") or nil,
-        error_log = run_dir .. "/error.log", credentials = creds, templates = templates }, mt)
+        error_log = run_dir .. "/error.log", credentials = creds, templates = templates,
+        _temporary = temporary }, mt)
       -- The master has bound the ports before daemonizing; wait until a worker answers.
       local up
       for _ = 1, 100 do
@@ -276,6 +267,27 @@ function _M.start(opts)
     end
   end
   return nil, "nginx did not start: " .. tostring(last_err)
+end
+
+--- Start a sandbox server.
+-- @tparam[opt] table opts
+--   `port` (0 or nil: a free one), `https_port` (same), `host` ("127.0.0.1"), `tls` (true),
+--   `templates` (registry JSON path), `delivery_delay` (seconds until accepted messages are
+--   delivered, default 0.05), `token_ttl` (bearer token lifetime, default 3600), `run_dir`
+--   (default a new folder under /tmp, removed again by `stop`), `credentials` (overrides of
+--   `default_credentials`, per provider), `webhooks` ({ apiplex = url, sinch = url }; a URL starting with
+--   "/" means this server itself, e.g. "/_sandbox/sink/sinch"), `unreachable` (list of
+--   numbers that are not KakaoTalk users: delivery fails with 3019), `webhook_tries` (10),
+--   `max_variable_chars` (longest variable value, Kakao code 3025; off by default: unpublished),
+--   `workers` (2), `daemon` (true), `shm_size` ("64m").
+-- @treturn table|nil the server object, or nil and a message
+function _M.start(opts)
+  local made = {}
+  local s, err = start(opts, made)
+  if not s and made.dir and made.dir:find("^/tmp/alimtalk%-sandbox%.") then
+    run("rm -rf " .. sh_quote(made.dir))
+  end
+  return s, err
 end
 
 --- Attach to a server started earlier (by `alimtalk sandbox start`) from its run folder.
@@ -308,17 +320,24 @@ function methods:pid()
   return nil
 end
 
---- Stop the server (waits until nginx has exited). Safe to call twice.
+--- Stop the server (waits until nginx has exited). Safe to call twice. A run folder that
+-- `start` made itself (no `run_dir` given) is removed; read `lua_errors()` before stopping.
 function methods:stop()
   if self._client then self._client:close() self._client = nil end
   local pid = self:pid()
-  if not pid then return true end
-  run("kill -TERM " .. pid .. " 2>/dev/null")
-  for _ = 1, 200 do
-    if not alive(pid) then return true end
-    run("sleep 0.02")
+  if pid then
+    run("kill -TERM " .. pid .. " 2>/dev/null")
+    local gone = false
+    for _ = 1, 200 do
+      if not alive(pid) then gone = true break end
+      run("sleep 0.02")
+    end
+    if not gone then run("kill -KILL " .. pid .. " 2>/dev/null") end
   end
-  run("kill -KILL " .. pid .. " 2>/dev/null")
+  if self._temporary and self.run_dir:find("^/tmp/alimtalk%-sandbox%.") then
+    run("rm -rf " .. sh_quote(self.run_dir))
+    self._temporary = false
+  end
   return true
 end
 
