@@ -209,12 +209,12 @@ function methods:_check(msg, p, index)
   end
   vopts.now = self.now()
   local ok, err = validate.message(msg, vopts)
-  if ok then return true end
+  if ok then return true, err end
   if index then
     -- Name the message in the error's fields: validate again with the path prefix (rare).
     ok, err = validate.message(msg, { provider = p.profile, registry = self.registry,
                                       now = vopts.now, field_prefix = "messages[" .. index .. "]" })
-    if ok then return true end
+    if ok then return true, err end
   end
   if type(err) == "table" then err.provider = err.provider or p.name end
   return nil, err
@@ -245,9 +245,11 @@ function methods:_run(p, items, conc, hooks)
   local policy, router = self.retry, self.router
   local pending = {}
   for _, it in ipairs(items) do
-    local tpl, code = self:_template(it.msg, p)
+    -- The validated copy has the template rendered and the number in this provider's format.
+    local src = it.norm or it.msg
+    local tpl, code = self:_template(src, p)
     it.entry, it.attempts_here, it.done_here, it.reauth = nil, 0, false, false
-    local entry = p:prepare(it.msg, tpl, code)
+    local entry = p:prepare(src, tpl, code)
     entry.item = it
     it.entry = entry
     pending[#pending + 1] = entry
@@ -432,6 +434,7 @@ function methods:send_batch(msgs, opts)
       local p = self.providers[name]
       local ok, err = self:_check(it.msg, p, #msgs > 1 and it.index or nil)
       if ok then
+        it.norm = type(err) == "table" and err or nil
         if not groups[name] then groups[name] = {} names[#names + 1] = name end
         local g = groups[name]
         g[#g + 1] = it

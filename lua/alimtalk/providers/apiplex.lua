@@ -73,7 +73,7 @@ function methods:prepare(msg, tpl, code)
   local d = {
     msg_key = serial, sender_key = self.sender_key,
     sender_number = (type(msg.failover) == "table" and msg.failover.from) or self.sender_number,
-    receiver_number = common.phone(msg.to, "apiplex", msg.country_code),
+    receiver_number = msg.recipient or common.phone(msg.to, "apiplex", msg.country_code),
     msg = t.content, template_code = code, title = t.title, header = t.header,
     price = msg.price, currency_type = msg.currency, echo_to_webhook = msg.echo,
   }

@@ -120,7 +120,7 @@ function methods:prepare(msg, tpl, code)
   local serial = msg.id or common.serial()
   local body = {
     message_type = "AT", sender_key = self.sender_key, cid = serial, template_code = code,
-    phone_number = common.phone(msg.to, "bizmessage", msg.country_code),
+    phone_number = msg.recipient or common.phone(msg.to, "bizmessage", msg.country_code),
     sender_no = (type(msg.failover) == "table" and msg.failover.from) or self.sender_no,
     message = t.content, title = t.title, header = t.header,
     price = msg.price, currency_type = msg.currency,

@@ -61,7 +61,7 @@ function methods:prepare(msg, tpl, code)
     content = t.content,
     record = {
       provider = "sandbox", profile = self.profile, serial = msg.id,
-      to = common.phone(msg.to, self.profile, msg.country_code),
+      to = msg.recipient or common.phone(msg.to, self.profile, msg.country_code),
       template = msg.template, template_code = code, header = t.header, title = t.title,
       text = t.content, buttons = t.buttons, item_highlight = msg.item_highlight,
       items = msg.items, summary = msg.summary, failover = msg.failover or nil,

@@ -86,7 +86,7 @@ end
 function methods:prepare(msg, tpl, code)
   local t = common.texts(msg, tpl)
   local m = {
-    countryCode = msg.country_code, to = common.phone(msg.to, "sens", msg.country_code),
+    countryCode = msg.country_code, to = msg.recipient or common.phone(msg.to, "sens", msg.country_code),
     content = t.content, title = t.title, headerContent = t.header,
   }
   if msg.item_highlight then

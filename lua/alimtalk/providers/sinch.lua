@@ -105,7 +105,8 @@ function methods:prepare(msg, tpl, code)
   local body = {
     app_id = self.app_id,
     recipient = { identified_by = { channel_identities = {
-      { channel = "KAKAOTALK", identity = common.phone(msg.to, "sinch", msg.country_code) } } } },
+      { channel = "KAKAOTALK",
+        identity = msg.recipient or common.phone(msg.to, "sinch", msg.country_code) } } } },
     message = { template_message = { channel_template = { KAKAOTALK = {
       template_id = code, parameters = params,
       language_code = tpl and common.val(tpl.language) or nil } } } },
