@@ -394,6 +394,8 @@ function methods:_run(p, items, conc, hooks)
   end
 end
 
+local BATCH_SPEC = { concurrency = "number", before_send = "function" }
+
 local function new_result(i, msg)
   return { index = i, id = msg.id, status = nil, provider = nil, ids = {}, attempts = 0,
            routing = {} }
@@ -409,7 +411,7 @@ end
 -- @treturn table results
 function methods:send_batch(msgs, opts)
   assert(type(msgs) == "table", "send_batch: messages must be a list")
-  opts = config.check(opts, { concurrency = "number", before_send = "function" }, "send_batch")
+  opts = config.check(opts, BATCH_SPEC, "send_batch")
   local conc = opts.concurrency or self.concurrency
   assert(conc >= 1, "send_batch: concurrency must be >= 1")
   local results, items = {}, {}
