@@ -31,7 +31,9 @@ local OPTIONS = {
   validate = true, provider = true, on_chunk = true,
 }
 
+local core_ok, core = pcall(require, "alimtalk.core")
 local function hex(s)
+  if core_ok and core.hex then return core.hex(s) end
   return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
@@ -39,7 +41,6 @@ end
 -- @tparam string campaign campaign id
 -- @tparam string key `"row:<n>"` or `"key:<value>"`
 function _M.serial(campaign, key)
-  local core = require("alimtalk.core")
   return hex(core.sha256(campaign .. "\0" .. key)):sub(1, 32)
 end
 
@@ -51,7 +52,6 @@ local function fingerprint(path)
   f:seek("set", 0)
   local head = f:read(65536) or ""
   f:close()
-  local core = require("alimtalk.core")
   return { size = size, head_sha256 = hex(core.sha256(head)) }
 end
 
@@ -135,10 +135,11 @@ local function plain_err(e)
 end
 
 -- What the journal keeps of a result: ids, codes, attempts. Results never hold secrets.
+local DETAIL_KEYS = { "provider", "code", "provider_code", "message", "request_id", "message_id",
+                      "uid", "msg_key", "attempts", "class", "reason" }
 local function result_detail(r)
   local d = {}
-  for _, k in ipairs({ "provider", "code", "provider_code", "message", "request_id", "message_id",
-                       "uid", "msg_key", "attempts", "class", "reason" }) do
+  for _, k in ipairs(DETAIL_KEYS) do
     local v = r[k]
     if type(v) == "string" or type(v) == "number" or type(v) == "boolean" then d[k] = v end
   end
@@ -181,8 +182,9 @@ end
 --  "jsonl", default from the extension), `template` (default template name), `to_column`
 --  (default "to", then "phone"), `key_column` (serials from this column's values instead of
 --  row numbers), `rate` (messages per second, default unlimited), `chunk` (rows per journal
---  commit, default 500), `concurrency` (send_batch concurrency, default 8), `dedupes` (the
---  provider drops duplicate serials; default from the provider name), `fsync` (default true),
+--  commit, default: the provider's batch size x concurrency x 2, within 500..2000),
+--  `concurrency` (send_batch concurrency, default 8), `dedupes` (the provider drops
+--  duplicate serials; default from the client's provider), `fsync` (default true),
 --  `progress` (an alimtalk.bulk.progress or nil), `quota_pause` (seconds, default 60),
 --  `max_pauses` (default 3), `validate` (function(msg) -> true | nil, err, checked before
 --  the client's own pre-flight validation), `provider` (name, for the journal), `on_chunk`
@@ -299,7 +301,14 @@ function _M.run(opts)
   end
 
   local validate = opts.validate or function() return true end
-  local chunk_size = opts.chunk or 500
+  -- Rows per chunk (one fsync each): enough for every request slot to be busy, e.g. SENS
+  -- 100 per request x 8 in flight x 2; at least 500, at most 2000 (memory grows with it).
+  local chunk_size = opts.chunk
+  if not chunk_size then
+    local p = type(client.provider) == "function" and client:provider() or nil
+    local per_request = type(p) == "table" and tonumber(p.max_batch) or 1
+    chunk_size = math.max(500, math.min(2000, per_request * (opts.concurrency or 8) * 2))
+  end
   local rate = opts.rate
   -- with a rate, chunks of a tenth of a second's worth keep the flow even
   if rate and rate > 0 then chunk_size = math.max(1, math.min(chunk_size, math.floor(rate / 10))) end

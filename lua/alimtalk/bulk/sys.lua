@@ -14,7 +14,7 @@ local in_nginx = type(ngx) == "table" and ngx.now ~= nil -- luacheck: ignore
 --- Seconds since some fixed point, with sub-second resolution where possible.
 function _M.now()
   if in_nginx then ngx.update_time(); return ngx.now() end -- luacheck: ignore
-  if core.now then return core.now() end
+  if core.monotonic then return core.monotonic() end
   if socket then return socket.gettime() end
   return os.time()
 end
