@@ -191,7 +191,7 @@ describe("transport.cosocket inside nginx", function()
     assert.is_table(out.list[1].resp, out.list[1].err)
     assert.are.equal(200, out.list[1].resp.status)
     assert.are.equal("secure", out.list[1].resp.body)
-    assert.are.equal("tls", out.list[2].code)
+    assert.are.equal("tls", out.list[2].code, out.list[2].err)
     assert.is_false(out.list[2].sent)
   end)
 
