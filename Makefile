@@ -23,7 +23,7 @@ LIBS      := -lcurl -lcrypto
 DEPS_RUN  := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev lua-cjson \
              libcurl4-openssl-dev libssl-dev openssl ca-certificates lua-penlight lua-lpeg
 DEPS_TEST := $(DEPS_RUN) lua-busted lua-check nginx libnginx-mod-http-lua lua-resty-core \
-             lua-resty-lrucache lua-luaossl valgrind wrk
+             lua-resty-lrucache lua-luaossl valgrind wrk luarocks util-linux iproute2
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 

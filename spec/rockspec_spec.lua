@@ -42,4 +42,39 @@ describe("alimtalk-scm-1.rockspec", function()
   it("installs the command line", function()
     assert.equal("bin/alimtalk", spec.build.install.bin.alimtalk)
   end)
+
+  -- A real install: luarocks builds the C core and copies every module into a private tree,
+  -- then a fresh Lua 5.4 loads the library from there alone. Once per suite (Lua 5.4 only).
+  local it_54 = (type(jit) == "table") and pending or it
+  it_54("installs with `luarocks make` and loads from the installed tree", function()
+    if os.execute("command -v luarocks >/dev/null 2>&1") ~= true then
+      return pending("luarocks is not installed")
+    end
+    local tmp = assert(io.popen("mktemp -d")):read("l")
+    local script = table.concat({
+      "set -e",
+      "mkdir -p " .. tmp .. "/src " .. tmp .. "/tree",
+      "tar --exclude=./build --exclude=./run.sh --exclude=./spec/node/node_modules --exclude=./.git -cf - . | tar -xf - -C "
+        .. tmp .. "/src",
+      "cd " .. tmp .. "/src",
+      "luarocks --lua-version 5.4 --tree " .. tmp .. "/tree make --deps-mode=none >" .. tmp .. "/log 2>&1",
+      "cd /",
+      "LUA_PATH='" .. tmp .. "/tree/share/lua/5.4/?.lua;" .. tmp .. "/tree/share/lua/5.4/?/init.lua;;' "
+        .. "LUA_CPATH='" .. tmp .. "/tree/lib/lua/5.4/?.so;;' lua5.4 -e '"
+        .. "local a = require(\"alimtalk\"); local core = require(\"alimtalk.core\"); "
+        .. "assert(package.searchpath(\"alimtalk.core\", package.cpath):find(\"" .. tmp .. "\", 1, true)); "
+        .. "assert(core.hex(core.sha256(\"abc\")):sub(1, 8) == \"ba7816bf\"); "
+        .. "assert(type(a.new) == \"function\"); print(\"installed ok\")'",
+      "test -x " .. tmp .. "/tree/bin/alimtalk",
+    }, "\n")
+    local f = assert(io.open(tmp .. "/run.sh", "w"))
+    f:write(script, "\n"); f:close()
+    local p = assert(io.popen("bash " .. tmp .. "/run.sh 2>&1"))
+    local out = p:read("a")
+    local ok = p:close()
+    local log = io.open(tmp .. "/log") and io.open(tmp .. "/log"):read("a") or ""
+    os.execute("rm -rf " .. tmp)
+    assert.is_true(ok == true, out .. "\n" .. log)
+    assert.matches("installed ok", out)
+  end)
 end)
