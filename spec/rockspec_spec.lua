@@ -54,8 +54,8 @@ describe("alimtalk-scm-1.rockspec", function()
     local script = table.concat({
       "set -e",
       "mkdir -p " .. tmp .. "/src " .. tmp .. "/tree",
-      "tar --exclude=./build --exclude=./run.sh --exclude=./spec/node/node_modules --exclude=./.git -cf - . | tar -xf - -C "
-        .. tmp .. "/src",
+      "tar --exclude=./build --exclude=./spec/node/node_modules --exclude=./.git -cf - . "
+        .. "| tar -xf - -C " .. tmp .. "/src",
       "cd " .. tmp .. "/src",
       "luarocks --lua-version 5.4 --tree " .. tmp .. "/tree make --deps-mode=none >" .. tmp .. "/log 2>&1",
       "cd /",
