@@ -333,6 +333,7 @@ describe("alimtalk command line", function()
   it("sandbox: start, outbox and stop a server of its own", function()
     local rc, out, err = run({ "sandbox", "start", "--run-dir", "sbx", "--no-tls",
                                "--templates", sandbox.templates })
+    finally(function() run({ "sandbox", "stop", "--run-dir", "sbx" }) end)
     assert.are.equal(0, rc, err)
     local url = out:match("(http://127%.0%.0%.1:%d+)")
     assert.is_string(url, out)
