@@ -61,7 +61,7 @@ describe("alimtalk.codes", function()
     { "sens", "503", "retryable" }, { "bizmessage", "520", "retryable" }, { "bizmessage", "100", "pending" },
     { "bizmessage", "API_200", "delivered" }, { "apiplex", "C100", "accepted" }, { "apiplex", "C400_2",
       "rejected" },
-    { "apiplex", "C500_1", "retryable" }, { "sinch", "DELIVERED", "delivered" }, { "sinch", "FAILED",
+    { "apiplex", "C500_1", "uncertain" }, { "sinch", "DELIVERED", "delivered" }, { "sinch", "FAILED",
       "failed" },
     { "sinch", "TEMPLATE_INSUFFICIENT_PARAMETERS", "rejected" }, { "sens", "E4003", "rejected" },
     { "sens", "READY", "pending" }, { "sens", "DONE", "accepted" }, { "sens", "3022", "rejected" },

@@ -252,7 +252,13 @@ function methods:_run(p, items, conc, hooks)
     local entry = p:prepare(src, tpl, code)
     entry.item = it
     it.entry = entry
-    pending[#pending + 1] = entry
+    if entry.rejected then
+      -- refused by the provider object itself (e.g. a field its configuration cannot carry)
+      it.result.error = entry.rejected.error
+      finalize(it, p, entry.rejected, "rejected")
+    else
+      pending[#pending + 1] = entry
+    end
   end
   policy:earn(#pending)
   local transport = p.transport
