@@ -346,4 +346,112 @@ describe("sandbox SENS", function()
       assert.equal(404, get(uri).status)
     end)
   end)
+
+  describe("request-controlled limits", function()
+    it("answers a requestId naming an impossible block with 404 at once (no loop over it)", function()
+      local r = post(order({ { to = "01012345678", content = ORDER_TEXT, buttons = ORDER_BUTTONS } }))
+      local rid = r.json.requestId
+      local first = tonumber(rid:match("^RSAL%-(%d+)%-"))
+      for _, id in ipairs({ "RSAL-1-99999999-abc", "RSAL-" .. first .. "-101-abc",
+          "RSAL-" .. first .. "-2-abc", "RSAL-0-1-abc" }) do
+        local uri = base .. "/messages?requestId=" .. id
+        -- a bounded client timeout: a handler looping over the named block would not answer
+        local q = assert(sandbox.http(s, { method = "GET", path = uri, timeout = 5,
+          headers = sandbox.sens_headers(s, "GET", uri) }))
+        assert.equal(404, q.status, id)
+        assert.equal("404", q.json.statusCode)
+      end
+      assert.equal(200, get(base .. "/messages?requestId=" .. rid).status)
+    end)
+
+    local function kst(offset)
+      return os.date("!%Y-%m-%dT%H:%M:%S", os.time() + 9 * 3600 + offset)
+    end
+
+    it("limits a request range to 31 days and a completion range to 24 hours (seed 001)", function()
+      local function q(args)
+        return get(base .. "/messages?plusFriendId=%40sandbox&" .. args)
+      end
+      local ok = q("requestStartTime=" .. kst(-31 * 86400 + 60) .. "&requestEndTime=" .. kst(60))
+      assert.equal(200, ok.status)
+      local over = q("requestStartTime=" .. kst(-32 * 86400) .. "&requestEndTime=" .. kst(0))
+      assert.equal(400, over.status)
+      assert.same({ "400", "fail", "1030" },
+        { over.json.statusCode, over.json.statusName, over.json.errorCode })
+      assert.matches("31 days", over.json.errorMessage)
+      assert.equal(200, q("completeStartTime=" .. kst(-86400) .. "&completeEndTime=" .. kst(0)).status)
+      local c = q("completeStartTime=" .. kst(-86401) .. "&completeEndTime=" .. kst(0))
+      assert.equal(400, c.status)
+      assert.matches("24 hours", c.json.errorMessage)
+      -- end before start, and times not in yyyy-MM-ddTHH:mm:ss
+      assert.equal(400, q("requestStartTime=" .. kst(0) .. "&requestEndTime=" .. kst(-60)).status)
+      assert.equal(400, q("requestStartTime=yesterday&requestEndTime=" .. kst(0)).status)
+    end)
+
+    it("needs one of requestId or a range, not both ranges, and plusFriendId without requestId", function()
+      local r = get(base .. "/messages?plusFriendId=%40sandbox&requestStartTime=" .. kst(-60))
+      assert.equal(400, r.status)
+      assert.equal("1030", r.json.errorCode)
+      r = get(base .. "/messages?plusFriendId=%40sandbox&requestStartTime=" .. kst(-60) .. "&requestEndTime="
+        .. kst(0) .. "&completeStartTime=" .. kst(-60) .. "&completeEndTime=" .. kst(0))
+      assert.equal(400, r.status)
+      r = get(base .. "/messages?requestStartTime=" .. kst(-60) .. "&requestEndTime=" .. kst(0))
+      assert.equal(400, r.status)
+      assert.equal("1004", r.json.errorCode)
+    end)
+
+    it("refuses buttons that are not an array and a reserveTime in the past with 400/1030", function()
+      local b = order({ { to = "01012345678", content = ORDER_TEXT, buttons = "x" } })
+      local r = post(b)
+      assert.equal(400, r.status)
+      assert.equal("1030", r.json.errorCode)
+      b = order({ { to = "01012345678", content = ORDER_TEXT, buttons = { a = ORDER_BUTTONS[1] } } })
+      assert.equal(400, post(b).status)
+      b = order({ { to = "01012345678", content = ORDER_TEXT, buttons = ORDER_BUTTONS } })
+      b.reserveTime = "2001-01-01 10:00"
+      r = post(b)
+      assert.equal(400, r.status)
+      assert.equal("1030", r.json.errorCode)
+      assert.matches("past", r.json.errorMessage)
+    end)
+  end)
+
+  describe("template listing", function()
+    it("describes an approved template with seed 001's mandatory fields", function()
+      local t = get(base .. "/templates?channelId=%40sandbox&templateCode=ORDER_SHIPPED").json[1]
+      assert.equal("COMPLETE", t.templateInspectionStatus)
+      assert.equal("ACTIVE", t.templateStatus)
+      assert.equal("BA", t.messageType)
+      assert.equal("NONE", t.emphasizeType)
+      for _, k in ipairs({ "useImage", "useHeaderContent", "useItemHighlight", "useItemHighlightImage",
+          "securityFlag", "isBlock", "isDormant" }) do
+        assert.is_false(t[k], k)
+      end
+      assert.is_string(t.createTime)
+      assert.same({ order = 1, type = "DS", name = "배송조회" }, t.buttons[1])
+      assert.same({ order = 2, type = "WL", name = "주문 보기", linkMobile = "https://shop.example/o/#{order}",
+        linkPc = "https://shop.example/o/#{order}" }, t.buttons[2])
+      assert.is_nil(t.itemHighlight)
+      assert.is_nil(t.item)
+    end)
+
+    it("fills header, item highlight and item list from the registry entry", function()
+      local t = get(base .. "/templates?channelId=%40sandbox&templateCode=ORDER_ITEMS").json[1]
+      assert.equal("ITEM_LIST", t.emphasizeType)
+      assert.is_true(t.useHeaderContent)
+      assert.equal("주문 내역", t.headerContent)
+      assert.is_true(t.useItemHighlight)
+      assert.is_false(t.useItemHighlightImage)
+      assert.same({ title = "#{product}", description = "주문번호 #{order}" }, t.itemHighlight)
+      assert.same({ list = { { title = "상품", description = "#{product}" },
+        { title = "수량", description = "#{qty}개" } },
+        summary = { title = "합계", description = "#{total}" } }, t.item)
+      local auth = get(base .. "/templates?channelId=%40sandbox&templateCode=AUTH_CODE").json[1]
+      assert.is_true(auth.securityFlag)
+      assert.same({}, auth.buttons)
+      local img = get(base .. "/templates?channelId=%40sandbox&templateCode=CONCERT_IMAGE").json[1]
+      assert.is_true(img.useImage)
+      assert.equal("IMAGE", img.emphasizeType)
+    end)
+  end)
 end)

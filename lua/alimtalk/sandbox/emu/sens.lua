@@ -131,6 +131,10 @@ local function send(ctx, creds)
     if type(m.content) ~= "string" then
       return bad_request("1004", "messages[" .. i .. "].content is required.")
     end
+    if m.buttons ~= nil and (type(m.buttons) ~= "table"
+        or (next(m.buttons) ~= nil and m.buttons[1] == nil)) then
+      return bad_request("1030", "messages[" .. i .. "].buttons must be an array.")
+    end
   end
   local reserve, zone
   if req.reserveTime ~= nil then
@@ -138,6 +142,10 @@ local function send(ctx, creds)
     reserve = type(req.reserveTime) == "string" and reserve_epoch(req.reserveTime, zone)
     if not reserve then
       return bad_request("1030", "reserveTime must be 'yyyy-MM-dd HH:mm' in a supported reserveTimeZone.")
+    end
+    -- minute precision: the current minute is still accepted
+    if reserve < math.floor(ngx.now() / 60) * 60 then
+      return bad_request("1030", "reserveTime is in the past.")
     end
   end
   local tpl = registry.find("sens", req.templateCode)
@@ -240,6 +248,14 @@ local function view(rec, now, with_request)
   return v
 end
 
+-- A query time "yyyy-MM-ddTHH:mm:ss" as seconds (same zone on both ends), or nil.
+local function query_time(s)
+  if type(s) ~= "string" then return nil end
+  local day, h, mi, sec = s:match("^(%d%d%d%d%-%d%d%-%d%d)T(%d%d):(%d%d):(%d%d)$")
+  local t = day and reserve_epoch(day .. " " .. h .. ":" .. mi, "UTC")
+  return t and t + tonumber(sec)
+end
+
 local function query(creds)
   local args = ngx.req.get_uri_args(50)
   local now = ngx.now()
@@ -253,6 +269,12 @@ local function query(creds)
   if type(args.requestId) == "string" then
     local first, count = args.requestId:match("^RSAL%-(%d+)%-(%d+)%-%x+$")
     first, count = tonumber(first), tonumber(count)
+    -- The id is request-controlled: a block can only name stored positions of one send
+    -- (at most 100 messages), else it is unknown, as SENS answers any unknown request.
+    if first and (first < 1 or count < 1 or count > 100
+        or first + count - 1 > state.count("sens")) then
+      first = nil
+    end
     for n = first or 1, first and (first + count - 1) or 0 do
       local r = state.message_at("sens", n)
       if r and r.request_id == args.requestId then recs[#recs + 1] = r end
@@ -270,6 +292,16 @@ local function query(creds)
     end
     if type(args.plusFriendId) ~= "string" then
       return bad_request("1004", "plusFriendId is required without requestId.")
+    end
+    -- Seed 001: a request range spans at most 31 days, a completion range at most 24 hours.
+    local from, to = query_time(rs or cs), query_time(re or ce)
+    if not from or not to then
+      return bad_request("1030", "Query times are yyyy-MM-dd'T'HH:mm:ss.")
+    end
+    local span = rs and 31 * 86400 or 86400
+    if to < from or to - from > span then
+      return bad_request("1030", rs and "requestStartTime..requestEndTime may span at most 31 days."
+        or "completeStartTime..completeEndTime may span at most 24 hours.")
     end
     page_size = page_size or 20
     for n = 1, state.count("sens") do
@@ -358,9 +390,50 @@ end
 
 local TYPE = { basic = "NONE", highlight = "TEXT", image = "IMAGE", item_list = "ITEM_LIST" }
 
+local function str(v) return type(v) == "string" and v or nil end
+
+local function pair(v)
+  if type(v) ~= "table" then return nil end
+  return { title = str(v.title), description = str(v.description) }
+end
+
+-- One registry entry as SENS describes an approved template (seed 001: every mandatory field).
+local function template_view(t, code, creds)
+  local raw = t.raw
+  local buttons = {}
+  for i, b in ipairs(type(raw.buttons) == "table" and raw.buttons or {}) do
+    buttons[i] = { order = i, type = b.type, name = b.name, linkMobile = str(b.url_mobile),
+      linkPc = str(b.url_pc), schemeIos = str(b.scheme_ios), schemeAndroid = str(b.scheme_android) }
+  end
+  local ih = type(raw.item_highlight) == "table" and raw.item_highlight or nil
+  local item
+  if type(raw.items) == "table" and #raw.items > 0 or type(raw.summary) == "table" then
+    local list = {}
+    for i, it in ipairs(type(raw.items) == "table" and raw.items or {}) do list[i] = pair(it) end
+    item = { list = state.list(list), summary = pair(raw.summary) }
+  end
+  return { createTime = "2026-01-02T10:00:00", updateTime = "2026-01-02T10:00:00",
+    channelId = creds.plus_friend_id, templateCode = code, templateName = raw.name,
+    categoryCode = "999999", categoryName = "기타", messageType = "BA",
+    emphasizeType = TYPE[t.type] or "NONE", content = raw.body, title = str(raw.title),
+    headerContent = str(raw.header), templateInspectionStatus = "COMPLETE",
+    templateStatus = "ACTIVE", buttons = state.list(buttons), securityFlag = raw.authentication == true,
+    isBlock = false, isDormant = false, useImage = t.type == "image",
+    useHeaderContent = type(raw.header) == "string",
+    useItemHighlight = ih ~= nil, useItemHighlightImage = ih ~= nil
+      and (ih.image == true or type(ih.image) == "string"),
+    itemHighlight = ih and { title = str(ih.title), description = str(ih.description),
+      imageUrl = str(ih.image) },
+    item = item }
+end
+
 local function templates(creds)
   local args = ngx.req.get_uri_args(20)
   if type(args.channelId) ~= "string" then return bad_request("1004", "channelId is required.") end
+  if (args.templateCode ~= nil and type(args.templateCode) ~= "string")
+      or (args.templateName ~= nil and type(args.templateName) ~= "string") then
+    return bad_request("1030", "templateCode and templateName are strings.")
+  end
   if args.channelId ~= creds.plus_friend_id then
     return 404, { statusCode = "404", statusName = "fail", errorMessage = "channel not found" }
   end
@@ -370,19 +443,7 @@ local function templates(creds)
     local code = raw.codes and raw.codes.sens
     if code and (not args.templateCode or args.templateCode == code)
         and (not args.templateName or raw.name:find(args.templateName, 1, true)) then
-      local buttons = {}
-      for i, b in ipairs(raw.buttons or {}) do
-        buttons[i] = { order = i, type = b.type, name = b.name, linkMobile = b.url_mobile,
-          linkPc = b.url_pc, schemeIos = b.scheme_ios, schemeAndroid = b.scheme_android }
-      end
-      out[#out + 1] = { createTime = "2026-01-02T10:00:00", updateTime = "2026-01-02T10:00:00",
-        channelId = creds.plus_friend_id, templateCode = code, templateName = raw.name,
-        categoryCode = "999999", categoryName = "기타", messageType = "BA",
-        emphasizeType = TYPE[t.type] or "NONE", content = raw.body, title = raw.title,
-        headerContent = raw.header, templateInspectionStatus = "APR",
-        templateStatus = "ACTIVE", buttons = state.list(buttons), securityFlag = raw.authentication == true,
-        isBlock = false, isDormant = false, useImage = t.type == "image",
-        useHeaderContent = raw.header ~= nil, useItemHighlight = raw.item_highlight ~= nil }
+      out[#out + 1] = template_view(t, code, creds)
     end
   end
   if args.templateCode and #out == 0 then
