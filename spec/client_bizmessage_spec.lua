@@ -185,4 +185,59 @@ describe("client: BizMessage", function()
     assert.is_nil(none)
     assert.truthy(err.code)
   end)
+
+  it("refreshes the token once on an answer with code 400 (Authorization error), then rejects",
+     function()
+    assert.equal("accepted", client:send(shipped(100)).status)
+    local c = assert(alimtalk.new{ provider = "bizmessage", templates = sandbox.templates,
+      bizmessage = { base_url = s.https_url, ca_file = s.ca_file, client_id = creds.client_id,
+                     client_secret = creds.client_secret, sender_key = "revoked-sender-key",
+                     sender_no = "0212345678", timeout = 2 } })
+    local tokens, sends = count(s, "^/v2/oauth/token$"), count(s, "^/v2/send/kakao$")
+    local r = c:send(shipped(101))
+    assert.equal("rejected", r.status)
+    assert.equal(2, r.attempts)
+    assert.equal(tokens + 2, count(s, "^/v2/oauth/token$"))   -- first token, then one refresh
+    assert.equal(sends + 2, count(s, "^/v2/send/kakao$"))
+    assert.equal(0, delivered(s, "biz-101"))
+    c:close()
+  end)
+
+  it("sends tax codes, fallback fields, P3 button ids and the message's own sender number", function()
+    local t = require("alimtalk.transport.curl").new{ ca_file = s.ca_file }
+    local bodies = {}
+    local rec = {
+      request = function(_, req) bodies[#bodies + 1] = req.body return t:request(req) end,
+      request_many = function(_, reqs)
+        for _, req in ipairs(reqs) do bodies[#bodies + 1] = req.body end
+        return t:request_many(reqs)
+      end,
+      close = function() t:close() end,
+    }
+    local c = assert(alimtalk.new{ provider = "bizmessage", transport = rec,
+      bizmessage = { base_url = s.https_url, client_id = creds.client_id,
+                     client_secret = creds.client_secret, sender_key = creds.sender_key,
+                     sender_no = "0212345678", timeout = 2 } })
+    local r = c:send{ id = "biz-110", to = "010-2000-0110", template = "TPL_0008", from = "031-555-1234",
+      content = "[상점] 고객님, 요청하신 작업이 완료되었습니다.", tax_cd1 = "T-ONE", tax_cd2 = "T-TWO",
+      failover = { type = "LMS", subject = "작업 완료", content = "요청하신 작업이 완료되었습니다." } }
+    assert.equal("accepted", r.status, r.message)
+    local sent
+    for _, b in ipairs(bodies) do
+      if b:sub(1, 1) == "{" then sent = require("cjson").decode(b) end
+    end
+    assert.equal("T-ONE", sent.tax_cd1)
+    assert.equal("T-TWO", sent.tax_cd2)
+    assert.equal("0315551234", sent.sender_no)
+    assert.is_true(sent.fall_back_yn)
+    assert.equal("LM", sent.fall_back_message_type)
+    assert.equal("작업 완료", sent.fall_back_title)
+    assert.equal("요청하신 작업이 완료되었습니다.", sent.fall_back_message)
+    local p = c:provider()
+    local entry = p:prepare({ id = "x", recipient = "821020000111", content = "x",
+      buttons = { { type = "P3", name = "결제", oneclick_id = "OC-1", product_id = "PR-1" } } }, nil, "T")
+    assert.equal("OC-1", entry.payload.attachment.button[1].oneclick_id)
+    assert.equal("PR-1", entry.payload.attachment.button[1].product_id)
+    c:close()
+  end)
 end)

@@ -3,7 +3,11 @@
 -- once on a 401), one message per `POST /v2/send/kakao`. `cid` is the message serial: the
 -- caller's `id`, or one generated per message and kept across retries. Because BizMessage
 -- dedupes by `cid`, an uncertain send is resent with the same `cid`, and a
--- duplicated-serial answer (Kakao 3012) then counts as accepted.
+-- duplicated-serial answer (Kakao 3012) then counts as accepted. An answer with code 400
+-- (Authorization error) is treated like HTTP 401: the token is refreshed once and the message
+-- resent; a second 400 is rejected. `sender_no` is the message's `from`, else its
+-- `failover.from` (BizMessage has one sender number for the message and its fallback), else
+-- the configured one.
 --
 -- Options: `client_id`, `client_secret` (or `client_secret_env`; default variable
 -- BIZMSG_CLIENT_SECRET), `sender_key`, `sender_no`, `base_url` (default
@@ -18,6 +22,7 @@ local config = require "alimtalk.config"
 local common = require "alimtalk.providers.common"
 local errors = require "alimtalk.errors"
 local events = require "alimtalk.events"
+local phone = require "alimtalk.phone"
 local retry = require "alimtalk.retry"
 
 local spec = config.provider_spec({
@@ -109,9 +114,15 @@ local function buttons(list)
   for i, b in ipairs(list) do
     out[i] = { type = b.type, name = b.name, url_mobile = b.url_mobile, url_pc = b.url_pc,
                scheme_ios = b.scheme_ios, scheme_android = b.scheme_android,
-               chat_extra = b.chat_extra, chat_event = b.chat_event }
+               chat_extra = b.chat_extra, chat_event = b.chat_event,
+               oneclick_id = b.oneclick_id, product_id = b.product_id }
   end
   return out
+end
+
+-- A sender number as digits (validation has checked it; left as typed if it cannot be read).
+local function digits(n)
+  return n and (phone.sender(n) or n)
 end
 
 --- Map one message to the send body.
@@ -121,9 +132,10 @@ function methods:prepare(msg, tpl, code)
   local body = {
     message_type = "AT", sender_key = self.sender_key, cid = serial, template_code = code,
     phone_number = msg.recipient or common.phone(msg.to, "bizmessage", msg.country_code),
-    sender_no = (type(msg.failover) == "table" and msg.failover.from) or self.sender_no,
+    sender_no = digits(msg.from) or (type(msg.failover) == "table" and digits(msg.failover.from))
+      or self.sender_no,
     message = t.content, title = t.title, header = t.header,
-    price = msg.price, currency_type = msg.currency,
+    price = msg.price, currency_type = msg.currency, tax_cd1 = msg.tax_cd1, tax_cd2 = msg.tax_cd2,
     fall_back_yn = false,
   }
   local attachment = {}
@@ -167,7 +179,6 @@ local function send_class(code, detail)
   if code == "200" or code == "100" then return "accepted" end
   if code == "520" then return "retryable" end
   if code == "500" then return "uncertain" end
-  if code == "400" then return "unauthorized" end
   return "rejected"
 end
 
@@ -179,6 +190,15 @@ function methods.parse(_, resp, chunk)
   end
   if doc and doc.code ~= nil then
     local code = tostring(common.val(doc.code))
+    local e = chunk[1]
+    if code == "400" and not e.auth_retried then
+      -- "Authorization error": refresh the token once and resend, as for a 401
+      e.auth_retried = true
+      local result = type(doc.result) == "table" and doc.result or {}
+      return { { status = "unauthorized", code = "400",
+                 message = common.val(result.detail_message) or "Authorization error",
+                 ids = { cid = e.serial } } }
+    end
     local result = type(doc.result) == "table" and doc.result or {}
     local detail = common.val(result.detail_code)
     detail = detail and tostring(detail)
