@@ -85,6 +85,11 @@ describe("validate Alcmeon", function()
         { provider = "alcmeon", now = common.kst(2026, 11, 21, 19, 59) }))
     end)
 
+    it("refuses reservations", function()
+      local _, err = validate.message(msg{ reserve_time = "2030-01-01 10:00" }, opts)
+      assert.truthy(common.find(err, "reserve_time", "NOT_SUPPORTED"))
+    end)
+
     it("takes up to 5 buttons", function()
       local b = {}
       for i = 1, 6 do b[i] = { type = "url", name = A(3), url_mobile = "https://x.example" } end

@@ -120,4 +120,17 @@ describe("validate API PLEX", function()
     assert.equal("G141", common.find(err, "to", "BAD_PHONE").provider_code)
     assert.equal("G140", common.find(err, "from", "BAD_PHONE").provider_code)
   end)
+
+  it("refuses reservations: API PLEX has no reserve time field", function()
+    local _, err = validate.message(base{ reserve_time = "2030-01-01 10:00" }, { provider = "apiplex" })
+    assert.truthy(common.find(err, "reserve_time", "NOT_SUPPORTED"))
+  end)
+
+  it("still reports 11 messages as more than one request takes", function()
+    local msgs = {}
+    for i = 1, 11 do msgs[i] = base() end
+    local _, errs = validate.batch(msgs, { provider = "apiplex" })
+    assert.equal("TOO_MANY", errs[0].code)
+    assert.equal(10, errs[0].limit)
+  end)
 end)

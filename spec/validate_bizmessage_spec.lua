@@ -69,10 +69,6 @@ describe("validate BizMessage", function()
     assert.truthy(common.find(err, "id", "REQUIRED"))
   end)
 
-  it("sends one message per request", function()
-    local _, errs = validate.batch({ base(), base{ id = "2" } }, { provider = "bizmessage" })
-    assert.equal(1, errs[0].limit)
-  end)
 
   it("takes quick replies with Kakao's types and needs WL links", function()
     assert.truthy(validate.message(base{ quick_replies = { { type = "BK", name = "네" } } },
@@ -102,5 +98,26 @@ describe("validate BizMessage", function()
     local _, err = validate.message(base{ from = "123" }, { provider = "bizmessage" })
     assert.truthy(common.find(err, "from", "BAD_PHONE"))
     assert.truthy(validate.message(base{ from = "02-1234-5678" }, { provider = "bizmessage" }))
+  end)
+
+  it("refuses reservations: BizMessage has no reserve time field", function()
+    local _, err = validate.message(base{ reserve_time = "2030-01-01 10:00" }, { provider = "bizmessage" })
+    assert.truthy(common.find(err, "reserve_time", "NOT_SUPPORTED"))
+  end)
+
+  it("does not report a batch size for 11 messages: each is its own request", function()
+    local msgs = {}
+    for i = 1, 11 do msgs[i] = base{ id = "b" .. i } end
+    local ok_list, errs = validate.batch(msgs, { provider = "bizmessage" })
+    assert.is_nil(errs)
+    assert.equal(11, #ok_list)
+  end)
+
+  it("needs from and failover.from to agree (one sender_no for both)", function()
+    local _, err = validate.message(base{ from = "02-1234-5678", failover = { type = "SMS",
+      from = "031-555-1234", content = "안내" } }, { provider = "bizmessage" })
+    assert.truthy(common.find(err, "failover.from", "NOT_SUPPORTED"))
+    assert.truthy(validate.message(base{ from = "02-1234-5678", failover = { type = "SMS",
+      from = "021234-5678", content = "안내" } }, { provider = "bizmessage" }))
   end)
 end)

@@ -25,7 +25,7 @@ local cases = {
     make = with(function(n) return { content = H(n), image = true } end) },
   { name = "highlight title 50 characters (3029)", at = 50, field = "title", pcode = "3029", unit = "chars",
     make = with(function(n) return { title = H(n) } end) },
-  { name = "header 16 UTF-8 bytes (3032)", at = 16, field = "header", pcode = "3032", unit = "bytes",
+  { name = "header under 16 UTF-8 bytes (3032)", at = 15, field = "header", pcode = "3032", unit = "bytes",
     make = with(function(n) return { header = common.utf8_bytes(n) } end) },
   { name = "item highlight title 30 Hangul characters (3034)", at = 30, field = "item_highlight.title",
     pcode = "3034", unit = "chars", make = with(function(n) return ih(H(n)) end) },
@@ -88,6 +88,14 @@ describe("validate SENS", function()
     assert.truthy(validate.message(base{ header = H(5) }, { provider = "sens" }))
     local _, err = validate.message(base{ header = H(6) }, { provider = "sens" })
     assert.equal(18, common.find(err, "header", "TOO_LONG").actual)
+  end)
+
+  it("takes a header of less than 16 bytes: 15 ASCII pass, 16 fail (3032)", function()
+    assert.truthy(validate.message(base{ header = string.rep("a", 15) }, { provider = "sens" }))
+    local _, err = validate.message(base{ header = string.rep("a", 16) }, { provider = "sens" })
+    local e = common.find(err, "header", "TOO_LONG")
+    assert.equal(15, e.limit)
+    assert.equal("3032", e.provider_code)
   end)
 
   it("needs at least 2 items", function()
@@ -226,7 +234,8 @@ describe("validate SENS", function()
       { type = "AL", name = "앱", scheme_ios = "app://x" }, { type = "BT", name = "봇" },
       { type = "AC", name = "친구 추가" } } }, { provider = "sens" })
     assert.truthy(common.find(err, "buttons[1].url_mobile", "BAD_FORMAT"))
-    assert.is_nil(common.find(err, "buttons[1].url_pc"))   -- the PC link is optional
+    -- seed 001 lists linkMobile and linkPc as mandatory for WL
+    assert.truthy(common.find(err, "buttons[1].url_pc", "REQUIRED"))
     assert.truthy(common.find(err, "buttons[2].scheme_android", "REQUIRED"))
     assert.truthy(common.find(err, "buttons[3].type", "BAD_VALUE"))
     assert.truthy(common.find(err, "buttons[4].name", "BAD_VALUE"))
@@ -263,6 +272,39 @@ describe("validate SENS", function()
       { provider = "sens" })
     assert.truthy(common.find(err, "reserve_time", "BAD_FORMAT"))
     assert.truthy(common.find(err, "reserve_zone", "BAD_VALUE"))
+  end)
+
+  it("refuses reservation dates and times that do not exist", function()
+    local now = common.kst(2026, 1, 10, 9, 0)
+    for _, bad in ipairs({ "2026-02-30 10:00", "2026-02-29 10:00", "2026-04-31 10:00", "2026-13-01 10:00",
+      "2026-11-21 24:00", "2026-11-21 10:60", "2026-00-10 10:00" }) do
+      local _, err = validate.message(base{ reserve_time = bad }, { provider = "sens", now = now })
+      assert.truthy(err and common.find(err, "reserve_time", "BAD_VALUE"), bad)
+    end
+    assert.truthy(validate.message(base{ reserve_time = "2028-02-29 10:00" },
+      { provider = "sens", now = now }))
+  end)
+
+  it("takes TZ database names only; zones without a fixed offset skip the clock checks", function()
+    local now = common.kst(2026, 11, 21, 12, 0)
+    for _, bad in ipairs({ "Mars/Base", "Seoul", "../../etc/passwd", "Asia", "Asia/Seoul/" }) do
+      local _, err = validate.message(base{ reserve_time = "2026-12-01 10:00", reserve_zone = bad },
+        { provider = "sens", now = now })
+      assert.truthy(err and common.find(err, "reserve_zone", "BAD_VALUE"), bad)
+    end
+    assert.truthy(validate.message(base{ reserve_time = "2026-12-01 10:00", reserve_zone = "Asia/Tokyo" },
+      { provider = "sens", now = now }))
+    -- a known zone is still checked against the clock
+    local _, past = validate.message(base{ reserve_time = "2026-11-20 10:00", reserve_zone = "UTC" },
+      { provider = "sens", now = now })
+    assert.truthy(common.find(past, "reserve_time", "BAD_VALUE"))
+    local f = io.open("/usr/share/zoneinfo/Europe/Paris", "rb")
+    if f then
+      f:close()
+      -- a real zone with daylight saving time: accepted, not placed on the clock
+      assert.truthy(validate.message(base{ reserve_time = "2026-11-20 10:00",
+        reserve_zone = "Europe/Paris" }, { provider = "sens", now = now }))
+    end
   end)
 
   it("takes limit overrides", function()

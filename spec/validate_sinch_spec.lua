@@ -85,4 +85,18 @@ describe("validate Sinch", function()
     local _, err = validate.message(ft{ to = "12345" }, { provider = "sinch", now = noon })
     assert.truthy(common.find(err, "to", "BAD_PHONE"))
   end)
+
+  it("refuses reservations: Sinch sends at once", function()
+    local _, err = validate.message(ft{ reserve_time = "2030-01-01 10:00" },
+      { provider = "sinch", now = noon })
+    assert.truthy(common.find(err, "reserve_time", "NOT_SUPPORTED"))
+  end)
+
+  it("does not report a batch size for 11 messages: each is its own request", function()
+    local msgs = {}
+    for i = 1, 11 do msgs[i] = ft() end
+    local ok_list, errs = validate.batch(msgs, { provider = "sinch", now = noon })
+    assert.is_nil(errs)
+    assert.equal(11, #ok_list)
+  end)
 end)

@@ -74,18 +74,57 @@ function _M.check(kind, provider, now, opts)
       .. "%s KST", kind, provider, hhmm(open), hhmm(close), _M.kst(now), _M.kst(next_allowed)) }
 end
 
---- Parse a reservation time `yyyy-MM-dd HH:mm` in a zone to epoch seconds.
--- Only fixed-offset zones are known: Asia/Seoul (+9), UTC/Etc/UTC/GMT (0), Asia/Tokyo (+9).
--- @treturn number epoch seconds, or nil when the format or zone is not understood
-function _M.parse_reserve(s, zone)
-  if type(s) ~= "string" then return nil end
+--- Fixed UTC offsets (seconds) of the zones whose reservations can be checked: zones without
+-- daylight saving time. Other TZ database names are accepted (see `zone_known`) but their
+-- reservations are not checked against the clock or the send window.
+_M.offsets = {
+  ["Asia/Seoul"] = KST, ["Asia/Tokyo"] = KST, ["Asia/Pyongyang"] = KST,
+  ["Asia/Shanghai"] = 8 * 3600, ["Asia/Hong_Kong"] = 8 * 3600, ["Asia/Taipei"] = 8 * 3600,
+  ["Asia/Singapore"] = 8 * 3600, ["Asia/Manila"] = 8 * 3600,
+  ["Asia/Bangkok"] = 7 * 3600, ["Asia/Ho_Chi_Minh"] = 7 * 3600, ["Asia/Jakarta"] = 7 * 3600,
+  ["Asia/Kolkata"] = 19800,
+  UTC = 0, ["Etc/UTC"] = 0, GMT = 0, ["Etc/GMT"] = 0,
+}
+
+--- The directory holding the host's TZ database (binary TZif files).
+_M.zoneinfo = "/usr/share/zoneinfo"
+
+--- Whether a zone is a TZ database name: in the offset table, or a TZif file under
+-- `zoneinfo` (the name is checked for shape first, so it cannot leave that directory).
+-- @tparam string zone
+-- @treturn boolean
+function _M.zone_known(zone)
+  if type(zone) ~= "string" then return false end
+  if _M.offsets[zone] then return true end
+  if not zone:match("^%a[%w_%+%-]*$") and not zone:match("^%a[%w_%+%-]*/[%w_%+%-/]+$") then
+    return false
+  end
+  if zone:find("..", 1, true) or zone:find("//", 1, true) or zone:sub(-1) == "/" then return false end
+  local f = io.open(_M.zoneinfo .. "/" .. zone, "rb")
+  if not f then return false end
+  local magic = f:read(4)
+  f:close()
+  return magic == "TZif"
+end
+
+local DAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+local function leap(y)
+  return (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0
+end
+
+--- Parse a reservation time `yyyy-MM-dd HH:mm` as a wall-clock time: seconds since
+-- 1970-01-01 00:00 of that wall clock (add a zone offset to get epoch seconds).
+-- @treturn number seconds, or nil and "format" (not yyyy-MM-dd HH:mm) or "date" (no such day
+-- or time, e.g. 2026-02-30 or 24:00)
+function _M.parse_wallclock(s)
+  if type(s) ~= "string" then return nil, "format" end
   local y, mo, d, h, mi = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d) (%d%d):(%d%d)$")
-  if not y then return nil end
+  if not y then return nil, "format" end
   y, mo, d, h, mi = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi)
-  if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 then return nil end
-  local offsets = { ["Asia/Seoul"] = KST, ["Asia/Tokyo"] = KST, UTC = 0, ["Etc/UTC"] = 0, GMT = 0 }
-  local off = offsets[zone or "Asia/Seoul"]
-  if not off then return nil end
+  if mo < 1 or mo > 12 or h > 23 or mi > 59 then return nil, "date" end
+  local dim = (mo == 2 and leap(y)) and 29 or DAYS[mo]
+  if d < 1 or d > dim then return nil, "date" end
   -- days from civil (proleptic Gregorian), independent of the host's time zone
   local yy = mo <= 2 and y - 1 or y
   local era = idiv(yy >= 0 and yy or yy - 399, 400)
@@ -94,8 +133,19 @@ function _M.parse_reserve(s, zone)
   local doy = idiv(153 * mp + 2, 5) + d - 1
   local doe = yoe * 365 + idiv(yoe, 4) - idiv(yoe, 100) + doy
   local days = era * 146097 + doe - 719468
-  if os.date("!%d", days * 86400) ~= string.format("%02d", d) then return nil end -- e.g. 02-30
-  return days * 86400 + h * 3600 + mi * 60 - off
+  return days * 86400 + h * 3600 + mi * 60
+end
+
+--- Parse a reservation time `yyyy-MM-dd HH:mm` in a zone to epoch seconds.
+-- Only the zones in `offsets` can be converted.
+-- @treturn number epoch seconds, or nil and the reason: "format", "date" (no such day or
+-- time), "zone" (not a zone in `offsets`)
+function _M.parse_reserve(s, zone)
+  local t, why = _M.parse_wallclock(s)
+  if not t then return nil, why end
+  local off = _M.offsets[zone or "Asia/Seoul"]
+  if not off then return nil, "zone" end
+  return t - off
 end
 
 return _M

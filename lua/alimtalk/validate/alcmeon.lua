@@ -8,7 +8,7 @@
 -- usage API only.
 --
 -- Messages: the text after substitution goes to Kakao, so its 1000-character limit applies;
--- up to 5 buttons; FriendTalk only 09:00-20:00 KST.
+-- up to 5 buttons; FriendTalk only 09:00-20:00 KST; no reservations (`reserve_time`: NOT_SUPPORTED).
 -- @module alimtalk.validate.alcmeon
 local kakao = require "alimtalk.validate.kakao"
 local rules = require "alimtalk.validate.rules"

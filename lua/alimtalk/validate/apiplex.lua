@@ -15,7 +15,9 @@
 -- types WL AL DS BK MD BC BT AC P1 P2 P3 (WL needs url_mobile, AL one of scheme_android,
 -- scheme_ios, url_mobile, P3 oneclick_id or product_id), quick reply types WL AL BK MD BC BT.
 -- Missing required values are C400_3, bad values C400_2, a bad recipient G141, a bad sender
--- G140.
+-- G140. No reservations (`reserve_time`: NOT_SUPPORTED). SMS/LMS fallback needs the provider's
+-- failback configuration, which validation cannot see: the provider object rejects such a
+-- message before sending when it is missing (alimtalk.providers.apiplex).
 -- @module alimtalk.validate.apiplex
 local kakao = require "alimtalk.validate.kakao"
 

@@ -11,6 +11,9 @@
 --   text(60) (result field "title"), fall_back_message_type SMS/LMS
 -- * price an integer, currency_type an ISO 4217 code; tax_cd1 / tax_cd2 text(50)
 -- * buttons and quick replies with Kakao's types (WL needs url_mobile; AL one of its links)
+-- * one `sender_no` for the message and its SMS/LMS fallback: `from` and `failover.from` must
+--   agree when both are given
+-- * no reservations (`reserve_time`: NOT_SUPPORTED)
 -- @module alimtalk.validate.bizmessage
 local kakao = require "alimtalk.validate.kakao"
 
@@ -52,6 +55,11 @@ function P.check(ctx, m)
     local phone = require "alimtalk.phone"
     local d, err = phone.sender(m.from, "from")
     if not d then ctx:push(err) else ctx:size("from", d, "from", "sender_no") end
+    local fo = m.failover
+    if d and type(fo) == "table" and fo.from and phone.sender(fo.from) and phone.sender(fo.from) ~= d then
+      ctx:add("NOT_SUPPORTED", "failover.from", "BizMessage has one sender_no for the message and its "
+        .. "fallback: failover.from must equal from (or be left out)")
+    end
   end
   if m.tax_cd1 then ctx:size("tax_cd1", m.tax_cd1, "tax_cd", "tax_cd1") end
   if m.tax_cd2 then ctx:size("tax_cd2", m.tax_cd2, "tax_cd", "tax_cd2") end

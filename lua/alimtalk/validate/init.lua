@@ -91,7 +91,9 @@ end
 -- `messages[1]`, `messages[2]`...)
 -- @treturn table list of the normalized valid messages (nil where a message is invalid)
 -- @treturn table|nil errors by message index (`errors.collect` tables); index 0 holds a batch
--- error (`TOO_MANY`, unit "items", with the provider's batch limit); `BATCH_MIXED` marks a
+-- error (`TOO_MANY`, unit "items", with the provider's per-request limit: SENS 100, API PLEX
+-- 10, when the list is meant as one request; providers that take one message per request
+-- have no such limit); `BATCH_MIXED` marks a
 -- message that cannot share the request (SENS: one template and one reservation per request)
 function _M.batch(msgs, opts)
   check_opts(opts, "validate.batch")
@@ -100,11 +102,13 @@ function _M.batch(msgs, opts)
   local base = opts.field_prefix or "messages"
   local ok_list, by_index = {}, nil
   local n = rules.len(msgs)
-  if P.max_batch and n > P.max_batch then
+  -- One-message-per-request providers (BizMessage, Sinch, Alcmeon) have no multi-message
+  -- request to overflow: the client sends each message on its own.
+  if P.max_batch and P.max_batch > 1 and n > P.max_batch then
     by_index = { [0] = errors.collect{ errors.new{ code = "TOO_MANY", field = base, limit = P.max_batch,
       actual = n, unit = "items", provider = P.name, provider_code = P.batch_code,
-      message = string.format("%s takes at most %d messages per request, got %d", P.name, P.max_batch,
-        n) } } }
+      message = string.format("one %s request takes at most %d messages, got %d (client:send_batch "
+        .. "splits a longer list into requests)", P.name, P.max_batch, n) } } }
   end
   if n == 0 then
     by_index = { [0] = errors.collect{ errors.new{ code = "TOO_FEW", field = base, limit = 1, actual = 0,

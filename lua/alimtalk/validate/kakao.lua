@@ -329,27 +329,54 @@ function _M.check_failover(ctx, m)
 end
 
 --- Reservation format and the send window (checked at the reservation time when there is one).
+-- Providers whose profile has no `reservations` flag cannot send a reservation: NOT_SUPPORTED.
+-- A zone must be a TZ database name; for zones without a fixed offset in
+-- `sendwindow.offsets` the reservation cannot be placed on the clock, so neither the
+-- past-time nor the send-window check runs for it.
 function _M.check_timing(ctx, m, window_provider)
   local opts = ctx.opts or NONE
+  local P = ctx.profile
   local at
-  if m.reserve_time ~= nil then
-    if not m.reserve_time:match("^%d%d%d%d%-%d%d%-%d%d %d%d:%d%d$") then
-      ctx:add("BAD_FORMAT", "reserve_time", "reserve_time must be yyyy-MM-dd HH:mm",
-        ctx.profile.codes.bad_param)
-    else
-      local zone = m.reserve_zone or "Asia/Seoul"
-      at = sendwindow.parse_reserve(m.reserve_time, zone)
-      if at and opts.now and at < opts.now then
-        ctx:add("BAD_VALUE", "reserve_time", "reserve_time is in the past", ctx.profile.codes.bad_param)
+  local skip_window = false
+  if (m.reserve_time ~= nil or m.reserve_zone ~= nil) and not P.reservations then
+    local f = m.reserve_time ~= nil and "reserve_time" or "reserve_zone"
+    ctx:add("NOT_SUPPORTED", f, P.name .. " does not take reservations (reserve_time): send the "
+      .. "message at the time it should go out", P.codes.bad_param)
+  else
+    local zone = m.reserve_zone
+    local zone_ok = true
+    if zone ~= nil and not sendwindow.zone_known(zone) then
+      zone_ok = false
+      ctx:add("BAD_VALUE", "reserve_zone", "reserve_zone must be a TZ database name like Asia/Seoul, got "
+        .. string.format("%q", zone), P.codes.bad_param)
+    end
+    if m.reserve_time ~= nil then
+      local wall, why = sendwindow.parse_wallclock(m.reserve_time)
+      if not wall then
+        if why == "format" then
+          ctx:add("BAD_FORMAT", "reserve_time", "reserve_time must be yyyy-MM-dd HH:mm", P.codes.bad_param)
+        else
+          ctx:add("BAD_VALUE", "reserve_time", "reserve_time " .. m.reserve_time .. " is not a real date "
+            .. "and time", P.codes.bad_param)
+        end
+        skip_window = true
+      elseif zone_ok then
+        local off = sendwindow.offsets[zone or "Asia/Seoul"]
+        if off then
+          at = wall - off
+          if opts.now and at < opts.now then
+            ctx:add("BAD_VALUE", "reserve_time", "reserve_time is in the past", P.codes.bad_param)
+          end
+        else
+          skip_window = true   -- a real zone with no fixed offset here: cannot be placed
+        end
+      else
+        skip_window = true
       end
     end
   end
-  if m.reserve_zone ~= nil and not m.reserve_zone:match("^[%a_]+[%w_/%+%-]*$") then
-    ctx:add("BAD_VALUE", "reserve_zone", "reserve_zone must be a TZ database name like Asia/Seoul",
-      ctx.profile.codes.bad_param)
-  end
-  if sendwindow.kinds[m.kind] then
-    local _, err = sendwindow.check(m.kind, window_provider or ctx.profile.name, at or opts.now or os.time(),
+  if sendwindow.kinds[m.kind] and not skip_window then
+    local _, err = sendwindow.check(m.kind, window_provider or P.name, at or opts.now or os.time(),
       { window = opts.window, field = "kind" })
     if err then ctx:push(err) end
   end

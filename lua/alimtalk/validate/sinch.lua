@@ -10,6 +10,7 @@
 -- * FriendTalk (`kind = "friendtalk"`): 08:00-21:00 KST only; text up to 1000 characters;
 --   choice titles up to 14 characters; card title + description up to 1000 characters (400
 --   with media, 76 with a wide image; one choice only with a wide image); media .png/.jpg.
+-- * no reservations (`reserve_time`: NOT_SUPPORTED): Sinch sends at once.
 -- @module alimtalk.validate.sinch
 local kakao = require "alimtalk.validate.kakao"
 local rules = require "alimtalk.validate.rules"
