@@ -99,6 +99,20 @@ function _M.missing(provider, key, env)
                      provider = provider }
 end
 
+--- A URL fit to show in an error or a result: userinfo (`user:password@`), query and
+-- fragment removed, since any of them may carry credentials.
+-- @tparam string url
+-- @treturn string
+function _M.redact_url(url)
+  local u = tostring(url)
+  u = u:gsub("[?#].*$", "")
+  local scheme, rest = u:match("^(%a[%w+.%-]*://)(.*)$")
+  if not scheme then scheme, rest = "", u end
+  local auth, path = rest:match("^([^/]*)(.*)$")
+  auth = auth:gsub("^.*@", "")
+  return scheme .. auth .. path
+end
+
 --- Check that a base URL is scheme://host[:port] with nothing after it.
 -- @tparam string url
 -- @tparam string where option path for the error
@@ -107,7 +121,7 @@ function _M.base_url(url, where)
   local u = url:gsub("/+$", "")
   if not u:match("^https?://[%w%.%-%[%]:]+$") then
     error(where .. ": base_url must be scheme://host[:port] (paths are added by alimtalk), got "
-          .. u, 3)
+          .. _M.redact_url(u), 3)
   end
   return u
 end

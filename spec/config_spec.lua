@@ -1,0 +1,25 @@
+-- Option errors never show credentials carried in a URL.
+local alimtalk = require "alimtalk"
+local config = require "alimtalk.config"
+
+describe("config", function()
+  it("keeps userinfo and query out of a bad base_url error", function()
+    for _, url in ipairs({ "https://user:s3cr3t-pw@sens.example/alimtalk",
+                           "https://sens.example/path?token=s3cr3t-pw",
+                           "https://u:s3cr3t-pw@sens.example#s3cr3t-pw" }) do
+      local ok, err = pcall(alimtalk.new, { provider = "sens", sens = { access_key = "ak",
+        secret_key = "sk", service_id = "ncp:kkobizmsg:kr:1:svc", plus_friend_id = "@shop",
+        base_url = url } })
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("base_url must be", 1, true), tostring(err))
+      assert.is_nil(tostring(err):find("s3cr3t", 1, true), tostring(err))
+      assert.truthy(tostring(err):find("sens.example", 1, true))
+    end
+  end)
+
+  it("redacts URLs for display", function()
+    assert.equal("https://host:8443/a/b", config.redact_url("https://me:pw@host:8443/a/b?k=v#f"))
+    assert.equal("http://host", config.redact_url("http://a@b@host"))
+    assert.equal("https://host/p", config.redact_url("https://host/p"))
+  end)
+end)
