@@ -53,7 +53,7 @@ describe("bulk campaigns against the sandbox server", function()
     return { provider = "apiplex", templates = sandbox.templates,
              apiplex = { base_url = s.http_url, user_id = c.apiplex.user_id,
                          secret_key = c.apiplex.secret_key, sender_key = c.apiplex.sender_key,
-                         sender_number = "0212345678" } }
+                         sender_number = "0212345678", dedupe_msg_key = true } }
   end
   local function client(provider) return assert(alimtalk.new(conf(provider))) end
   local function outbox_count(to)

@@ -65,6 +65,8 @@ describe("bulk campaign killed with SIGKILL", function()
       provider = "apiplex", templates = sandbox.templates,
       apiplex = { base_url = s.http_url, user_id = s.credentials.apiplex.user_id or "sandbox",
                   sender_key = s.credentials.apiplex.sender_key, sender_number = "0212345678",
+                  -- the sandbox drops a reused msg_key, as the account would confirm
+                  dedupe_msg_key = true,
                   secret_key_env = "CRASH_APIPLEX_SECRET" },
     }))
     cfg:close()

@@ -51,7 +51,7 @@ describe("alimtalk command line", function()
       sens = { base_url = s.http_url, access_key = c.sens.access_key, service_id = c.sens.service_id,
                plus_friend_id = c.sens.plus_friend_id },
       apiplex = { base_url = s.http_url, user_id = c.apiplex.user_id, sender_key = c.apiplex.sender_key,
-                  sender_number = "0212345678" },
+                  sender_number = "0212345678", dedupe_msg_key = true },
     }))
     env_prefix = ("env ALIMTALK_SENS_SECRET_KEY=%s ALIMTALK_APIPLEX_SECRET_KEY=%s ALIMTALK_OUTBOX=%s")
       :format(q(c.sens.secret_key), q(c.apiplex.secret_key), q(dir .. "/outbox.jsonl"))

@@ -21,8 +21,10 @@ local _M = {}
 _M.VERSION = 1
 
 -- Providers that drop a second message with a serial they have seen (answering "duplicate"),
--- so resending an interrupted row under the same serial cannot deliver it twice.
-_M.DEDUPING = { bizmessage = true, apiplex = true, sandbox = true }
+-- so resending an interrupted row under the same serial cannot deliver it twice; used only
+-- when the client's provider object does not say (its `dedupes` field). API PLEX dedupes
+-- only where configured (`dedupe_msg_key`), which its provider object reports.
+_M.DEDUPING = { bizmessage = true, sandbox = true }
 
 local OPTIONS = {
   client = true, input = true, format = true, campaign = true, state_dir = true, template = true,
