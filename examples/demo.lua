@@ -9,12 +9,13 @@ local outbox_path = os.getenv("ALIMTALK_OUTBOX") or os.tmpname()
 
 local client = assert(alimtalk.new{
   provider = "sandbox",
-  sandbox = { profile = "sens", outbox = outbox_path },   -- validated as SENS would validate it
+  -- validated as BizMessage would validate it; like BizMessage, it dedupes the serial (cid)
+  sandbox = { profile = "bizmessage", outbox = outbox_path },
   templates = here .. "/templates.json",
 })
 
 local message = {
-  id = "order-20261121-1001-shipped",      -- our serial: resending it can never double-send
+  id = "order-20261121-1001-shipped",      -- our serial (BizMessage cid): a resend is not a second send
   to = "010-1234-5678",
   template = "order_shipped",
   vars = { name = "홍길동", order = "20261121-1001", courier = "우체국택배",
@@ -40,8 +41,10 @@ print(string.format("ids      request_id=%s message_id=%s", tostring(result.ids.
 print(string.format("attempts %d", result.attempts))
 
 local again = client:send(message)
-print(string.format("\n== the same serial sent again: %s (duplicate=%s): delivered once",
-                    again.status, tostring(again.duplicate)))
+print(string.format("\n== the same serial sent again: %s, code %s (duplicate=%s): %s",
+                    again.status, tostring(again.code), tostring(again.duplicate),
+                    again.duplicate and "BizMessage dedupes the cid, delivered once"
+                    or "a second message"))
 
 print("\n== delivery report")
 for _, ev in ipairs(client:poll_events()) do

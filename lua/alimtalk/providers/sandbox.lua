@@ -1,15 +1,21 @@
 --- The embedded sandbox provider: in-process, no server, nothing leaves the machine.
 -- It applies the validation of a chosen real provider profile (the client runs it before
 -- sending, exactly as for that provider), records every accepted message to an outbox file
--- (JSON lines: what the handset would show), answers with realistic ids, dedupes by the
--- caller's serial like BizMessage/API PLEX do, and simulates delivery: each accepted message
+-- (JSON lines: what the handset would show), answers with realistic ids, treats a reused
+-- serial as the chosen profile's provider does, and simulates delivery: each accepted message
 -- becomes a delivery event after `delivery_delay` seconds, `failed` with the configured code
 -- for numbers listed in `fail_numbers`, else `delivered`.
+--
+-- Reused serials (the message `id`), by profile: `sens` and `sinch` take no serial, so every
+-- send is a new message (sent and recorded again); `bizmessage` dedupes `cid`: a reused one is
+-- answered 3012 and counts as accepted (`duplicate`); `apiplex` answers a reused `msg_key`
+-- C400_2 "duplicated msg_key", which is `rejected` unless `dedupe_msg_key = true` (then it
+-- counts as accepted, as for a real API PLEX account configured so).
 --
 -- Options: `profile` (sens | bizmessage | apiplex | sinch; default sens), `outbox` (path, or
 -- false for none; default $ALIMTALK_OUTBOX or alimtalk-outbox.jsonl), `delivery_delay`
 -- (seconds, default 0), `fail_numbers` (normalized number -> Kakao code, e.g.
--- `{ ["01000000000"] = "3019" }`), `now`.
+-- `{ ["01000000000"] = "3019" }`), `dedupe_msg_key` (apiplex profile only), `now`.
 -- @module alimtalk.providers.sandbox
 local _M = {}
 
@@ -21,7 +27,7 @@ local retry = require "alimtalk.retry"
 
 local spec = {
   profile = "string", outbox = "string|boolean", delivery_delay = "number",
-  fail_numbers = "table", now = "function",
+  fail_numbers = "table", now = "function", dedupe_msg_key = "boolean",
 }
 local profiles = { sens = true, bizmessage = true, apiplex = true, sinch = true }
 
@@ -40,10 +46,16 @@ function _M.new(conf)
   local path = conf.outbox
   if path == nil then path = os.getenv("ALIMTALK_OUTBOX") or "alimtalk-outbox.jsonl" end
   if path == true then path = "alimtalk-outbox.jsonl" end
+  if conf.dedupe_msg_key ~= nil and profile ~= "apiplex" then
+    error("alimtalk.new: sandbox.dedupe_msg_key applies to the apiplex profile only", 2)
+  end
+  local keeps_serials = profile == "bizmessage" or profile == "apiplex"
   return setmetatable({
     name = "sandbox", profile = profile, max_batch = profile == "sens" and 100
       or (profile == "apiplex" and 10 or 1),
-    dedupes = true, outbox_path = path or nil,
+    keeps_serials = keeps_serials,
+    dedupes = profile == "bizmessage" or (profile == "apiplex" and conf.dedupe_msg_key == true),
+    outbox_path = path or nil,
     delivery_delay = conf.delivery_delay or 0, fail_numbers = conf.fail_numbers or {},
     now = conf.now or retry.now, seq = 0, serials = {}, sent = {}, queue = {},
   }, mt)
@@ -87,9 +99,15 @@ function methods:send_chunk(chunk)
   local now = self.now()
   local out = {}
   for i, e in ipairs(chunk) do
-    local prior = e.serial and self.serials[e.serial]
-    if prior then
-      out[i] = { status = "duplicate", code = "3012", message = "serial already accepted",
+    local prior = self.keeps_serials and e.serial and self.serials[e.serial]
+    if prior and self.profile == "bizmessage" then
+      out[i] = { status = "duplicate", code = "3012", message = "SerialNumberDuplicatedException",
+                 ids = { request_id = prior.request_id, message_id = prior.message_id } }
+    elseif prior then
+      -- API PLEX: a reused msg_key is refused; whether that proves the first was delivered is
+      -- what `dedupe_msg_key` asserts
+      out[i] = { status = self.dedupes and "duplicate" or "rejected", code = "C400_2",
+                 message = "duplicated msg_key",
                  ids = { request_id = prior.request_id, message_id = prior.message_id } }
     else
       local message_id = self:next_id("SBM")
@@ -100,7 +118,7 @@ function methods:send_chunk(chunk)
                     due = now + self.delivery_delay, record = r }
       self.sent[message_id] = rec
       self.queue[#self.queue + 1] = rec
-      if e.serial then self.serials[e.serial] = rec end
+      if e.serial and self.keeps_serials then self.serials[e.serial] = rec end
       out[i] = { status = "accepted", code = "A000", message = "success",
                  ids = { request_id = request_id, message_id = message_id } }
     end
