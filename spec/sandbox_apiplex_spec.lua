@@ -143,4 +143,89 @@ describe("sandbox API PLEX", function()
     assert.equal(3, #s:sink("flaky"))
     s:settings({ webhooks = { apiplex = "/_sandbox/sink/apiplex" }, webhook_tries = 10 })
   end)
+
+  local function sink_has(name, key)
+    return sandbox.wait(function()
+      for _, call in ipairs(s:sink(name) or {}) do
+        local b = cjson.decode(call.body)
+        if b.results[1].msg_key == key then return b end
+      end
+    end, 3)
+  end
+
+  it("delivers webhooks to http://localhost:PORT (no resolver needed) and to [::1]", function()
+    local s6
+    finally(function()
+      s:settings({ webhooks = { apiplex = "/_sandbox/sink/apiplex" } })
+      if s6 then assert.same({}, sandbox.stop(s6)) end
+    end)
+    local url = "http://localhost:" .. s.port .. "/_sandbox/sink/aplocal"
+    local ok, err = s:settings({ webhooks = { apiplex = url } })
+    assert.truthy(ok, err)
+    assert.equal("C100", send({ msg("local-1", { echo_to_webhook = "tok" }) }).json.results[1].code)
+    local got = sink_has("aplocal", "local-1")
+    assert.truthy(got, "no webhook arrived at localhost")
+    assert.equal("tok", got.results[1].echo_to_webhook)
+    -- an IPv6 loopback receiver: a second sandbox listening on ::1
+    s6 = sandbox.start{ host = "::1", tls = false }
+    assert.equal("http://[::1]:" .. s6.port, s6.http_url)
+    assert.truthy(s:settings({ webhooks = { apiplex = s6:sink_url("v6") } }))
+    send({ msg("v6-1") })
+    assert.truthy(sandbox.wait(function()
+      for _, call in ipairs(s6:sink("v6") or {}) do
+        if call.body:find('"v6-1"', 1, true) then return true end
+      end
+    end, 3), "no webhook arrived at [::1]")
+  end)
+
+  it("refuses a webhook host name it cannot resolve, with a clear error", function()
+    local ok, err = s:settings({ webhooks = { apiplex = "http://hooks.example.invalid/x" } })
+    assert.is_nil(ok)
+    assert.matches("IP address or localhost", err)
+    ok, err = s:settings({ webhooks = { sms = "/_sandbox/sink/x" } })
+    assert.is_nil(ok)
+    assert.matches("unknown provider sms", err)
+    assert.is_nil((s:settings({ webhooks = { apiplex = "ftp://127.0.0.1/x" } })))
+    -- the setting in force is unchanged
+    assert.equal("/_sandbox/sink/apiplex", s:settings({}).webhooks.apiplex)
+  end)
+
+  describe("seed 004 field rules", function()
+    it("answers a non-string echo_to_webhook with G142 (type error)", function()
+      for _, v in ipairs({ 5, true, { "a" } }) do
+        local r = send({ msg("echo-type", { echo_to_webhook = v }) })
+        assert.equal("G142", r.json.results[1].code)
+        assert.matches("echo_to_webhook must be a string", r.json.results[1].desc)
+      end
+      local long = send({ msg("echo-long", { echo_to_webhook = ("e"):rep(257) }) })
+      assert.equal("G142", long.json.results[1].code)
+      local max = send({ msg("echo-256", { echo_to_webhook = ("e"):rep(256) }) })
+      assert.equal("C100", max.json.results[1].code)
+    end)
+
+    it("refuses a P3 button without oneclick_id or product_id with C400_3 (missing parameter)", function()
+      local r = send({ msg("p3-1", { attachment = { button = { { type = "P3", name = "pay" } } } }) })
+      assert.equal("C400_3", r.json.results[1].code)
+      assert.matches("P3 button needs oneclick_id or product_id", r.json.results[1].desc)
+      for _, m in ipairs(s:outbox({ provider = "apiplex" })) do assert.not_equal("p3-1", m.serial) end
+      -- with an id the button passes the plugin rule (and then meets the template check)
+      local p3 = { type = "P3", name = "pay", oneclick_id = "OC1" }
+      r = send({ msg("p3-2", { attachment = { button = { p3 } } }) })
+      assert.equal("C100", r.json.results[1].code)
+    end)
+
+    it("allows only WL/AL/BK/MD/BC/BT quick replies (a DS quick reply is C400_2)", function()
+      local r = send({ msg("qr-ds", { supplement = { quick_reply = { { type = "DS", name = "d" } } } }) })
+      assert.equal("C400_2", r.json.results[1].code)
+      assert.matches("quick_reply", r.json.results[1].desc)
+      for i, t in ipairs({ "AC", "P1", "P3" }) do
+        local qr = { quick_reply = { { type = t, name = "q" } } }
+        local x = send({ msg("qr-bad-" .. i, { supplement = qr }) })
+        assert.equal("C400_2", x.json.results[1].code, t)
+      end
+      r = send({ msg("qr-bk", { supplement = { quick_reply = { { type = "BK", name = "q" },
+        { type = "WL", name = "w", url_mobile = "https://a.example" } } } }) })
+      assert.equal("C100", r.json.results[1].code)
+    end)
+  end)
 end)

@@ -63,6 +63,51 @@ describe("sandbox server", function()
     assert.equal(401, assert(sandbox.http(s, { path = uri, headers = h })).status)
   end)
 
+  it("listens on loopback only: other hosts are refused (the admin API has no authentication)", function()
+    for _, host in ipairs({ "0.0.0.0", "10.1.2.3", "::", "example.com", "128.0.0.1" }) do
+      local s, err = server.start{ host = host, tls = false }
+      if s then s:stop() end
+      assert.is_nil(s, host)
+      assert.matches("loopback", err)
+    end
+    local s = sandbox.start{ host = "127.0.0.2", tls = false }
+    finally(function() assert.same({}, sandbox.stop(s)) end)
+    assert.equal("http://127.0.0.2:" .. s.port, s.http_url)
+    assert.equal(200, assert(sandbox.http(s, { path = "/_sandbox/health" })).status)
+  end)
+
+  it("raises on unknown credentials and webhooks keys; refuses a webhook host it cannot resolve", function()
+    assert.has_error(function() server.start{ credentials = { sms = { key = "x" } } } end,
+      "alimtalk.sandbox.server.start: unknown credentials provider sms")
+    assert.has_error(function() server.start{ credentials = { sens = { acess_key = "x" } } } end,
+      "alimtalk.sandbox.server.start: unknown credentials.sens field acess_key")
+    assert.has_error(function() server.start{ credentials = { sens = { access_key = 5 } } } end)
+    assert.has_error(function() server.start{ webhooks = { apiplx = "/_sandbox/sink/x" } } end,
+      "alimtalk.sandbox.server.start: unknown webhooks provider apiplx (apiplex, sinch)")
+    local s, err = server.start{ tls = false, webhooks = { sinch = "https://hooks.example.invalid/s" } }
+    if s then s:stop() end
+    assert.is_nil(s)
+    assert.matches("webhooks.sinch: webhook URL host must be an IP address or localhost", err)
+  end)
+
+  it("resolves relative paths against the real working directory, not a stale $PWD", function()
+    local runtime = rawget(_G, "jit") and "luajit" or "lua5.4"
+    local script = table.concat({
+      'package.path = "lua/?.lua;lua/?/init.lua;" .. package.path',
+      'local server = require "alimtalk.sandbox.server"',
+      'local s, err = server.start{ templates = "spec/fixtures/templates.json", tls = false }',
+      'if not s then print("ERR " .. tostring(err)) os.exit(1) end',
+      'local r = s:request("GET", "/_sandbox/health")',
+      's:stop()',
+      'print("OK " .. tostring(r and r.body))',
+    }, "\n")
+    local q = function(x) return "'" .. x:gsub("'", "'\\''") .. "'" end
+    local rc, out = sh("cd " .. q(sandbox.root) .. " && PWD=/nonexistent-stale-pwd " .. runtime
+      .. " -e " .. q(script))
+    assert.equal(0, rc, out)
+    assert.matches('OK .*"templates":8', out)
+  end)
+
   it("answers malformed requests on every endpoint without a 500 or a Lua error", function()
     local s = sandbox.start{}
     finally(function() assert.same({}, sandbox.stop(s)) end)

@@ -12,6 +12,7 @@
 -- `alimtalk.core`'s client when it is built, else the `curl` command.
 -- @module alimtalk.sandbox.server
 local cjson = require("cjson").new()
+local webhook = require "alimtalk.sandbox.emu.webhook"
 cjson.encode_number_precision(14)
 
 local _M = {}
@@ -66,24 +67,33 @@ local function write_file(path, data)
   return true
 end
 
+-- The process's working directory. $PWD is not trusted: a parent that changed directory
+-- without updating it (a stale $PWD) would send relative paths elsewhere. Plain Lua cannot
+-- change directory, so the answer is kept.
+local cwd
+local function getcwd()
+  if not cwd then
+    local p = io.popen("pwd -P")
+    cwd = p and p:read("l")
+    if p then p:close() end
+    cwd = cwd or "."
+  end
+  return cwd
+end
+
+local function absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  return getcwd() .. "/" .. path
+end
+
 -- The repository's lua/ folder, from where this file was loaded.
 local function lua_root()
   local src = debug.getinfo(1, "S").source
   local path = src:sub(1, 1) == "@" and src:sub(2) or "lua/alimtalk/sandbox/server.lua"
   local dir = path:match("^(.*)/alimtalk/sandbox/server%.lua$") or "lua"
-  if dir:sub(1, 1) ~= "/" then
-    local pwd = os.getenv("PWD") or io.popen("pwd"):read("l")
-    dir = pwd .. "/" .. dir
-  end
-  return dir
+  return absolute((dir:gsub("^%./", "")))
 end
 _M.lua_root = lua_root
-
-local function absolute(path)
-  if path:sub(1, 1) == "/" then return path end
-  local pwd = os.getenv("PWD") or io.popen("pwd"):read("l")
-  return pwd .. "/" .. path
-end
 
 local seeded = false
 local function random_port()
@@ -111,7 +121,7 @@ local function make_certs(dir)
   local q = function(f) return sh_quote(dir .. "/" .. f) end
   local ext = dir .. "/server.ext"
   assert(write_file(ext, "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
-    .. "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"))
+    .. "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,IP:0:0:0:0:0:0:0:1,DNS:localhost\n"))
   local cmds = {
     "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650"
       .. " -subj '/CN=alimtalk sandbox CA' -keyout " .. q("ca.key") .. " -out " .. q("ca.pem")
@@ -179,6 +189,35 @@ local function fill(tpl, vars)
   return (tpl:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end))
 end
 
+-- Unknown provider names and fields raise, as unknown options do.
+local function check_tables(opts)
+  local where = "alimtalk.sandbox.server.start: "
+  for p, c in pairs(opts.credentials or {}) do
+    local known = _M.default_credentials[p]
+    if not known then error(where .. "unknown credentials provider " .. tostring(p), 4) end
+    if type(c) ~= "table" then error(where .. "credentials." .. p .. " must be a table", 4) end
+    for k, v in pairs(c) do
+      if not known[k] then error(where .. "unknown credentials." .. p .. " field " .. tostring(k), 4) end
+      if type(v) ~= "string" then
+        error(where .. "credentials." .. p .. "." .. k .. " must be a string", 4)
+      end
+    end
+  end
+  for p, url in pairs(opts.webhooks or {}) do
+    if p ~= "apiplex" and p ~= "sinch" then
+      error(where .. "unknown webhooks provider " .. tostring(p) .. " (apiplex, sinch)", 4)
+    end
+    if type(url) ~= "string" then error(where .. "webhooks." .. p .. " must be a string", 4) end
+  end
+end
+
+-- The admin API has no authentication: the server listens on loopback only.
+local function loopback(host)
+  if host == "localhost" or host == "::1" or host == "[::1]" then return true end
+  local a, b, c = host:match("^127%.(%d%d?%d?)%.(%d%d?%d?)%.(%d%d?%d?)$")
+  return a ~= nil and tonumber(a) < 256 and tonumber(b) < 256 and tonumber(c) < 256
+end
+
 local function start(opts, made)
   opts = opts or {}
   for k, v in pairs(opts) do
@@ -187,7 +226,18 @@ local function start(opts, made)
       error("alimtalk.sandbox.server.start: " .. k .. " must be a " .. OPTIONS[k], 3)
     end
   end
+  check_tables(opts)
   local host = opts.host or "127.0.0.1"
+  if not loopback(host) then
+    return nil, "host must be a loopback address (127.0.0.0/8, ::1, localhost): the admin API "
+      .. "has no authentication; got " .. host
+  end
+  for p, url in pairs(opts.webhooks or {}) do
+    local ok, err = webhook.check_url(url)
+    if not ok then return nil, "webhooks." .. p .. ": " .. err end
+  end
+  -- IPv6 literals go in brackets in nginx's listen and in URLs
+  if host == "::1" then host = "[::1]" end
   local tls = opts.tls ~= false
   local run_dir = opts.run_dir
   local temporary = not run_dir
@@ -235,8 +285,10 @@ local function start(opts, made)
     if not ok then return nil, err end
     assert(write_file(run_dir .. "/nginx.conf", fill(CONF, vars)))
     os.remove(run_dir .. "/error.log")
-    local cmd = nginx .. " -p " .. sh_quote(run_dir) .. " -e " .. sh_quote(run_dir .. "/error.log")
-      .. " -c " .. sh_quote(run_dir .. "/nginx.conf")
+    -- nginx's Lua is LuaJIT: a LUA_PATH/LUA_CPATH meant for the caller's runtime (e.g. Lua
+    -- 5.4's cjson.so) must not reach it
+    local cmd = "env -u LUA_PATH -u LUA_CPATH " .. nginx .. " -p " .. sh_quote(run_dir)
+      .. " -e " .. sh_quote(run_dir .. "/error.log") .. " -c " .. sh_quote(run_dir .. "/nginx.conf")
     if run(cmd .. " >" .. sh_quote(run_dir .. "/start.log") .. " 2>&1") then
       local s = setmetatable({ run_dir = run_dir, host = host, port = port,
         https_port = tls and https_port or nil,

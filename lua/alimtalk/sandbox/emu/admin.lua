@@ -16,6 +16,7 @@
 local state = require "alimtalk.sandbox.emu.state"
 local faults = require "alimtalk.sandbox.emu.faults"
 local registry = require "alimtalk.sandbox.emu.registry"
+local webhook = require "alimtalk.sandbox.emu.webhook"
 
 local ngx = ngx
 local _M = {}
@@ -92,6 +93,13 @@ local function outbox(args)
   return out
 end
 
+-- First log entry to read: `since` is request-controlled and bounds a loop, so it starts at 1.
+local function since(args)
+  local n = tonumber(args.since)
+  if not n or n ~= n then return 1 end
+  return math.max(1, math.floor(n))
+end
+
 local function read_json(ctx)
   local v = state.decode(ctx.body())
   if type(v) ~= "table" then return nil, "body must be a JSON object or list" end
@@ -105,7 +113,7 @@ function _M.handle(ctx)
   if path == "/_sandbox/health" then
     return 200, { ok = true, pid = ngx.worker.pid(), templates = #registry.all() }
   elseif path == "/_sandbox/attempts" and m == "GET" then
-    return 200, state.list(state.read_log("a", tonumber(args.since) or 1, tonumber(args.limit)))
+    return 200, state.list(state.read_log("a", since(args), tonumber(args.limit)))
   elseif path == "/_sandbox/outbox" and m == "GET" then
     return 200, state.list(outbox(args))
   elseif path:find("^/_sandbox/messages/%w+/.+$") and m == "GET" then
@@ -140,7 +148,16 @@ function _M.handle(ctx)
       for k, val in pairs(v) do
         if not SETTINGS[k] then return 400, { error = "unknown setting " .. k } end
         if type(val) ~= SETTINGS[k] then return 400, { error = k .. " must be a " .. SETTINGS[k] } end
-        if k == "unreachable" then
+        if k == "webhooks" then
+          for provider, url in pairs(val) do
+            if provider ~= "apiplex" and provider ~= "sinch" then
+              return 400, { error = "webhooks: unknown provider " .. tostring(provider)
+                .. " (apiplex, sinch)" }
+            end
+            local ok, werr = webhook.check_url(url)
+            if not ok then return 400, { error = "webhooks." .. provider .. ": " .. werr } end
+          end
+        elseif k == "unreachable" then
           local set = {}
           for _, num in ipairs(val) do set[num] = true end
           val = set
@@ -156,7 +173,7 @@ function _M.handle(ctx)
     state.dict("sbx_tok"):flush_all()
     return 200, { ok = true }
   elseif path == "/_sandbox/webhooks" and m == "GET" then
-    return 200, state.list(state.read_log("w", tonumber(args.since) or 1, tonumber(args.limit)))
+    return 200, state.list(state.read_log("w", since(args), tonumber(args.limit)))
   elseif path:find("^/_sandbox/sink/[%w_%-]+$") then
     local name = path:sub(16)
     if m == "POST" then

@@ -4,7 +4,9 @@
 -- The answer is HTTP 200 `{"results":[{"msg_key","code","desc"}]}` with an acceptance code per
 -- message: C100 accepted, C400_1 wrong type, C400_2 invalid value (also a reused msg_key:
 -- desc "duplicated msg_key"), C400_3 missing field, C404_1 unknown template/sender key,
--- G140 sender number, G141 recipient number, G142 echo_to_webhook over 256 bytes.
+-- G140 sender number, G141 recipient number, G142 echo_to_webhook over 256 bytes or not a
+-- string. A P3 button without oneclick_id/product_id is C400_3 (a missing parameter); a
+-- quick reply of a type other than WL/AL/BK/MD/BC/BT is C400_2.
 -- More than 10 msg_data: HTTP 400 with code G160 for the request. A template mismatch is
 -- accepted (C100) and reported by the result webhook (code 3016), as Kakao reports it.
 -- The result webhook POSTs `{"results":[{msg_key, code, desc, request_date, done_date,
@@ -36,7 +38,10 @@ local BYTES = { header = 64, title = 200, currency_type = 12, echo_to_webhook = 
 local BUTTON_BYTES = { name = 112, chat_extra = 50, chat_event = 50 }
 local QUICK_BYTES = { name = 54, chat_extra = 200, chat_event = 200 }
 local STRINGS = { "sender_number", "msg_key", "header", "msg", "receiver_number", "title",
-  "template_code", "sender_key", "currency_type", "echo_to_webhook" }
+  "template_code", "sender_key", "currency_type" }
+-- Quick replies take only these types (seed 004's quick_reply table).
+local QUICK_TYPES = { WL = true, AL = true, BK = true, MD = true, BC = true, BT = true }
+local function nonempty(v) return type(v) == "string" and v ~= "" end
 
 local function check_buttons(list, where, limits)
   if list == nil then return nil end
@@ -49,6 +54,15 @@ local function check_buttons(list, where, limits)
         return "C400_2", string.format("%s[%d].%s is over %d bytes", where, i, k, max)
       end
     end
+    if where == "quick_reply" and type(b.type) == "string" and not QUICK_TYPES[b.type] then
+      return "C400_2", string.format("quick_reply[%d]: type %s is not a quick reply type "
+        .. "(WL, AL, BK, MD, BC, BT)", i, b.type)
+    end
+    -- "Must send oneclick_id or product_id": a missing parameter (C400_3)
+    if where == "button" and b.type == "P3" and not nonempty(b.oneclick_id)
+        and not nonempty(b.product_id) then
+      return "C400_3", string.format("button[%d]: a P3 button needs oneclick_id or product_id", i)
+    end
     local code, desc = kakao.check_button(b, where .. "[" .. i .. "]")
     if code then return "C400_2", desc end
   end
@@ -58,15 +72,18 @@ local function check(m, creds)
   for _, k in ipairs({ "sender_number", "msg", "receiver_number", "template_code", "sender_key" }) do
     if m[k] == nil or m[k] == "" or m[k] == ngx.null then return "C400_3", "required parameter: " .. k end
   end
+  -- G142: "Exceed 256 byte or type error"
+  local echo = m.echo_to_webhook
+  if echo ~= nil and echo ~= ngx.null and (type(echo) ~= "string" or #echo > 256) then
+    return "G142", type(echo) ~= "string" and "echo_to_webhook must be a string"
+      or "echo_to_webhook is over 256 bytes"
+  end
   for _, k in ipairs(STRINGS) do
     if m[k] ~= nil and m[k] ~= ngx.null and type(m[k]) ~= "string" then
       return "C400_1", k .. " must be a string"
     end
   end
   if m.price ~= nil and type(m.price) ~= "number" then return "C400_1", "price must be a number" end
-  if m.echo_to_webhook and #m.echo_to_webhook > 256 then
-    return "G142", "echo_to_webhook is over 256 bytes"
-  end
   for k, max in pairs(BYTES) do
     if type(m[k]) == "string" and #m[k] > max then
       return "C400_2", string.format("%s is over %d bytes", k, max)
