@@ -10,10 +10,11 @@ local function now()   -- wall clock in seconds (os.clock is CPU time)
 end
 
 describe("core.http_client", function()
-  local srv, client
+  local srv, client, closed
 
   setup(function()
     srv = httpd.start({ tls = true })
+    closed = "http://127.0.0.1:" .. httpd.closed_port()
   end)
 
   teardown(function()
@@ -77,7 +78,7 @@ describe("core.http_client", function()
     it("reports each failure in its own slot", function()
       local results = client:request_many({
         { url = srv:url("/ok") },
-        { url = "http://127.0.0.1:1/ok" },
+        { url = closed .. "/ok" },
         { url = srv:url("/big?bytes=5000"), max_response = 1000 },
         { method = "POST", url = srv:url("/echo"), body = "three" },
       })
@@ -164,8 +165,7 @@ describe("core.http_client", function()
 
   describe("failures", function()
     it("connect: a closed port, nothing sent", function()
-      local resp, msg, code, sent = client:request({ method = "POST", url = "http://127.0.0.1:1/x",
-                                                     body = "x" })
+      local resp, msg, code, sent = client:request({ method = "POST", url = closed .. "/x", body = "x" })
       assert.is_nil(resp)
       assert.are.equal("connect", code)
       assert.is_false(sent)
@@ -238,18 +238,38 @@ describe("core.http_client", function()
       assert.are.equal(200, assert(client:request({ url = srv:https_url("/ok") })).status)
     end)
 
-    -- *.invalid names never resolve (RFC 6761); /etc/hosts has none, so this fails locally or
-    -- at the first resolver, without any traffic to a real server.
+    -- The lookup runs in a child inside a private network namespace that has only loopback
+    -- (unshare -n): the system resolver's query cannot leave the machine. *.invalid never
+    -- resolves (RFC 6761). Same runtime and build as this spec.
     it("dns: a name that cannot resolve, nothing sent", function()
-      local resp, _, code, sent = client:request({ url = "https://nonexistent.invalid/x",
-                                                   connect_timeout = 3 })
-      assert.is_nil(resp)
-      assert.are.equal("dns", code)
-      assert.is_false(sent)
+      local function sh(cmd)
+        local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
+        local out = p:read("*a")
+        p:close()
+        return tonumber(out:match("rc=(%d+)%s*$")), out
+      end
+      local q = function(x) return "'" .. x:gsub("'", "'\\''") .. "'" end
+      local rc, why = sh("unshare -n sh -c 'ip link set lo up' >/dev/null")
+      if rc ~= 0 then
+        pending("needs unshare -n (util-linux) and ip (iproute2) as root to isolate the lookup: " .. why)
+        return
+      end
+      local runtime = rawget(_G, "jit") and "luajit" or "lua5.4"
+      local script = table.concat({
+        'local core = require "alimtalk.core"',
+        'local c = core.http_client({ timeout = 5, connect_timeout = 3 })',
+        'local resp, _, code, sent = c:request({ url = "https://nonexistent.invalid/x" })',
+        'io.write("resp=", tostring(resp), " code=", tostring(code), " sent=", tostring(sent), "\\n")',
+      }, "\n")
+      local out
+      rc, out = sh("LUA_CPATH=" .. q(package.cpath) .. " unshare -n sh -c "
+        .. q("ip link set lo up && exec " .. runtime .. " -e " .. q(script)))
+      assert.are.equal(0, rc, out)
+      assert.matches("resp=nil code=dns sent=false", out, 1, true)
     end)
 
     it("counts every transfer in stats", function()
-      client:request({ url = "http://127.0.0.1:1/x" })
+      client:request({ url = closed .. "/x" })
       client:request({ url = srv:url("/ok") })
       assert.are.equal(2, client:stats().requests)
     end)

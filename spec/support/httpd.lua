@@ -220,6 +220,31 @@ function _M.start(opts)
   error("could not start nginx: " .. tostring(last_err))
 end
 
+-- Is something listening on 127.0.0.1/0.0.0.0/:: `port`? Read from the kernel's socket tables.
+local function listening(p)
+  local hex = (":%04X "):format(p)
+  for _, f in ipairs({ "/proc/net/tcp", "/proc/net/tcp6" }) do
+    for line in (read_file(f) or ""):gmatch("[^\n]+") do
+      local loc, st = line:match("^%s*%d+:%s+(%S+)%s+%S+%s+(%x%x)")
+      if loc and st == "0A" and (loc .. " "):find(hex, 1, true) then return true end
+    end
+  end
+  return false
+end
+
+--- A loopback port that refuses connections: one a server of ours just listened on and
+-- released, checked to have no listener (a fixed port such as 1 could be taken by anyone).
+-- @treturn number the port
+function _M.closed_port()
+  for _ = 1, 5 do
+    local s = _M.start()
+    local p = s.port
+    s:stop()
+    if not listening(p) then return p end
+  end
+  error("no closed port found")
+end
+
 function server:url(path) return ("http://127.0.0.1:%d%s"):format(self.port, path or "/ok") end
 function server:https_url(path) return ("https://localhost:%d%s"):format(self.https_port, path or "/ok") end
 function server:wrong_url(path) return ("https://localhost:%d%s"):format(self.wrong_port, path or "/ok") end
