@@ -59,21 +59,23 @@ describe("OpenResty example", function()
     local started
     for _ = 1, 15 do
       port = math.random(20000, 59000)
-      env = ("ALIMTALK_CONFIG='%s/alimtalk.json' APIPLEX_ECHO_TOKEN='%s' "
-        .. "SINCH_WEBHOOK_SECRET='sandbox-webhook-secret' APIPLEX_SECRET_KEY='sandbox-apiplex-secret' ")
-        :format(dir, ECHO)
       s = s or sandbox.start({
         delivery_delay = 0.05,
         webhooks = { apiplex = ("http://127.0.0.1:%d/webhooks/apiplex"):format(port),
                      sinch = ("http://127.0.0.1:%d/webhooks/sinch"):format(port) },
       })
-      local c = s.credentials.apiplex
+      env = ("ALIMTALK_CONFIG='%s/alimtalk.json' APIPLEX_ECHO_TOKEN='%s' SINCH_WEBHOOK_SECRET='%s' "
+        .. "APIPLEX_SECRET_KEY='%s' NCP_SECRET_KEY='%s' "):format(dir, ECHO,
+        s.credentials.sinch.webhook_secret, s.credentials.apiplex.secret_key, s.credentials.sens.secret_key)
+      local c = s.credentials
+      -- by host name: nginx verifies certificates against names, not IP addresses
+      local https = "https://localhost:" .. s.https_port
       write(dir .. "/alimtalk.json", cjson.encode({
-        provider = "apiplex", templates = sandbox.templates,
-        -- by host name: nginx verifies certificates against names, not IP addresses
-        apiplex = { base_url = "https://localhost:" .. s.https_port, user_id = c.user_id,
-                    secret_key_env = "APIPLEX_SECRET_KEY",
-                    sender_key = c.sender_key, sender_number = "0212345678", timeout = 10 },
+        provider = "sens", templates = sandbox.templates,
+        sens = { base_url = https, access_key = c.sens.access_key, secret_key_env = "NCP_SECRET_KEY",
+                 service_id = c.sens.service_id, plus_friend_id = c.sens.plus_friend_id, timeout = 10 },
+        apiplex = { base_url = https, user_id = c.apiplex.user_id, secret_key_env = "APIPLEX_SECRET_KEY",
+                    sender_key = c.apiplex.sender_key, sender_number = "0212345678", timeout = 10 },
       }))
       -- nginx workers run as nobody: the files they read must be world-readable
       sh(("cp '%s' '%s/ca.pem' && chmod 644 '%s/ca.pem' '%s/alimtalk.json'"):format(s.ca_file, dir, dir, dir))
@@ -110,13 +112,13 @@ describe("OpenResty example", function()
     assert.matches("^%d+%.%d+", body.core)
   end)
 
-  it("sends a message within a request, over verified HTTPS, and reports validation errors", function()
+  it("sends a message within a request (SENS: signed in the C core) over verified HTTPS", function()
     local status, body = call("POST", "/send", { to = "010-5555-0001", template = "welcome",
-                                                 vars = { name = "홍길동", date = "2026-11-21" },
-                                                 id = "or-1" })
+                                                 vars = { name = "홍길동", date = "2026-11-21" } })
     assert.are.equal(200, status, cjson.encode(body))
     assert.are.equal("accepted", body.status)
-    assert.are.equal("apiplex", body.provider)
+    assert.are.equal("sens", body.provider)
+    assert.are.equal("A000", body.code)
     local box = assert(s:outbox({ to = "01055550001" }))
     assert.are.equal(1, #box)
     assert.are.equal("홍길동님, 회원가입을 환영합니다.\n가입일: 2026-11-21", box[1].text)
@@ -128,7 +130,7 @@ describe("OpenResty example", function()
   end)
 
   it("receives API PLEX result webhooks with the echo token and refuses forged ones", function()
-    local status = call("POST", "/send", { to = "010-5555-0002", template = "welcome",
+    local status = call("POST", "/send?provider=apiplex", { to = "010-5555-0002", template = "welcome",
                                            vars = { name = "김", date = "2026-11-21" }, id = "or-2" })
     assert.are.equal(200, status)
     local found
@@ -173,7 +175,7 @@ describe("OpenResty example", function()
   end)
 
   it("keeps an unrelated handler fast while 200 sends wait on a slow provider", function()
-    assert(s:fault({ provider = "apiplex", kind = "delay", delay = 1 }))
+    assert(s:fault({ provider = "sens", kind = "delay", delay = 1 }))
     local lua_script = dir .. "/post.lua"
     write(lua_script, ([[
 wrk.method = "POST"

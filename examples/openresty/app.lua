@@ -1,8 +1,9 @@
 --- The OpenResty example's handlers (see nginx.conf beside this file).
 --
--- One alimtalk client per nginx worker, made on first use from the JSON file named by
--- $ALIMTALK_CONFIG (`{ "provider": "apiplex", "apiplex": { ..., "secret_key_env": "..." },
--- "templates": "templates.json" }`). Inside a request, the client picks the cosocket
+-- One alimtalk client per provider and nginx worker, made on first use from the JSON file
+-- named by $ALIMTALK_CONFIG (`{ "provider": "sens", "sens": { ..., "secret_key_env": "..." },
+-- "apiplex": { ... }, "templates": "templates.json" }`); `POST /send?provider=apiplex` picks
+-- another configured provider than the default. Inside a request, the client picks the cosocket
 -- transport by itself, so a send waiting on a slow provider never blocks the worker, and the
 -- provider's OAuth token (BizMessage, Sinch) is cached once for every request of the worker.
 -- Signing and text measurement run in the C core built for LuaJIT (lua_package_cpath).
@@ -10,7 +11,7 @@ local cjson = require("cjson.safe")
 
 local _M = {}
 
-local client, client_err
+local clients, client_errs = {}, {}
 local hooks = {}
 
 local function reply(status, body)
@@ -38,22 +39,31 @@ function _M.init()
   if not cfg then ngx.log(ngx.ERR, "alimtalk: ", e) end
 end
 
-local function get_client()
-  if client or client_err then return client, client_err end
+local PROVIDERS = { sens = true, bizmessage = true, apiplex = true, sinch = true, sandbox = true }
+
+local function get_client(name)
   local cfg, e = load_config()
-  if not cfg then client_err = e return nil, e end
-  local ok, c, err = pcall(require("alimtalk").new, cfg)
-  if not ok then client_err = tostring(c) elseif not c then client_err = tostring(err) else client = c end
-  return client, client_err
+  if not cfg then return nil, e end
+  name = name or cfg.provider or "sandbox"
+  if not PROVIDERS[name] or (name ~= "sandbox" and not cfg[name]) then
+    return nil, "provider '" .. tostring(name) .. "' is not configured"
+  end
+  if clients[name] or client_errs[name] then return clients[name], client_errs[name] end
+  local ok, c, err = pcall(require("alimtalk").new, { provider = name, [name] = cfg[name],
+                                                      templates = cfg.templates })
+  if not ok then client_errs[name] = tostring(c)
+  elseif not c then client_errs[name] = tostring(err)
+  else clients[name] = c end
+  return clients[name], client_errs[name]
 end
 
---- POST /send: the body is one message; answers the result (200 accepted, 202 uncertain,
--- 422 rejected or invalid, 503 not sent).
+--- POST /send[?provider=NAME]: the body is one message; answers the result (200 accepted,
+-- 202 uncertain, 422 rejected or invalid, 503 not sent).
 function _M.send()
   ngx.req.read_body()
   local msg = cjson.decode(ngx.req.get_body_data() or "")
   if type(msg) ~= "table" then return reply(400, { error = "the body must be a JSON message" }) end
-  local c, e = get_client()
+  local c, e = get_client(ngx.var.arg_provider)
   if not c then return reply(500, { error = e }) end
   -- API PLEX result webhooks carry the echo token back: that is how /webhooks/apiplex
   -- knows a result is genuine.
