@@ -131,4 +131,76 @@ describe("client: Sinch", function()
     local wrong = assert(webhook.new{ secret = "not-the-secret" })
     assert.is_nil((wrong:parse(call.headers, call.body)))
   end)
+
+  describe("FriendTalk (generic Conversation API messages)", function()
+    -- noon KST, inside Sinch's 08:00-21:00 FriendTalk window
+    local NOON = 1795230000   -- 2026-11-21 03:00 UTC
+    local ft
+
+    before_each(function()
+      ft = assert(alimtalk.new{ provider = "sinch", now = function() return NOON end,
+        sinch = { base_url = s.https_url, auth_url = s.https_url, ca_file = s.ca_file,
+                  project_id = creds.project_id, app_id = creds.app_id, key_id = creds.key_id,
+                  key_secret = creds.key_secret, timeout = 2 },
+        retry = { base_delay = 0.01, max_delay = 0.05 } })
+    end)
+    after_each(function() ft:close() end)
+
+    local function last(to)
+      local found
+      for _, m in ipairs(s:outbox{ provider = "sinch" } or {}) do
+        if m.to == to then found = m end
+      end
+      return found
+    end
+
+    it("sends text as a text_message, not an empty template", function()
+      local r = ft:send{ kind = "friendtalk", to = "010-4000-0201", content = "이번 주 특가 안내입니다." }
+      assert.equal("accepted", r.status, r.message)
+      local m = assert(last("+821040000201"))
+      assert.equal("friendtalk", m.kind)
+      assert.equal("이번 주 특가 안내입니다.", m.text)
+    end)
+
+    it("sends text with choices as a choice_message", function()
+      local r = ft:send{ kind = "friendtalk", to = "010-4000-0202", content = "참석하시나요?",
+        choices = { { title = "네" }, { title = "웹에서 보기", url = "https://shop.example/e/1" } } }
+      assert.equal("accepted", r.status, r.message)
+      local m = assert(last("+821040000202"))
+      assert.equal("참석하시나요?", m.text)
+      assert.equal("네", m.buttons[1].name)
+      assert.equal("https://shop.example/e/1", m.buttons[2].url_mobile)
+    end)
+
+    it("sends media as a media_message and a card as a card_message", function()
+      local r = ft:send{ kind = "friendtalk", to = "010-4000-0203",
+                         media = { url = "https://cdn.example/banner.png" } }
+      assert.equal("accepted", r.status, r.message)
+      assert.truthy(last("+821040000203"))
+      r = ft:send{ kind = "friendtalk", to = "010-4000-0204",
+        card = { title = "겨울 세일", description = "최대 50% 할인",
+                 media = { url = "https://cdn.example/c.jpg" },
+                 choices = { { title = "쇼핑하기", url = "https://shop.example/sale" } } } }
+      assert.equal("accepted", r.status, r.message)
+      local m = assert(last("+821040000204"))
+      assert.equal("겨울 세일", m.title)
+      assert.equal("최대 50% 할인", m.text)
+      assert.equal("쇼핑하기", m.buttons[1].name)
+    end)
+
+    it("is refused by the server past its limits when pre-flight validation is off", function()
+      local raw = assert(alimtalk.new{ provider = "sinch", validate = false,
+        sinch = { base_url = s.https_url, auth_url = s.https_url, ca_file = s.ca_file,
+                  project_id = creds.project_id, app_id = creds.app_id, key_id = creds.key_id,
+                  key_secret = creds.key_secret, timeout = 2 } })
+      local r = raw:send{ kind = "friendtalk", to = "010-4000-0205", content = string.rep("가", 1001) }
+      assert.equal("rejected", r.status)
+      assert.equal("INVALID_ARGUMENT", r.code)
+      r = raw:send{ kind = "friendtalk", to = "010-4000-0206", content = "고르세요",
+                    choices = { { title = string.rep("가", 15) } } }
+      assert.equal("rejected", r.status)
+      assert.is_nil(last("+821040000205"))
+      raw:close()
+    end)
+  end)
 end)

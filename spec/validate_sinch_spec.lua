@@ -9,6 +9,12 @@ local function ft(extra)
   return m
 end
 local function with(extra) return function(n) return ft(extra(n)) end end
+-- a card carries its own text: no top-level content beside it
+local function card(extra) return function(n)
+  local m = ft(extra(n))
+  m.content = nil
+  return m
+end end
 
 local cases = {
   { name = "text 1000 characters", at = 1000, field = "content", unit = "chars",
@@ -16,15 +22,15 @@ local cases = {
   { name = "choice title 14 characters", at = 14, field = "choices[1].title", unit = "chars",
     make = with(function(n) return { choices = { { title = H(n) } } } end) },
   { name = "card title + description 1000 characters", at = 1000, field = "card", unit = "chars",
-    make = with(function(n) return { card = { title = H(10), description = H(n - 10) } } end) },
+    make = card(function(n) return { card = { title = H(10), description = H(n - 10) } } end) },
   { name = "card with media 400 characters", at = 400, field = "card", unit = "chars",
-    make = with(function(n) return { card = { title = H(10), description = E(n - 10),
+    make = card(function(n) return { card = { title = H(10), description = E(n - 10),
       media = { url = "https://img.example/a.png" } } } end) },
   { name = "card with a wide image 76 characters", at = 76, field = "card", unit = "chars",
-    make = with(function(n) return { card = { title = H(6), description = H(n - 6),
+    make = card(function(n) return { card = { title = H(6), description = H(n - 6),
       media = { url = "https://img.example/a.jpg", wide = true } } } end) },
   { name = "card with a wide image takes one choice", at = 1, field = "card.choices", code = "TOO_MANY",
-    unit = "items", make = with(function(n)
+    unit = "items", make = card(function(n)
       local c = {}
       for i = 1, n do c[i] = { title = "선택" .. i } end
       return { card = { title = "t", description = "d", media = { url = "https://img.example/w.jpg",
@@ -71,8 +77,9 @@ describe("validate Sinch", function()
   end)
 
   it("takes .png and .jpg media only", function()
-    assert.truthy(validate.message(ft{ media = { url = "https://img.example/a.JPG?x=1" } },
-      { provider = "sinch", now = noon }))
+    local media = ft{ media = { url = "https://img.example/a.JPG?x=1" } }
+    media.content = nil
+    assert.truthy(validate.message(media, { provider = "sinch", now = noon }))
     local _, err = validate.message(ft{ media = { url = "https://img.example/a.gif" } }, { provider = "sinch",
       now = noon })
     assert.equal("MEDIA_TYPE_UNSUPPORTED", common.find(err, "media.url", "BAD_VALUE").provider_code)
@@ -84,6 +91,19 @@ describe("validate Sinch", function()
     assert.equal("+821012345678", m.recipient)
     local _, err = validate.message(ft{ to = "12345" }, { provider = "sinch", now = noon })
     assert.truthy(common.find(err, "to", "BAD_PHONE"))
+  end)
+
+  it("sends one generic message: media has no text, a card carries its own", function()
+    local _, err = validate.message(ft{ media = { url = "https://img.example/a.png" } },
+      { provider = "sinch", now = noon })
+    assert.truthy(common.find(err, "content", "NOT_SUPPORTED"))
+    local _, err2 = validate.message(ft{ card = { title = "t", description = "d" },
+      choices = { { title = "네" } } }, { provider = "sinch", now = noon })
+    assert.truthy(common.find(err2, "content", "NOT_SUPPORTED"))
+    assert.truthy(common.find(err2, "choices", "NOT_SUPPORTED"))
+    local _, err3 = validate.message(ft{ choices = { { title = "웹", url = "shop.example" } } },
+      { provider = "sinch", now = noon })
+    assert.truthy(common.find(err3, "choices[1].url", "BAD_FORMAT"))
   end)
 
   it("refuses reservations: Sinch sends at once", function()

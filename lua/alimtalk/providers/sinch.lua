@@ -2,7 +2,12 @@
 -- OAuth client-credentials token from `auth_url` (cached until shortly before it expires,
 -- refreshed once on a 401). AlimTalk goes out as a `template_message` with a KAKAOTALK
 -- `channel_template` (template id + parameters); authentication templates set the channel
--- property KAKAOTALK_AUTHENTICATION. One message per request. Sinch takes no caller serial, so
+-- property KAKAOTALK_AUTHENTICATION. FriendTalk and advertising messages (`kind` other than
+-- alimtalk) go as the Conversation API's generic messages (seed 002): `content` as a
+-- `text_message`, `content` with `choices` as a `choice_message`, `media` as a
+-- `media_message`, `card` as a `card_message` (title, description, media, choices). A choice is
+-- `{ title =, url = nil, postback = nil }`: with a url it becomes a `url_message` choice, else
+-- a `text_message` choice. One message per request. Sinch takes no caller serial, so
 -- an uncertain send is reported `uncertain`, never resent; the caller's `id` travels as
 -- `correlation_id` for reconciliation.
 --
@@ -95,27 +100,65 @@ function methods:unauthorized()
   self.token_expires = 0
 end
 
+local function choice_list(list)
+  if type(list) ~= "table" or #list == 0 then return nil end
+  local out = {}
+  for i, c in ipairs(list) do
+    local o = { postback_data = c.postback }
+    if c.url then o.url_message = { title = c.title, url = c.url }
+    else o.text_message = { text = c.title } end
+    out[i] = o
+  end
+  return out
+end
+
+-- The generic Conversation API message for FriendTalk / advertising (seed 002 shapes).
+local function generic(msg, content)
+  local card = msg.card
+  if card then
+    return { card_message = {
+      title = card.title, description = card.description,
+      media_message = type(card.media) == "table" and { url = card.media.url } or nil,
+      choices = choice_list(card.choices) } }
+  end
+  if msg.media then return { media_message = { url = msg.media.url } } end
+  local choices = choice_list(msg.choices)
+  if choices then
+    return { choice_message = { text_message = { text = content }, choices = choices } }
+  end
+  return { text_message = { text = content } }
+end
+
 --- Map one message to a messages:send body.
--- Parameters are the message's `vars` (as strings); a message given as finished `content`
--- needs a registry template so its variables can be recovered by matching.
+-- AlimTalk: parameters are the message's `vars` (as strings); a message given as finished
+-- `content` needs a registry template so its variables can be recovered by matching.
+-- Other kinds: a generic message (see the module description).
 function methods:prepare(msg, tpl, code)
-  local params = {}
-  local vars = common.texts(msg, tpl).vars
-  for k, v in pairs(vars or {}) do params[k] = tostring(v) end
+  local texts = common.texts(msg, tpl)
+  local message
+  if msg.kind == nil or msg.kind == "alimtalk" then
+    local params = {}
+    for k, v in pairs(texts.vars or {}) do params[k] = tostring(v) end
+    message = { template_message = { channel_template = { KAKAOTALK = {
+      template_id = code, parameters = params,
+      language_code = tpl and common.val(tpl.language) or nil } } } }
+  else
+    message = generic(msg, texts.content)
+  end
   local body = {
     app_id = self.app_id,
     recipient = { identified_by = { channel_identities = {
       { channel = "KAKAOTALK",
         identity = msg.recipient or common.phone(msg.to, "sinch", msg.country_code) } } } },
-    message = { template_message = { channel_template = { KAKAOTALK = {
-      template_id = code, parameters = params,
-      language_code = tpl and common.val(tpl.language) or nil } } } },
+    message = message,
     channel_priority_order = { "KAKAOTALK" },
     correlation_id = msg.id,
   }
   local auth = msg.authentication
   if auth == nil and tpl then auth = tpl.authentication end
-  if auth then body.channel_properties = { KAKAOTALK_AUTHENTICATION = "true" } end
+  if auth and message.template_message then
+    body.channel_properties = { KAKAOTALK_AUTHENTICATION = "true" }
+  end
   return { payload = body, group = "" }
 end
 

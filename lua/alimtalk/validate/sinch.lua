@@ -10,6 +10,9 @@
 -- * FriendTalk (`kind = "friendtalk"`): 08:00-21:00 KST only; text up to 1000 characters;
 --   choice titles up to 14 characters; card title + description up to 1000 characters (400
 --   with media, 76 with a wide image; one choice only with a wide image); media .png/.jpg.
+--   One generic message per send: a `card` carries its own text, media and choices, so
+--   top-level `content`, `media` or `choices` beside it are NOT_SUPPORTED, and a media message
+--   has no text or choices (use a card for an image with text).
 -- * no reservations (`reserve_time`: NOT_SUPPORTED): Sinch sends at once.
 -- @module alimtalk.validate.sinch
 local kakao = require "alimtalk.validate.kakao"
@@ -56,6 +59,9 @@ local function check_choices(ctx, list, base)
       ctx:add("REQUIRED", f .. ".title", "a choice needs a title")
     else
       ctx:size(f .. ".title", c.title, "choice_title", "choice title")
+      if c.url ~= nil and (type(c.url) ~= "string" or not c.url:match("^[Hh][Tt][Tt][Pp][Ss]?://.")) then
+        ctx:add("BAD_FORMAT", f .. ".url", "a choice url must start with http:// or https://")
+      end
     end
   end
 end
@@ -82,6 +88,20 @@ function P.check(ctx, m)
   else
     if m.content == nil and m.media == nil and m.card == nil then
       ctx:add("REQUIRED", "content", "a FriendTalk message needs text, media or a card")
+    end
+    if m.card then
+      for _, f in ipairs({ "content", "media", "choices" }) do
+        if m[f] ~= nil and not (f == "content" and rendered.content) then
+          ctx:add("NOT_SUPPORTED", f, "a card message carries its own " .. f .. ": put it in card")
+        end
+      end
+    elseif m.media then
+      for _, f in ipairs({ "content", "choices" }) do
+        if m[f] ~= nil and not (f == "content" and rendered.content) then
+          ctx:add("NOT_SUPPORTED", f, "a media message has no " .. f .. ": send a card (card = { description "
+            .. "=, media =, choices = })")
+        end
+      end
     end
     if m.choices then check_choices(ctx, m.choices, "choices") end
     if m.media then

@@ -3,7 +3,12 @@
 --                          grant_type=client_credentials -> {access_token, expires_in, ...}
 --   POST /v1/projects/{project_id}/messages:send   bearer token; AlimTalk as
 --        message.template_message.channel_template.KAKAOTALK {template_id, parameters},
---        FriendTalk as message.text_message; authentication templates with
+--        FriendTalk as a generic message (seed 002): text_message {text} (1000 characters),
+--        media_message {url}, choice_message {text_message, choices} (text 1000, choice
+--        titles 14), card_message {title, description, media_message, choices} (title +
+--        description 1000, 400 with media); .png/.jpg media only, other media fail delivery
+--        with MEDIA_TYPE_UNSUPPORTED (the 76-character wide-image rule needs the image's size,
+--        which the sandbox does not fetch); authentication templates with
 --        channel_properties.KAKAOTALK_AUTHENTICATION = "true" (the rendered text must hold a
 --        keyword: auth, password, verif, にんしょう, 認証, 비밀번호, 인증).
 -- Errors are Google-style: {"error":{"code":400,"message":...,"status":"INVALID_ARGUMENT"}}.
@@ -103,6 +108,80 @@ local function ulid()
   return table.concat(out)
 end
 
+local function media_ok(url)
+  local path = (url:match("^[^?#]*") or url):lower()
+  return path:match("%.png$") ~= nil or path:match("%.jpe?g$") ~= nil
+end
+
+-- Choices of a choice or card message -> recorded buttons; nil, error text when malformed.
+local function read_choices(list, where)
+  if list == nil then return {} end
+  if type(list) ~= "table" then return nil, where .. " must be a list" end
+  local out = {}
+  for i, c in ipairs(list) do
+    local f = where .. "[" .. i .. "]"
+    if type(c) ~= "table" then return nil, f .. " must be an object" end
+    local title, url
+    if type(c.text_message) == "table" and type(c.text_message.text) == "string" then
+      title = c.text_message.text
+    elseif type(c.url_message) == "table" and type(c.url_message.title) == "string"
+        and type(c.url_message.url) == "string" then
+      title, url = c.url_message.title, c.url_message.url
+    elseif type(c.call_message) == "table" and type(c.call_message.title) == "string" then
+      title = c.call_message.title
+    else
+      return nil, f .. " needs text_message, url_message or call_message"
+    end
+    if text.chars(title) > 14 then return nil, f .. " title is over 14 characters" end
+    out[i] = { type = url and "url" or "choice", name = title, url_mobile = url }
+  end
+  return out
+end
+
+-- A generic (FriendTalk) message into rec; returns an error text for a 400 answer.
+local function generic(msg, rec)
+  rec.kind = "friendtalk"
+  if type(msg.text_message) == "table" and type(msg.text_message.text) == "string" then
+    rec.text, rec.message_type = msg.text_message.text, "text"
+    if text.chars(rec.text) > 1000 then return "text_message.text is over 1000 characters" end
+  elseif type(msg.media_message) == "table" then
+    local url = msg.media_message.url
+    if type(url) ~= "string" or url == "" then return "media_message.url is required" end
+    rec.message_type, rec.media, rec.text = "media", url, ""
+  elseif type(msg.choice_message) == "table" then
+    local cm = msg.choice_message
+    local t = type(cm.text_message) == "table" and cm.text_message.text
+    if type(t) ~= "string" or t == "" then return "choice_message.text_message.text is required" end
+    if text.chars(t) > 1000 then return "choice_message text is over 1000 characters" end
+    local choices, err = read_choices(cm.choices, "choice_message.choices")
+    if not choices then return err end
+    if #choices == 0 then return "choice_message.choices is required" end
+    rec.message_type, rec.text, rec.buttons = "choice", t, choices
+  elseif type(msg.card_message) == "table" then
+    local cm = msg.card_message
+    local title = type(cm.title) == "string" and cm.title or ""
+    local desc = type(cm.description) == "string" and cm.description or ""
+    local media = type(cm.media_message) == "table" and cm.media_message.url or nil
+    if cm.media_message ~= nil and type(media) ~= "string" then
+      return "card_message.media_message.url is required"
+    end
+    if title == "" and desc == "" and not media then
+      return "card_message needs a title, description or media"
+    end
+    local max = media and 400 or 1000
+    if text.chars(title .. desc) > max then
+      return string.format("card_message title + description is over %d characters", max)
+    end
+    local choices, err = read_choices(cm.choices, "card_message.choices")
+    if not choices then return err end
+    rec.message_type, rec.title, rec.text, rec.media, rec.buttons = "card", title, desc, media, choices
+  else
+    return "message needs template_message (AlimTalk) or text_message, media_message, choice_message or "
+      .. "card_message (FriendTalk)"
+  end
+  return nil
+end
+
 local function send(ctx, creds)
   local req = state.decode_request(ctx.body())
   if type(req) ~= "table" then return gerror(400, "INVALID_ARGUMENT", "Invalid JSON payload received.") end
@@ -175,14 +254,12 @@ local function send(ctx, creds)
         fail("TEMPLATE_INSUFFICIENT_PARAMETERS", AUTH_FAIL)
       end
     end
-  elseif type(msg.text_message) == "table" and type(msg.text_message.text) == "string" then
-    rec.kind, rec.text = "friendtalk", msg.text_message.text
-    if text.chars(rec.text) > 1000 then
-      return gerror(400, "INVALID_ARGUMENT", "text_message.text is over 1000 characters")
-    end
   else
-    return gerror(400, "INVALID_ARGUMENT",
-      "message needs template_message (AlimTalk) or text_message (FriendTalk)")
+    local err = generic(msg, rec)
+    if err then return gerror(400, "INVALID_ARGUMENT", err) end
+    if rec.media and not media_ok(rec.media) then
+      fail("MEDIA_TYPE_UNSUPPORTED", "KakaoTalk takes .png and .jpg media only")
+    end
   end
   if rec.result_code == "DELIVERED" and not identity:find("^%+?%d%d%d%d%d%d%d%d+$") then
     fail("RECIPIENT_INVALID_CHANNEL_IDENTITY", "identity is not an MSISDN")
