@@ -193,6 +193,8 @@ describe("sandbox BizMessage", function()
       for _, c in ipairs(seen) do found[c] = (found[c] or 0) + 1 end
       for i = 1, 5 do assert.equal(1, found["page-" .. i]) end
       assert.equal("410", call("POST", "/v2/info/message/search", { size = 1001 }).json.code)
+      -- a fractional size would never fill a page: refused like any other bad size
+      assert.equal("410", call("POST", "/v2/info/message/search", { size = 1.5 }).json.code)
       local uid = call("POST", "/v2/send/kakao", msg("detail-1")).json.uid
       local d = call("GET", "/v2/info/message/search/detail/" .. uid).json
       assert.equal("200", d.code)

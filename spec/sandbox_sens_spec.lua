@@ -362,6 +362,12 @@ describe("sandbox SENS", function()
         assert.equal("404", q.json.statusCode)
       end
       assert.equal(200, get(base .. "/messages?requestId=" .. rid).status)
+      local pages = { "pageSize=0", "pageSize=101", "pageSize=1.5", "pageIndex=-1", "pageIndex=0.5" }
+      for _, page in ipairs(pages) do
+        local q = get(base .. "/messages?requestId=" .. rid .. "&" .. page)
+        assert.equal(400, q.status, page)
+        assert.equal("1030", q.json.errorCode)
+      end
     end)
 
     local function kst(offset)

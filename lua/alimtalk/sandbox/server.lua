@@ -323,16 +323,19 @@ end
 
 --- Start a sandbox server.
 -- @tparam[opt] table opts
---   `port` (0 or nil: a free one), `https_port` (same), `host` ("127.0.0.1"), `tls` (true),
+--   `port` (0 or nil: a free one), `https_port` (same), `host` ("127.0.0.1"; loopback only:
+--   127.0.0.0/8, ::1 or localhost, the admin API has no authentication), `tls` (true),
 --   `templates` (registry JSON path), `delivery_delay` (seconds until accepted messages are
 --   delivered, default 0.05), `token_ttl` (bearer token lifetime, default 3600), `run_dir`
 --   (default a new folder under /tmp, removed again by `stop`), `credentials` (overrides of
---   `default_credentials`, per provider), `webhooks` ({ apiplex = url, sinch = url }; a URL starting with
---   "/" means this server itself, e.g. "/_sandbox/sink/sinch"), `unreachable` (list of
+--   `default_credentials`, per provider; unknown providers or fields raise), `webhooks`
+--   ({ apiplex = url, sinch = url }; a URL starting with "/" means this server itself, e.g.
+--   "/_sandbox/sink/sinch"; hosts are IP addresses or localhost), `unreachable` (list of
 --   numbers that are not KakaoTalk users: delivery fails with 3019), `webhook_tries` (10),
 --   `max_variable_chars` (longest variable value, Kakao code 3025; off by default: unpublished),
 --   `workers` (2), `daemon` (true), `shm_size` ("64m").
--- @treturn table|nil the server object, or nil and a message
+-- Relative paths are resolved against the real working directory.
+-- @treturn table|nil the server object, or nil and a message string
 function _M.start(opts)
   local made = {}
   local s, err = start(opts, made)

@@ -238,7 +238,7 @@ local function search(ctx)
     return 400, { status = "410", code = "410", code_detail = detail("3010", "JsonParseException") }
   end
   local size = req.size or 1000
-  if type(size) ~= "number" or size < 1 or size > 1000 then
+  if type(size) ~= "number" or size < 1 or size > 1000 or size % 1 ~= 0 then
     return 200, { status = "410", code = "410", code_detail = detail("1030", "size must be 1..1000") }
   end
   local today = state.kst():sub(1, 10)

@@ -261,8 +261,8 @@ local function query(creds)
   local now = ngx.now()
   local page_size = tonumber(args.pageSize)
   local page_index = tonumber(args.pageIndex) or 0
-  if (args.pageSize and (not page_size or page_size < 1 or page_size > 100))
-      or page_index < 0 then
+  if (args.pageSize and (not page_size or page_size < 1 or page_size > 100 or page_size % 1 ~= 0))
+      or page_index < 0 or page_index % 1 ~= 0 then
     return bad_request("1030", "pageSize must be 1..100 and pageIndex >= 0.")
   end
   local recs = {}
