@@ -1,0 +1,96 @@
+-- The command line's configuration file, secrets from the environment, argument parsing and
+-- the redaction of secrets from everything it prints.
+local common = require("alimtalk.cli.common")
+local cjson = require("cjson")
+
+local function write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+describe("cli configuration", function()
+  local dir
+  setup(function() dir = assert(io.popen("mktemp -d /tmp/alimtalk-clicfg.XXXXXX")):read("*l") end)
+  teardown(function() os.execute("rm -rf '" .. dir .. "'") end)
+
+  local function env(t) return function(k) return t[k] end end
+
+  it("reads the file, resolves env: secrets and ALIMTALK_<PROVIDER>_<KEY>, paths beside the file", function()
+    write(dir .. "/a.json", cjson.encode({
+      provider = "sens", templates = "t.json",
+      providers = { sens = { service_id = "svc", access_key = "env:MY_ACCESS", ca_file = "ca.pem" } },
+      apiplex = { user_id = "u" },
+    }))
+    local cfg = assert(common.load_config({ config = dir .. "/a.json" },
+      env({ MY_ACCESS = "AK-123456", ALIMTALK_SENS_SECRET_KEY = "SK-abcdef",
+            ALIMTALK_APIPLEX_SECRET_KEY = "AP-998877" })))
+    assert.are.equal("sens", cfg.provider)
+    assert.are.equal(dir .. "/t.json", cfg.templates)
+    assert.are.same({ service_id = "svc", access_key = "AK-123456", secret_key = "SK-abcdef",
+                      ca_file = dir .. "/ca.pem" }, cfg.sens)
+    assert.are.equal("AP-998877", cfg.apiplex.secret_key)
+    assert.is_nil(cfg.providers)
+    -- every secret it saw is blanked from output
+    assert.are.equal("key [redacted] and [redacted] and [redacted]",
+                     common.redact("key AK-123456 and SK-abcdef and AP-998877"))
+  end)
+
+  it("explains what is wrong in one line", function()
+    write(dir .. "/b.json", '{"provider": "sens", "sens": {"secret_key": "env:NOT_SET"}}')
+    local cfg, e = common.load_config({ config = dir .. "/b.json" }, env({}))
+    assert.is_nil(cfg)
+    assert.matches("sens.secret_key names the environment variable NOT_SET, which is not set", e, 1, true)
+    write(dir .. "/c.json", "{not json")
+    cfg, e = common.load_config({ config = dir .. "/c.json" }, env({}))
+    assert.is_nil(cfg)
+    assert.matches("is not valid JSON", e, 1, true)
+    cfg, e = common.load_config({ config = dir .. "/missing.json" }, env({}))
+    assert.is_nil(cfg)
+    assert.matches("cannot read configuration", e, 1, true)
+    write(dir .. "/d.json", '{"providers": {"kakao": {}}}')
+    cfg, e = common.load_config({ config = dir .. "/d.json" }, env({}))
+    assert.is_nil(cfg)
+    assert.matches("unknown provider 'kakao'", e, 1, true)
+  end)
+
+  it("defaults to the embedded sandbox and lets --provider choose", function()
+    write(dir .. "/e.json", "{}")
+    local cfg = assert(common.load_config({ config = dir .. "/e.json" }, env({})))
+    assert.are.equal("sandbox", cfg.provider)
+    cfg = assert(common.load_config({ config = dir .. "/e.json", provider = "apiplex" }, env({})))
+    assert.are.equal("apiplex", cfg.provider)
+  end)
+
+  it("parses options, values, flags and positionals, refusing the unknown", function()
+    local spec = { options = { to = { value = true }, var = { value = true, multi = true },
+                               rate = { value = true, number = true, min = 0 }, ["dry-run"] = {} },
+                   max_args = 1 }
+    local o = assert(common.parse(spec, { "--to", "010", "--var=a=1", "--var", "b=2", "--rate=5",
+                                          "--dry-run", "file.csv", "--json" }))
+    assert.are.equal("010", o.to)
+    assert.are.same({ "a=1", "b=2" }, o.var)
+    assert.are.equal(5, o.rate)
+    assert.is_true(o.dry_run)
+    assert.is_true(o.json)
+    assert.are.same({ "file.csv" }, o.args)
+    assert.are.same({ a = "1", b = "2" }, common.parse_vars(o.var))
+    local _, e = common.parse(spec, { "--nope" })
+    assert.are.equal("unknown option '--nope'", e)
+    _, e = common.parse(spec, { "--rate", "-1" })
+    assert.matches("needs a number >= 0", e, 1, true)
+    _, e = common.parse(spec, { "a", "b" })
+    assert.are.equal("unexpected argument 'b'", e)
+    _, e = common.parse(spec, { "--dry-run=yes" })
+    assert.are.equal("option '--dry-run' takes no value", e)
+    o = assert(common.parse(spec, { "--", "--to" }))
+    assert.are.same({ "--to" }, o.args)
+  end)
+
+  it("maps counts to exit codes", function()
+    assert.are.equal(0, common.exit_for({ accepted = 3 }))
+    assert.are.equal(1, common.exit_for({ accepted = 3, invalid = 1 }))
+    assert.are.equal(1, common.exit_for({ not_sent = 1 }))
+    assert.are.equal(3, common.exit_for({ rejected = 1, uncertain = 1 }))
+  end)
+end)
