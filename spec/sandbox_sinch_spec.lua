@@ -121,4 +121,14 @@ describe("sandbox Sinch", function()
       headers = { Authorization = "Bearer " .. token, ["Content-Type"] = "application/json" } }))
     assert.equal(400, r.status)
   end)
+
+  it("refuses template parameters that are not strings (map<string, string>) with 400", function()
+    for _, params in ipairs({ { name = { 1 }, date = "b" }, { name = "a", date = 5 }, { "a", "b" } }) do
+      local r = send(template("welcome", params))
+      assert.equal(400, r.status)
+      assert.equal("INVALID_ARGUMENT", r.json.error.status)
+      assert.matches("must be a string", r.json.error.message)
+    end
+    assert.equal(200, send(template("welcome", { name = "a", date = "b" })).status)
+  end)
 end)

@@ -230,6 +230,12 @@ local function send(ctx, creds)
     if kt.parameters ~= nil and type(kt.parameters) ~= "table" then
       return gerror(400, "INVALID_ARGUMENT", "parameters must be a map of strings")
     end
+    -- map<string, string>: Sinch's JSON binding refuses any other value
+    for k, v in pairs(kt.parameters or {}) do
+      if type(k) ~= "string" or type(v) ~= "string" then
+        return gerror(400, "INVALID_ARGUMENT", "parameters." .. tostring(k) .. " must be a string")
+      end
+    end
     rec.kind, rec.template_code, rec.authentication = "alimtalk", kt.template_id, auth
     local tpl = registry.find("sinch", kt.template_id)
     if not tpl then
