@@ -59,6 +59,24 @@ describe("alimtalk.sendwindow", function()
     assert.is_nil(sendwindow.parse_reserve("2026-11-21 10:00", "Mars/Base"))
   end)
 
+  it("tells a bad format, an impossible date and an unconvertible zone apart", function()
+    assert.same({ nil, "format" }, { sendwindow.parse_reserve("2026-11-21T10:00") })
+    assert.same({ nil, "date" }, { sendwindow.parse_reserve("2026-02-29 10:00") })
+    assert.same({ nil, "date" }, { sendwindow.parse_reserve("2026-11-21 24:00") })
+    assert.same({ nil, "zone" }, { sendwindow.parse_reserve("2026-11-21 10:00", "Europe/Paris") })
+    assert.truthy(sendwindow.parse_reserve("2028-02-29 10:00"))
+    assert.truthy(sendwindow.parse_reserve("2000-02-29 10:00"))
+    assert.is_nil(sendwindow.parse_reserve("2100-02-29 10:00"))
+  end)
+
+  it("knows TZ database names and nothing else", function()
+    assert.is_true(sendwindow.zone_known("Asia/Seoul"))
+    assert.is_true(sendwindow.zone_known("UTC"))
+    for _, bad in ipairs({ "Mars/Base", "../../etc/passwd", "Asia/../UTC", "Asia", "", "Asia/Seoul/" }) do
+      assert.is_false(sendwindow.zone_known(bad), bad)
+    end
+  end)
+
   it("raises on an unknown kind or provider", function()
     assert.has_error(function() sendwindow.check("spam", "sens", 0) end)
     assert.has_error(function() sendwindow.check("friendtalk", "kakao", 0) end)
