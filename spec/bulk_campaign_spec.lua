@@ -231,6 +231,34 @@ describe("bulk campaigns against the sandbox server", function()
     assert.is_true(last - first >= 0.5, "spread " .. (last - first))
   end)
 
+  it("runs a campaign in one process at a time, taking over a lock its dead owner left", function()
+    csv(dir .. "/l.csv", 30)
+    write(dir .. "/l.json", cjson.encode(conf("sens")))
+    -- a slow run (20 messages/s) in the background, then a second run of the same campaign
+    local cmd = ("cd '%s' && %s '%s/bin/alimtalk' bulk run l.csv --campaign l1 --template welcome -c l.json "
+      .. "--state-dir st --progress none --no-fsync --rate 20 >/dev/null 2>&1 &"):format(dir, RUNTIME, ROOT)
+    sh(cmd)
+    sandbox.wait(function()
+      local f = io.open(dir .. "/st/l1/lock/owner")
+      if f then f:close() end
+      return f ~= nil
+    end, 5)
+    local c = client("sens")
+    local sum, err = campaign.run({ client = c, campaign = "l1", state_dir = dir .. "/st", fsync = false })
+    assert.is_nil(sum)
+    assert.are.equal("CAMPAIGN_BUSY", err.code)
+    sandbox.wait(function() return io.open(dir .. "/st/l1/lock/owner") == nil end, 10)
+    sum = assert(campaign.run({ client = c, campaign = "l1", state_dir = dir .. "/st", fsync = false }))
+    assert.are.equal(30, sum.counts.accepted)
+    for i = 1, 30 do assert.are.equal(1, outbox_count(phone(i))) end
+    -- a lock left by a process that is gone is stale
+    sh("mkdir -p '" .. dir .. "/st/l1/lock'")
+    write(dir .. "/st/l1/lock/owner", "999999 1 " .. require("alimtalk.bulk.journal").boot_id() .. "\n")
+    sum = assert(campaign.run({ client = c, campaign = "l1", state_dir = dir .. "/st", fsync = false }))
+    c:close()
+    assert.are.equal(30, sum.counts.accepted)
+  end)
+
   it("refuses to resume when the input file changed", function()
     csv(dir .. "/c.csv", 5)
     local c = client("apiplex")

@@ -177,6 +177,62 @@ local function reject_record(err, raw)
   return why
 end
 
+-- One process at a time per campaign: two runs of the same campaign (an overlapping cron job)
+-- could otherwise both resend the same interrupted rows. The lock is a directory (mkdir is
+-- atomic) holding its owner's pid, process start time and boot id; a lock whose owner is gone
+-- (killed, or the machine rebooted) is stale and taken over. Linux only (/proc); elsewhere
+-- campaigns are not locked.
+local function self_process()
+  local f = io.open("/proc/self/stat", "r")
+  if not f then return nil end
+  local st = f:read("a")
+  f:close()
+  local pid, rest = st:match("^(%d+) %(.*%) (.*)$")
+  if not pid then return nil end
+  local fields = {}
+  for w in rest:gmatch("%S+") do fields[#fields + 1] = w end
+  return pid, fields[20] -- field 22 of stat, the start time (fields here start at field 3)
+end
+
+local function process_alive(pid, start)
+  local f = io.open("/proc/" .. pid .. "/stat", "r")
+  if not f then return false end
+  local st = f:read("a")
+  f:close()
+  local rest = st:match("^%d+ %(.*%) (.*)$")
+  local fields = {}
+  for w in (rest or ""):gmatch("%S+") do fields[#fields + 1] = w end
+  return fields[20] == start
+end
+
+local function lock(dir)
+  local pid, start = self_process()
+  if not pid then return function() end end
+  local path = dir .. "/lock"
+  local owner = path .. "/owner"
+  for _ = 1, 2 do
+    local ok = os.execute("mkdir '" .. path:gsub("'", "'\\''") .. "' 2>/dev/null")
+    if ok == true or ok == 0 then
+      local f = assert(io.open(owner, "wb"))
+      f:write(pid, " ", start, " ", journal_mod.boot_id(), "\n")
+      f:close()
+      return function() os.remove(owner); os.remove(path) end
+    end
+    local f = io.open(owner, "rb")
+    local text = f and f:read("a") or ""
+    if f then f:close() end
+    local opid, ostart, oboot = text:match("^(%d+) (%S+) (%S+)")
+    if opid and oboot == journal_mod.boot_id() and process_alive(opid, ostart) then
+      return nil, errors.new{ code = "CAMPAIGN_BUSY", field = "campaign",
+                              message = "the campaign is being run by process " .. opid }
+    end
+    os.remove(owner) -- stale: its owner is gone
+    os.remove(path)
+  end
+  return nil, errors.new{ code = "CAMPAIGN_BUSY", field = "campaign",
+                          message = "cannot take the lock " .. path }
+end
+
 --- Run a campaign, or resume it when its journal exists.
 -- @tparam table opts
 --  `client` (an alimtalk client, required), `campaign` (id, `[%w._-]+`, required),
@@ -193,6 +249,8 @@ end
 --  (function(stats) after each chunk)
 -- @treturn table summary: `counts` (accepted, rejected, invalid, uncertain, not_sent,
 --  unattempted), `files`, `stopped` (reason when the campaign stopped early), or nil and an error
+local run_locked
+
 function _M.run(opts)
   for k in pairs(opts) do
     if not OPTIONS[k] then error("alimtalk.bulk.campaign.run: unknown option '" .. tostring(k) .. "'", 2) end
@@ -204,6 +262,22 @@ function _M.run(opts)
                             message = "campaign id must be letters, digits, '.', '_' or '-'" }
   end
   local paths = _M.paths(opts.state_dir or ".", campaign)
+  if not file_exists(paths.journal) and not opts.input then
+    return nil, errors.new{ code = "REQUIRED", field = "input", message = "no input file" }
+  end
+  if not mkdir_p(paths.dir) then
+    return nil, errors.new{ code = "BAD_OPTION", field = "state_dir",
+                            message = "cannot create " .. paths.dir }
+  end
+  local unlock, le = lock(paths.dir)
+  if not unlock then return nil, le end
+  local ok, summary, err = pcall(run_locked, opts, campaign, paths)
+  unlock()
+  if not ok then error(summary, 0) end
+  return summary, err
+end
+
+run_locked = function(opts, campaign, paths)
   local resuming = file_exists(paths.journal)
   local st
   local c = { campaign = campaign }
@@ -237,13 +311,6 @@ function _M.run(opts)
   local reader, re = input.open(c.input, { format = c.format })
   if not reader then return nil, errors.new{ code = "BAD_INPUT", field = "input", message = re } end
   c.format = reader.format
-  if not resuming then
-    if not mkdir_p(paths.dir) then
-      reader:close()
-      return nil, errors.new{ code = "BAD_OPTION", field = "state_dir",
-                              message = "cannot create " .. paths.dir }
-    end
-  end
 
   local client = opts.client
   local provider = opts.provider
