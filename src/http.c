@@ -10,12 +10,14 @@
  * Safe defaults: TLS verification always on (ca_file may name the trust store), http:// only
  * to loopback hosts, redirects not followed, "Expect:" blanked, no signals, proxies only when
  * asked for, a response cap, and error messages that carry neither header values nor the URL. */
+#define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -40,8 +42,9 @@ typedef struct {
     struct curl_slist *hdrs;
     membuf head, body;
     curl_off_t cap;
-    int too_large, prereq, resend_blocked, idempotent, done;
+    int too_large, prereq, resend_blocked, idempotent, done, copy_body;
     CURLcode result;
+    lua_Integer id;            /* submit()'s handle */
     char err[CURL_ERROR_SIZE];
 } xfer;
 
@@ -57,6 +60,10 @@ typedef struct {
     size_t connections, requests;
     int closed;
     xfer one;                  /* request()'s transfer; request_many uses a batch userdata */
+    xfer **async;              /* submit()ted transfers not yet returned by wait(), in order */
+    size_t n_async, cap_async;
+    xfer *stage;               /* the transfer submit() is preparing (freed if preparing raised) */
+    lua_Integer next_id;
 } http_client;
 
 typedef struct {
@@ -65,6 +72,12 @@ typedef struct {
 } batch;
 
 /* ---------------------------------------------------------------- small helpers */
+
+static double at_monotonic(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static int mb_add(membuf *b, const char *s, size_t n) {
     if (b->len + n + 1 > b->cap) {
@@ -425,7 +438,8 @@ static void prepare(lua_State *L, http_client *c, xfer *x, int idx, const char *
     } else if (body) {
         SETOPT(CURLOPT_HTTPGET, 1L);                    /* clears NOBODY */
         SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
-        SETOPT(CURLOPT_POSTFIELDS, body);
+        if (x->copy_body) SETOPT(CURLOPT_COPYPOSTFIELDS, body);   /* outlives this call */
+        else SETOPT(CURLOPT_POSTFIELDS, body);
         SETOPT(CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") != 0 ? method : (char *)NULL);
     } else {
         SETOPT(CURLOPT_HTTPGET, 1L);
@@ -439,9 +453,37 @@ setopt_failed:
 
 /* ---------------------------------------------------------------- running a batch */
 
-/* Runs the n prepared transfers at xs to completion on c's multi handle. Calls no Lua. */
+/* Reads every finished transfer's result into its xfer (submitted ones included). */
+static void drain_done(http_client *c) {
+    CURLMsg *m;
+    int q;
+    while ((m = curl_multi_info_read(c->multi, &q)) != NULL) {
+        if (m->msg == CURLMSG_DONE) {
+            xfer *x = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            if (x) { x->done = 1; x->result = m->data.result; }
+        }
+    }
+}
+
+/* Takes a finished (or failed) transfer off the multi handle and counts it. */
+static void finish_xfer(http_client *c, xfer *x, CURLMcode mc) {
+    long nconn = 0;
+    curl_multi_remove_handle(c->multi, x->easy);
+    if (!x->done) {   /* the multi handle itself failed */
+        x->done = 1;
+        x->result = CURLE_RECV_ERROR;
+        strcpy(x->err, "the transfer loop failed: ");
+        strncat(x->err, curl_multi_strerror(mc), sizeof x->err - strlen(x->err) - 1);
+    }
+    if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK) c->connections += (size_t)nconn;
+    c->requests += 1;
+}
+
+/* Runs the n prepared transfers at xs to completion on c's multi handle (submitted transfers
+ * progress meanwhile, and stay on it). Calls no Lua. */
 static void run_transfers(http_client *c, xfer *xs, size_t n) {
-    size_t i;
+    size_t i, left = 0;
     int running = 0;
     CURLMcode mc = CURLM_OK;
     for (i = 0; i < n; i++) {
@@ -452,32 +494,13 @@ static void run_transfers(http_client *c, xfer *xs, size_t n) {
         }
     }
     for (;;) {
-        CURLMsg *m;
-        int q;
         mc = curl_multi_perform(c->multi, &running);
-        while ((m = curl_multi_info_read(c->multi, &q)) != NULL) {
-            if (m->msg == CURLMSG_DONE) {
-                xfer *x = NULL;
-                curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-                if (x) { x->done = 1; x->result = m->data.result; }
-            }
-        }
-        if (mc != CURLM_OK || running == 0) break;
+        drain_done(c);
+        for (i = 0, left = 0; i < n; i++) left += !xs[i].done;
+        if (mc != CURLM_OK || left == 0 || running == 0) break;
         if ((mc = curl_multi_poll(c->multi, NULL, 0, 1000, NULL)) != CURLM_OK) break;
     }
-    for (i = 0; i < n; i++) {
-        xfer *x = &xs[i];
-        long nconn = 0;
-        curl_multi_remove_handle(c->multi, x->easy);
-        if (!x->done) {   /* the multi handle itself failed */
-            x->done = 1;
-            x->result = CURLE_RECV_ERROR;
-            strcpy(x->err, "the transfer loop failed: ");
-            strncat(x->err, curl_multi_strerror(mc), sizeof x->err - strlen(x->err) - 1);
-        }
-        if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK) c->connections += (size_t)nconn;
-        c->requests += 1;
-    }
+    for (i = 0; i < n; i++) finish_xfer(c, &xs[i], mc);
 }
 
 static int was_sent(xfer *x) {
@@ -666,6 +689,115 @@ static int l_request_many(lua_State *L) {
     return 1;
 }
 
+/* Frees a transfer made by submit (off the multi handle already, or never added). */
+static void free_async(http_client *c, xfer *x) {
+    xfer_release(x, c);
+    free(x);
+}
+
+/* client:submit(req) -> id: starts req and returns at once; wait() returns its outcome. The
+ * body is copied, so the request table need not outlive the call. */
+static int l_submit(lua_State *L) {
+    http_client *c = check_client(L);
+    xfer *x;
+    int running = 0;
+    luaL_checkany(L, 2);
+    lua_settop(L, 2);
+    if (c->stage) { free_async(c, c->stage); c->stage = NULL; }   /* left by a raising call */
+    if (c->n_async == c->cap_async) {
+        size_t cap = c->cap_async ? c->cap_async * 2 : 16;
+        xfer **a = realloc(c->async, cap * sizeof *a);
+        if (a == NULL) return luaL_error(L, "req: out of memory");
+        c->async = a;
+        c->cap_async = cap;
+    }
+    if ((x = calloc(1, sizeof *x)) == NULL) return luaL_error(L, "req: out of memory");
+    c->stage = x;
+    x->copy_body = 1;
+    prepare(L, c, x, 2, "req");
+    c->stage = NULL;
+    x->id = ++c->next_id;
+    c->async[c->n_async++] = x;
+    if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
+        x->done = 1;
+        x->result = CURLE_OUT_OF_MEMORY;
+    } else {
+        curl_multi_perform(c->multi, &running);   /* send what can be sent now */
+        drain_done(c);
+    }
+    lua_pushinteger(L, x->id);
+    return 1;
+}
+
+/* Index of the first finished submitted transfer, or -1. */
+static long first_done(http_client *c) {
+    size_t i;
+    for (i = 0; i < c->n_async; i++)
+        if (c->async[i]->done) return (long)i;
+    return -1;
+}
+
+/* client:wait([timeout]) -> id, resp | id, nil, message, code, sent | nil
+ * Drives the submitted transfers until one has finished (the earliest submitted of those
+ * finished) and returns its outcome, as request() does, after its id. With a timeout in
+ * seconds (0: only what is ready now) it returns nil when none finished in time; without
+ * one it waits for the next (each transfer's own timeout bounds that). Nil when none is
+ * pending. */
+static int l_wait(lua_State *L) {
+    http_client *c = check_client(L);
+    long ms_left = -1, at;
+    double deadline = 0;
+    CURLMcode mc = CURLM_OK;
+    xfer *x;
+    int running = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        lua_Number t = luaL_checknumber(L, 2);
+        if (!(t >= 0) || t > 86400.0) return luaL_error(L, "wait: timeout must be 0 to 86400 seconds");
+        ms_left = (long)ceil(t * 1000.0);
+        deadline = at_monotonic() + t;
+    }
+    for (;;) {
+        if ((at = first_done(c)) >= 0 || c->n_async == 0) break;
+        mc = curl_multi_perform(c->multi, &running);
+        drain_done(c);
+        if ((at = first_done(c)) >= 0 || mc != CURLM_OK) break;
+        if (ms_left == 0) break;
+        if (ms_left > 0) {
+            ms_left = (long)ceil((deadline - at_monotonic()) * 1000.0);
+            if (ms_left <= 0) { ms_left = 0; continue; }   /* one last non-blocking look */
+        }
+        if ((mc = curl_multi_poll(c->multi, NULL, 0, ms_left < 0 || ms_left > 1000 ? 1000 : (int)ms_left,
+                                  NULL)) != CURLM_OK) break;
+    }
+    if (at < 0 && mc != CURLM_OK && c->n_async > 0) at = 0;   /* the loop itself failed */
+    if (at < 0) { lua_pushnil(L); return 1; }
+    x = c->async[at];
+    memmove(&c->async[at], &c->async[at + 1], (c->n_async - (size_t)at - 1) * sizeof *c->async);
+    c->n_async--;
+    c->stage = x;                  /* freed by the next submit/close if pushing raises */
+    finish_xfer(c, x, mc);
+    lua_pushinteger(L, x->id);
+    if (x->result == CURLE_OK) {
+        push_response(L, x);
+        c->stage = NULL;
+        free_async(c, x);
+        return 2;
+    }
+    lua_pushnil(L);
+    push_failure(L, x);
+    lua_pushboolean(L, was_sent(x));
+    c->stage = NULL;
+    free_async(c, x);
+    return 5;
+}
+
+/* client:pending() -> number of submitted transfers wait() has not returned yet */
+static int l_pending(lua_State *L) {
+    http_client *c = check_client(L);
+    at_pushcount(L, c->n_async);
+    return 1;
+}
+
 /* client:stats() -> { connections = opened so far, requests = transfers run } */
 static int l_stats(lua_State *L) {
     http_client *c = luaL_checkudata(L, 1, HTTP_CLIENT_MT);
@@ -682,6 +814,14 @@ static int l_close(lua_State *L) {
     http_client *c = luaL_checkudata(L, 1, HTTP_CLIENT_MT);
     c->closed = 1;
     xfer_release(&c->one, NULL);
+    if (c->stage) { xfer_release(c->stage, NULL); free(c->stage); c->stage = NULL; }
+    while (c->n_async > 0) {
+        xfer *x = c->async[--c->n_async];
+        if (c->multi && x->easy) curl_multi_remove_handle(c->multi, x->easy);
+        xfer_release(x, NULL);
+        free(x);
+    }
+    free(c->async); c->async = NULL; c->cap_async = 0;
     while (c->n_idle > 0) curl_easy_cleanup(c->idle[--c->n_idle]);
     free(c->last_url); c->last_url = NULL;
     if (c->multi) { curl_multi_cleanup(c->multi); c->multi = NULL; }
@@ -773,6 +913,9 @@ void at_http_open(lua_State *L) {
     static const luaL_Reg methods[] = {
         { "request", l_request },
         { "request_many", l_request_many },
+        { "submit", l_submit },
+        { "wait", l_wait },
+        { "pending", l_pending },
         { "stats", l_stats },
         { "close", l_close },
         { NULL, NULL },

@@ -69,6 +69,11 @@ local function lazy_transport(conf)
   function proxy.request(_, req) t = t or default_transport(conf) return t:request(req) end
   function proxy.request_many(_, reqs) t = t or default_transport(conf) return t:request_many(reqs) end
   function proxy.stats() return t and t.stats and t:stats() or { connections = 0, requests = 0 } end
+  if rawget(_G, "ngx") == nil then
+    -- the curl transport's optional non-blocking pair (see the transport seam)
+    function proxy.submit(_, req) t = t or default_transport(conf) return t:submit(req) end
+    function proxy.wait(_, timeout) if not t then return nil end return t:wait(timeout) end
+  end
   function proxy.close() if t and t.close then t:close() end t = nil end
   -- The curl transport queues requests beyond its connection limit (curl multi), so the
   -- client may hand it several waves at once and keep every connection busy.
@@ -240,11 +245,39 @@ local function finalize(it, p, o, status)
   it.done_here = true
 end
 
--- Send items through one provider until each has a final status there.
+-- A message that failed validation for provider `name`: rejected when nothing was decided for
+-- it yet, else the provider is skipped (failover goes on).
+local function invalid(it, name, err)
+  local r = it.result
+  if r.status == nil then
+    r.status, r.provider, r.error = "rejected", name, err
+    r.code = err.provider_code or err.code
+    r.message = tostring(err)
+    r.routing[#r.routing + 1] = { provider = name, decision = "reject", reason = "validation",
+                                  code = r.code }
+    it.finished = true
+  else
+    r.routing[#r.routing + 1] = { provider = name, decision = "skip",
+      reason = "invalid for this provider: " .. tostring(err) }
+  end
+end
+
+-- Send items through one provider until each has a final status there. Items marked
+-- `unchecked` are validated for it first.
 function methods:_run(p, items, conc, hooks)
   local policy, router = self.retry, self.router
-  local pending = {}
-  for _, it in ipairs(items) do
+  -- Items are checked against this provider's rules and mapped to its entries as the first
+  -- round asks for them (`admit`), so a long batch is validated while earlier requests travel.
+  local function admit(it)
+    if it.unchecked then
+      it.unchecked = nil
+      local ok, err = self:_check(it.msg, p, it.field_index)
+      if not ok then
+        invalid(it, p.name, err)
+        return nil
+      end
+      it.norm = type(err) == "table" and err or nil
+    end
     -- The validated copy has the template rendered and the number in this provider's format.
     local src = it.norm or it.msg
     local tpl, code = self:_template(src, p)
@@ -256,14 +289,63 @@ function methods:_run(p, items, conc, hooks)
       -- refused by the provider object itself (e.g. a field its configuration cannot carry)
       it.result.error = entry.rejected.error
       finalize(it, p, entry.rejected, "rejected")
-    else
-      pending[#pending + 1] = entry
+      return nil
     end
+    return entry
   end
-  policy:earn(#pending)
+  local pending, first = items, true
   local transport = p.transport
   while #pending > 0 do
     local again, wait, reauth = {}, 0, false
+    -- Chunks: consecutive entries with the same group, at most max_batch each, made on demand
+    -- (a full chunk goes at once; partly filled ones go at the end, oldest first).
+    local src, src_i, ready, ready_i, ready_n, by_group, created = pending, 1, {}, 1, 0, {}, {}
+    local round_one = first
+    first = false
+    local function next_chunk()
+      while ready[ready_i] == nil and src_i <= #src do
+        local e = src[src_i]
+        src_i = src_i + 1
+        if round_one then e = admit(e) end
+        if e then
+          local c = by_group[e.group]
+          if not c then
+            c = {}
+            by_group[e.group] = c
+            created[#created + 1] = c
+          end
+          c[#c + 1] = e
+          if #c >= p.max_batch then
+            by_group[e.group] = nil
+            ready_n = ready_n + 1
+            ready[ready_n] = c
+          end
+        end
+      end
+      if ready[ready_i] == nil and created then
+        for _, c in ipairs(created) do
+          if by_group[c[1].group] == c then
+            ready_n = ready_n + 1
+            ready[ready_n] = c
+          end
+        end
+        created = nil
+      end
+      local c = ready[ready_i]
+      if c then
+        ready[ready_i] = nil
+        ready_i = ready_i + 1
+        if round_one then policy:earn(#c) end
+      end
+      return c
+    end
+    local function all_entries()
+      local list = {}
+      for c in next_chunk do
+        for _, e in ipairs(c) do list[#list + 1] = e end
+      end
+      return list
+    end
     -- One retry decision per request: a 429 on a batch of 100 costs one retry, not 100.
     local decided = {}
     local function may_retry(it, chunk)
@@ -315,7 +397,7 @@ function methods:_run(p, items, conc, hooks)
     end
 
     if p.name ~= "sandbox" and router:circuit_state(p.name) == "open" then
-      for _, e in ipairs(pending) do
+      for _, e in ipairs(all_entries()) do
         finalize(e.item, p, { code = "CIRCUIT_OPEN", message = "provider circuit open" },
                  e.item.maybe_sent and "uncertain" or "not_sent")
       end
@@ -325,71 +407,98 @@ function methods:_run(p, items, conc, hooks)
     if p.authorize then ok, aout = p:authorize() end
     if not ok then
       router:record(p.name, not aout.down)
-      for _, e in ipairs(pending) do
+      local list = all_entries()
+      for _, e in ipairs(list) do
         local o = config.copy(aout)
         o.attempt_free = true
-        handle(e, o, pending)
+        handle(e, o, list)
       end
     else
-      -- Chunks: consecutive entries with the same group, at most max_batch each.
-      local chunks, by_group = {}, {}
-      for _, e in ipairs(pending) do
-        local c = by_group[e.group]
-        if not c or #c >= p.max_batch then
-          c = {}
-          by_group[e.group] = c
-          chunks[#chunks + 1] = c
-        end
-        c[#c + 1] = e
-      end
-      -- A queuing transport keeps `conc` requests in flight itself: give it more per call so
-      -- no connection idles while the client builds the next requests.
-      local per_call = conc
-      if transport and transport.queues and conc >= (transport.limit or math.huge) then
-        per_call = conc * 4
-      end
-      for w = 1, #chunks, per_call do
-        local wave = {}
-        for k = w, math.min(w + per_call - 1, #chunks) do wave[#wave + 1] = chunks[k] end
-        if hooks and hooks.before_send then
-          for _, c in ipairs(wave) do
-            local list = {}
-            for j, e in ipairs(c) do list[j] = { index = e.item.index, serial = e.serial } end
-            hooks.before_send(p.name, list)
-          end
-        end
-        if p.send_chunk then
-          for _, c in ipairs(wave) do
-            local outs = p:send_chunk(c)
-            for j, e in ipairs(c) do handle(e, outs[j], c) end
-          end
+      local function outcome(c, resp, err, code, sent)
+        local outs
+        if resp then
+          outs = p:parse(resp, c)
         else
-          local reqs = {}
-          for k, c in ipairs(wave) do reqs[k] = p:build(c) end
-          local res
-          if #reqs == 1 then
-            local resp, err, code, sent = transport:request(reqs[1])
-            res = { resp and { resp = resp } or { err = err, code = code, sent = sent } }
-          else
-            res = transport:request_many(reqs)
+          outs = common.each(#c, common.transport_outcome(err, code, sent ~= false))
+          for j, e in ipairs(c) do
+            if e.serial then
+              outs[j].ids.msg_key, outs[j].ids.cid = nil, nil
+            end
           end
-          for k, c in ipairs(wave) do
-            local r = res[k]
-            local outs
-            if r.resp then
-              outs = p:parse(r.resp, c)
+        end
+        local down = false
+        for j = 1, #c do if outs[j].down then down = true end end
+        router:record(p.name, not down)
+        for j, e in ipairs(c) do handle(e, outs[j], c) end
+      end
+      local function announce(c)
+        local list = {}
+        for j, e in ipairs(c) do list[j] = { index = e.item.index, serial = e.serial } end
+        hooks.before_send(p.name, list)
+      end
+      local c1 = next_chunk()
+      local c2 = c1 and next_chunk()
+      if c2 and transport and transport.submit and not p.send_chunk then
+        -- Pipelined: keep `conc` requests in flight; check, map and build the next requests
+        -- (and read the answers that came back) while the others travel.
+        local inflight, n_inflight = {}, 0
+        local queue = { c1, c2 }
+        local function take()
+          local q = table.remove(queue, 1)
+          if q then return q end
+          return next_chunk()
+        end
+        local c = take()
+        while c or n_inflight > 0 do
+          while c and n_inflight < conc do
+            if hooks and hooks.before_send then announce(c) end
+            inflight[transport:submit(p:build(c))] = c
+            n_inflight = n_inflight + 1
+            c = take()
+          end
+          local id, resp, err, code, sent = transport:wait()
+          local done = id and inflight[id]
+          if done then
+            inflight[id] = nil
+            n_inflight = n_inflight - 1
+            outcome(done, resp, err, code, sent)
+          elseif not id then
+            error("alimtalk: transport lost " .. n_inflight .. " submitted requests")
+          end
+        end
+      else
+        local chunks = { c1, c2 }
+        if c2 then for c in next_chunk do chunks[#chunks + 1] = c end end
+        -- A queuing transport keeps `conc` requests in flight itself: give it more per call
+        -- so no connection idles while the client builds the next requests.
+        local per_call = conc
+        if transport and transport.queues and conc >= (transport.limit or math.huge) then
+          per_call = conc * 4
+        end
+        for w = 1, #chunks, per_call do
+          local wave = {}
+          for k = w, math.min(w + per_call - 1, #chunks) do wave[#wave + 1] = chunks[k] end
+          if hooks and hooks.before_send then
+            for _, c in ipairs(wave) do announce(c) end
+          end
+          if p.send_chunk then
+            for _, c in ipairs(wave) do
+              local outs = p:send_chunk(c)
+              for j, e in ipairs(c) do handle(e, outs[j], c) end
+            end
+          else
+            local reqs = {}
+            for k, c in ipairs(wave) do reqs[k] = p:build(c) end
+            if #reqs == 1 then
+              local resp, err, code, sent = transport:request(reqs[1])
+              outcome(wave[1], resp, err, code, sent)
             else
-              outs = common.each(#c, common.transport_outcome(r.err, r.code, r.sent ~= false))
-              for j, e in ipairs(c) do
-                if e.serial then
-                  outs[j].ids.msg_key, outs[j].ids.cid = nil, nil
-                end
+              local res = transport:request_many(reqs)
+              for k, c in ipairs(wave) do
+                local r = res[k]
+                outcome(c, r.resp, r.err, r.code, r.sent)
               end
             end
-            local down = false
-            for j = 1, #c do if outs[j].down then down = true end end
-            router:record(p.name, not down)
-            for j, e in ipairs(c) do handle(e, outs[j], c) end
           end
         end
       end
@@ -432,32 +541,18 @@ function methods:send_batch(msgs, opts)
       plan, decisions = self.router:plan()
     end
     if decisions then for _, d in ipairs(decisions) do r.routing[#r.routing + 1] = d end end
-    items[#items + 1] = { index = i, msg = msg, result = r, plan = plan, step = 1, attempts = 0 }
+    items[#items + 1] = { index = i, msg = msg, result = r, plan = plan, step = 1, attempts = 0,
+                          field_index = #msgs > 1 and i or nil }
   end
   local active = items
   while #active > 0 do
     local groups, names = {}, {}
     for _, it in ipairs(active) do
       local name = it.plan[it.step]
-      local p = self.providers[name]
-      local ok, err = self:_check(it.msg, p, #msgs > 1 and it.index or nil)
-      if ok then
-        it.norm = type(err) == "table" and err or nil
-        if not groups[name] then groups[name] = {} names[#names + 1] = name end
-        local g = groups[name]
-        g[#g + 1] = it
-      elseif it.result.status == nil then
-        local r = it.result
-        r.status, r.provider, r.error = "rejected", name, err
-        r.code = err.provider_code or err.code
-        r.message = tostring(err)
-        r.routing[#r.routing + 1] = { provider = name, decision = "reject", reason = "validation",
-                                      code = r.code }
-        it.finished = true
-      else
-        it.result.routing[#it.result.routing + 1] = { provider = name, decision = "skip",
-          reason = "invalid for this provider: " .. tostring(err) }
-      end
+      it.unchecked = true
+      if not groups[name] then groups[name] = {} names[#names + 1] = name end
+      local g = groups[name]
+      g[#g + 1] = it
     end
     for _, name in ipairs(names) do
       if opts.before_send then

@@ -1,6 +1,7 @@
 --- The default transport: alimtalk.core's keep-alive libcurl client.
 -- Implements the transport seam documented in docs/architecture.md: `request(req)` and
--- `request_many(reqs)` with the request/response shapes of `core.http_client`. Providers hand
+-- `request_many(reqs)` with the request/response shapes of `core.http_client`, plus the
+-- optional non-blocking `submit(req)` / `wait(timeout)`. Providers hand
 -- their request tables here and never touch HTTP themselves, so `transport/cosocket.lua` can
 -- take this one's place inside nginx.
 -- @module alimtalk.transport.curl
@@ -36,6 +37,20 @@ end
 --- Send several requests concurrently. @treturn table results in order
 function methods:request_many(reqs)
   return self.http:request_many(reqs)
+end
+
+--- Start one request without waiting for it (optional capability of a transport: the client
+-- pipelines batches when a transport has `submit` and `wait`).
+-- @tparam table req request table
+-- @treturn integer id that `wait` returns with the outcome
+function methods:submit(req)
+  return self.http:submit(req)
+end
+
+--- Outcome of a submitted request: `id, resp` or `id, nil, message, code, sent`; nil when none
+-- finished within `timeout` seconds (default: wait for the next) or none is pending.
+function methods:wait(timeout)
+  return self.http:wait(timeout)
 end
 
 --- Connections opened and requests made so far.
