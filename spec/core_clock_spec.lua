@@ -34,3 +34,36 @@ describe("core clock", function()
     assert.has_error(function() core.sleep("soon") end)
   end)
 end)
+
+describe("core fsync and isatty", function()
+
+  it("fsync() flushes Lua's buffer and syncs an open file, so another reader sees the bytes", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:setvbuf("full", 65536)
+    f:write("journal record\n")
+    assert.is_true(core.fsync(f))
+    local r = assert(io.open(path)); local seen = r:read("a"); r:close()
+    assert.equal("journal record\n", seen)
+    f:close(); os.remove(path)
+  end)
+
+  it("fsync() raises on a closed file or a non-file", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w")); f:close(); os.remove(path)
+    assert.has_error(function() core.fsync(f) end)
+    assert.has_error(function() core.fsync("journal.log") end)
+  end)
+
+  it("isatty() answers for the standard streams and rejects other descriptors", function()
+    assert.is_boolean(core.isatty(1))
+    assert.has_error(function() core.isatty(3) end)
+    -- A pipe is never a terminal: run a child whose stdout is our pipe.
+    local lua = (type(jit) == "table") and "luajit" or "lua5.4"
+    local child = assert(io.popen(string.format(
+      "LUA_CPATH=%q %s -e 'io.write(tostring(require(\"alimtalk.core\").isatty(1)))'",
+      package.cpath, lua)))
+    local out = child:read("a"); child:close()
+    assert.equal("false", out)
+  end)
+end)

@@ -3,9 +3,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
+#include <string.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "compat.h"
+#include <lualib.h> /* LUA_FILEHANDLE on LuaJIT */
 
 static lua_Number clock_seconds(clockid_t id) {
     struct timespec ts;
@@ -36,11 +40,49 @@ static int l_sleep(lua_State *L) {
     return 0;
 }
 
+/* The FILE* inside a Lua file handle: Lua 5.4's luaL_Stream and LuaJIT's FILE** both start
+ * with it, under the same "FILE*" metatable name. */
+static FILE *check_file(lua_State *L, int idx) {
+#if LUA_VERSION_NUM >= 502
+    luaL_Stream *st = (luaL_Stream *)luaL_checkudata(L, idx, LUA_FILEHANDLE);
+    if (st->closef == NULL) luaL_argerror(L, idx, "attempt to use a closed file");
+    return st->f;
+#else
+    FILE **fp = (FILE **)luaL_checkudata(L, idx, LUA_FILEHANDLE);
+    if (*fp == NULL) luaL_argerror(L, idx, "attempt to use a closed file");
+    return *fp;
+#endif
+}
+
+/* core.fsync(file) -> true | nil, message, "io": flush Lua's buffer, then fsync, so what
+ * was written survives a power cut (the bulk journal's durability rests on this). */
+static int l_fsync(lua_State *L) {
+    FILE *f = check_file(L, 1);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, strerror(errno));
+        lua_pushliteral(L, "io");
+        return 3;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* core.isatty(fd) -> boolean: whether standard stream fd (0, 1 or 2) is a terminal */
+static int l_isatty(lua_State *L) {
+    lua_Integer fd = luaL_checkinteger(L, 1);
+    if (fd < 0 || fd > 2) return luaL_argerror(L, 1, "fd must be 0, 1 or 2");
+    lua_pushboolean(L, isatty((int)fd));
+    return 1;
+}
+
 AT_EXPORT int luaopen_alimtalk_core(lua_State *L) {
     static const luaL_Reg fns[] = {
         { "now", l_now },
         { "monotonic", l_monotonic },
         { "sleep", l_sleep },
+        { "fsync", l_fsync },
+        { "isatty", l_isatty },
         { NULL, NULL },
     };
     lua_newtable(L);

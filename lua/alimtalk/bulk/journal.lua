@@ -218,8 +218,15 @@ end
 
 --- Hand what was written to the OS (survives the process being killed); with `durable`,
 -- also fsync it (survives a power cut) unless the journal was opened with `fsync = false`.
+-- A journal that cannot be made durable cannot protect against double sends, so a failed
+-- fsync stops the campaign rather than sending on.
 function methods:commit(durable)
-  if durable and self.fsync then sys.fsync(self.f, self.path) else self.f:flush() end
+  if durable and self.fsync then
+    local ok, err = sys.fsync(self.f)
+    if not ok then error("alimtalk.bulk.journal: cannot fsync " .. self.path .. ": " .. tostring(err), 2) end
+  else
+    self.f:flush()
+  end
 end
 
 --- Close the journal (flushes; safe to call twice).
