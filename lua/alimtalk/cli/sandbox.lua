@@ -104,7 +104,13 @@ local function start(o, server)
     opts.webhooks = { apiplex = o.webhook_apiplex, sinch = o.webhook_sinch }
   end
   if #o.unreachable > 0 then opts.unreachable = o.unreachable end
-  local s, err = server.start(opts)
+  -- server.start raises on misuse (an unknown credentials key from the file, say): for a
+  -- command line that is bad input, reported on one line with exit code 2.
+  local ok, s, err = pcall(server.start, opts)
+  if not ok then
+    io.stderr:write("alimtalk sandbox: " .. (tostring(s):gsub("^[^:]*:%d+: ", "")) .. "\n")
+    return 2
+  end
   if not s then
     io.stderr:write("alimtalk sandbox: " .. tostring(err) .. "\n")
     return 1
