@@ -273,6 +273,48 @@ describe("client: API PLEX", function()
     assert.equal(1, sends(s))   -- only the G150 one went out
   end)
 
+  for _, waves in ipairs({ false, true }) do
+    it("stops the run on quota: later requests of the batch are not sent (not_sent, quota)"
+       .. (waves and ", transport without submit" or ""), function()
+      local rec
+      if waves then
+        rec = recording(s.ca_file)
+        make{ transport = rec }
+      end
+      assert(s:fault{ provider = "apiplex", kind = "code", code = "G150", count = 1 })
+      local msgs = {}
+      for i = 1, 25 do msgs[i] = shipped(100 + i) end
+      local rs = client:send_batch(msgs, { concurrency = 1 })
+      for i, r in ipairs(rs) do
+        assert.equal("not_sent", r.status, "message " .. i)
+        assert.is_true(r.quota, "message " .. i)
+      end
+      assert.equal(1, sends(s))      -- the first request met G150; the other two never went out
+      assert.equal(0, delivered(s))
+      if rec then rec.close() end
+    end)
+  end
+
+  it("fails quota-stopped messages over to the next provider (nothing was sent)", function()
+    client:close()
+    client = assert(alimtalk.new{ templates = sandbox.templates, route = { "apiplex", "sandbox" },
+      providers = {
+        apiplex = { base_url = s.https_url, ca_file = s.ca_file, user_id = creds.user_id,
+                    secret_key = creds.secret_key, sender_key = creds.sender_key,
+                    sender_number = "0212345678", timeout = 2 },
+        sandbox = { profile = "apiplex", outbox = false } } })
+    assert(s:fault{ provider = "apiplex", kind = "code", code = "G150", count = 1 })
+    local msgs = {}
+    for i = 1, 15 do msgs[i] = shipped(130 + i) end
+    local rs = client:send_batch(msgs, { concurrency = 1 })
+    for i, r in ipairs(rs) do
+      assert.equal("accepted", r.status, "message " .. i)
+      assert.equal("sandbox", r.provider)
+      assert.equal("failover", r.routing[2].decision)
+    end
+    assert.equal(1, sends(s))
+  end)
+
   it("maps a partial batch failure to the right messages", function()
     assert(s:fault{ provider = "apiplex", kind = "code", code = "G141", message_rate = 0.5, count = 1 })
     local msgs = {}

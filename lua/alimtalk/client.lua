@@ -295,6 +295,17 @@ function methods:_run(p, items, conc, hooks)
   end
   local pending, first = items, true
   local transport = p.transport
+  -- After a quota answer the provider takes nothing more in this run: what has not gone out
+  -- yet is not_sent with `quota` (and may fail over: it was never sent).
+  local quota_hit
+  local function quota_stop(c)
+    for _, e in ipairs(c) do
+      local it = e.item
+      finalize(it, p, { status = "quota", code = quota_hit.code, message = "not sent: " .. p.name
+        .. " answered " .. tostring(quota_hit.code) .. " (quota) earlier in this run" },
+        it.maybe_sent and "uncertain" or "not_sent")
+    end
+  end
   while #pending > 0 do
     local again, wait, reauth = {}, 0, false
     -- Chunks: consecutive entries with the same group, at most max_batch each, made on demand
@@ -367,6 +378,7 @@ function methods:_run(p, items, conc, hooks)
       elseif st == "rejected" then
         finalize(it, p, o, "rejected")
       elseif st == "quota" or st == "auth_failed" then
+        if st == "quota" then quota_hit = quota_hit or o end
         finalize(it, p, o, it.maybe_sent and "uncertain" or "not_sent")
       elseif st == "unauthorized" and p.unauthorized and not it.reauth then
         it.reauth, reauth = true, true
@@ -451,11 +463,18 @@ function methods:_run(p, items, conc, hooks)
         local c = take()
         while c or n_inflight > 0 do
           while c and n_inflight < conc do
+            if quota_hit then
+              quota_stop(c)
+              for rest in take do quota_stop(rest) end
+              c = nil
+              break
+            end
             if hooks and hooks.before_send then announce(c) end
             inflight[transport:submit(p:build(c))] = c
             n_inflight = n_inflight + 1
             c = take()
           end
+          if n_inflight == 0 then break end   -- stopped for quota with nothing in flight
           local id, resp, err, code, sent = transport:wait()
           local done = id and inflight[id]
           if done then
@@ -476,6 +495,10 @@ function methods:_run(p, items, conc, hooks)
           per_call = conc * 4
         end
         for w = 1, #chunks, per_call do
+          if quota_hit then
+            for k = w, #chunks do quota_stop(chunks[k]) end
+            break
+          end
           local wave = {}
           for k = w, math.min(w + per_call - 1, #chunks) do wave[#wave + 1] = chunks[k] end
           if hooks and hooks.before_send then
@@ -504,6 +527,10 @@ function methods:_run(p, items, conc, hooks)
       end
     end
     if reauth and p.unauthorized then p:unauthorized() end
+    if quota_hit and #again > 0 then
+      quota_stop(again)
+      again = {}
+    end
     if #again > 0 and wait > 0 then policy.sleep(wait) end
     pending = again
   end
