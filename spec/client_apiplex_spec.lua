@@ -257,6 +257,14 @@ describe("client: API PLEX", function()
     assert.truthy(tostring(err):find("failback_api_unique_id", 1, true))
     assert.truthy(tostring(err):find("failback_secret_key", 1, true))
     assert.equal(before, sends(s))
+    -- also with pre-flight validation off and the `failover = true` shorthand
+    local raw = assert(alimtalk.new{ provider = "apiplex", validate = false, apiplex = {
+      base_url = s.https_url, ca_file = s.ca_file, user_id = creds.user_id, secret_key = creds.secret_key,
+      sender_key = creds.sender_key, sender_number = "0212345678" } })
+    local _, err3 = raw:send(shipped(97, { failover = true }))
+    assert.equal("NOT_SUPPORTED", err3.code)
+    assert.equal(before, sends(s))
+    raw:close()
     rec.close()
   end)
 

@@ -8,7 +8,9 @@
 --      to = "010-1234-5678",        -- recipient; any of the forms phone.lua accepts
 --      country_code = "82",         -- default "82"
 --      from = "02-1234-5678",       -- sender number where the provider takes one per message
---                                   -- (BizMessage sender_no, API PLEX sender_number); optional
+--                                   -- (BizMessage sender_no, API PLEX sender_number); optional,
+--                                   -- default the configured one (failover.from is the SMS/LMS
+--                                   -- sender; BizMessage has one number for both)
 --      kind = "alimtalk",           -- "alimtalk" (default) | "friendtalk" | "advertising"
 --      template = "order_shipped",  -- registry name, or the provider's template code
 --      vars = { name = "홍길동" },   -- variable values (strings or numbers) ...
@@ -23,7 +25,8 @@
 --                    oneclick_id = "", product_id = "" } },  -- up to 5
 --      quick_replies = { same shape as buttons },
 --      failover = { type = "SMS"|"LMS", from = "", subject = "", content = "" } | true | false,
---      reserve_time = "2026-11-21 10:00", reserve_zone = "Asia/Seoul",
+--      reserve_time = "2026-11-21 10:00", reserve_zone = "Asia/Seoul",  -- SENS only
+--                                   -- (a TZ database name; other providers: NOT_SUPPORTED)
 --      price = 39000, currency = "KRW",
 --      authentication = false,      -- Sinch: send as an authentication template
 --      echo = nil,                  -- API PLEX echo_to_webhook (up to 256 bytes; ignored elsewhere)
@@ -31,7 +34,7 @@
 --      image = false,               -- image AlimTalk (400-character body); set from the template
 --      -- FriendTalk through Sinch (generic Conversation API messages):
 --      media = { url = "https://.../a.png", wide = false },
---      choices = { { title = "Yes" } },
+--      choices = { { title = "Yes", url = nil, postback = nil } },  -- url: a link choice
 --      card = { title = "", description = "", media = { url =, wide = }, choices = { ... } },
 --    }
 --

@@ -153,7 +153,8 @@ function methods:prepare(msg, tpl, code)
   if image == nil and tpl then image = tpl.type == "image" end
   local group = image and "AI" or self.msg_type
   local entry = { payload = d, serial = serial, group = group, content = t.content }
-  if type(msg.failover) == "table" then
+  local fo = msg.failover == true and {} or msg.failover   -- true: unvalidated shorthand
+  if type(fo) == "table" then
     local miss = self:missing_failback()
     if miss then
       local err = errors.new{ code = "NOT_SUPPORTED", field = "failover", provider = "apiplex",
@@ -162,7 +163,7 @@ function methods:prepare(msg, tpl, code)
       entry.rejected = { status = "rejected", code = "NOT_SUPPORTED", message = tostring(err),
                          error = err, ids = {} }
     else
-      d.failback_data = failback(self, msg.failover, receiver, t.content)
+      d.failback_data = failback(self, fo, receiver, t.content)
     end
   end
   return entry

@@ -148,8 +148,8 @@ function methods:prepare(msg, tpl, code)
   if next(attachment) then body.attachment = attachment end
   local qr = buttons(msg.quick_replies)
   if qr then body.supplement = { quick_reply = qr } end
-  if type(msg.failover) == "table" then
-    local fo = msg.failover
+  local fo = msg.failover == true and {} or msg.failover   -- true: unvalidated shorthand
+  if type(fo) == "table" then
     body.fall_back_yn = true
     body.fall_back_message_type = fo.type == "LMS" and "LM" or (fo.type == "SMS" and "SM" or nil)
     body.fall_back_title = fo.subject
