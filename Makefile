@@ -21,7 +21,7 @@ LIBS      := -lcurl -lcrypto
 
 # Packages needed to build and run the library (make demo) and to test it (make test).
 DEPS_RUN  := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev lua-cjson \
-             libcurl4-openssl-dev libssl-dev openssl ca-certificates lua-penlight lua-lpeg
+             libcurl4-openssl-dev libssl-dev openssl ca-certificates lua-penlight lua-lpeg tzdata
 DEPS_TEST := $(DEPS_RUN) lua-busted lua-check nginx libnginx-mod-http-lua lua-resty-core \
              lua-resty-lrucache lua-luaossl valgrind wrk luarocks util-linux iproute2
 
