@@ -33,6 +33,7 @@ describe("client: embedded sandbox", function()
     assert.equal("sandbox", r.provider)
     assert.matches("^SBR", r.ids.request_id)
     assert.matches("^SBM", r.ids.message_id)
+    assert.equal("A000", r.code)  -- the default profile is SENS
     local bare = assert(alimtalk.new{ sandbox = { outbox = false } })
     assert.equal("sandbox", bare:provider().name)
     bare:close()
@@ -55,6 +56,7 @@ describe("client: embedded sandbox", function()
     client = assert(alimtalk.new{ sandbox = { outbox = path, profile = "bizmessage" },
                                   templates = TEMPLATES })
     local a = client:send(shipped(3))
+    assert.equal("200", a.code)   -- BizMessage's own success code, not SENS's A000
     local b = client:send(shipped(3))
     assert.equal("accepted", b.status)
     assert.is_true(b.duplicate)

@@ -61,6 +61,13 @@ function _M.new(conf)
   }, mt)
 end
 
+-- What each profile's provider answers for an accepted message (seeds 001, 003, 004; Sinch
+-- answers HTTP 200 with a message id and no code of its own).
+local ACCEPTED = {
+  sens = { "A000", "success" }, bizmessage = { "200", "Success" },
+  apiplex = { "C100", "Success" }, sinch = { "200", "OK" },
+}
+
 local function iso(t)
   return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. string.format(".%03dZ", math.floor(t % 1 * 1000))
 end
@@ -119,7 +126,8 @@ function methods:send_chunk(chunk)
       self.sent[message_id] = rec
       self.queue[#self.queue + 1] = rec
       if e.serial and self.keeps_serials then self.serials[e.serial] = rec end
-      out[i] = { status = "accepted", code = "A000", message = "success",
+      local ok_code = ACCEPTED[self.profile] or ACCEPTED.sens
+      out[i] = { status = "accepted", code = ok_code[1], message = ok_code[2],
                  ids = { request_id = request_id, message_id = message_id } }
     end
   end
