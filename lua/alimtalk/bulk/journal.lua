@@ -88,6 +88,10 @@ function _M.scan(path)
       row = tonumber(row)
       if row then
         planned[row] = serial
+        -- A new plan supersedes an older not_sent/uncertain outcome: from now on the row is
+        -- planned (then in flight, then its new outcome), never still "not sent".
+        local old = redo[row]
+        if old then counts[old.status] = counts[old.status] - 1; redo[row] = nil end
         if row > st.hwm then st.hwm = row end
       end
     elseif kind == "C" or kind == "G" then
