@@ -186,6 +186,38 @@ describe("bulk campaigns against the sandbox server", function()
     for i = 1, 10 do assert.are.equal(1, outbox_count(phone(i)), "row " .. i) end
   end)
 
+  it("never resends a row that may have gone out through another provider than its own", function()
+    -- Killed with requests in flight at API PLEX (dedupes): its "going out" records name the
+    -- provider, the outcomes never came. A resume through BizMessage (which dedupes too, but
+    -- has never seen these serials) must not send them there: they are uncertain. A later
+    -- resume through API PLEX again resends them under their serials (dropped as duplicates).
+    csv(dir .. "/x.csv", 8)
+    local a = client("apiplex")
+    assert(campaign.run({ client = a, campaign = "x1", state_dir = dir, input = dir .. "/x.csv",
+                          template = "welcome", fsync = false }))
+    local jpath = dir .. "/x1/journal.log"
+    local kept = {}
+    for _, l in ipairs(read_lines(jpath)) do
+      if not l:match("^O\t") and not l:match('^E\t{.*"done"') then kept[#kept + 1] = l end
+    end
+    write(jpath, table.concat(kept, "\n") .. "\n")
+    local c = s.credentials.bizmessage
+    local b = assert(alimtalk.new({ provider = "bizmessage", templates = sandbox.templates,
+      bizmessage = { base_url = s.http_url, client_id = c.client_id, client_secret = c.client_secret,
+                     sender_key = c.sender_key, sender_no = "0212345678" } }))
+    local sum = assert(campaign.run({ client = b, campaign = "x1", state_dir = dir, fsync = false }))
+    b:close()
+    assert.are.equal(8, sum.counts.uncertain)
+    assert.are.equal(0, sum.counts.accepted)
+    for i = 1, 8 do assert.are.equal(1, outbox_count(phone(i)), "row " .. i) end
+    assert.are.equal("apiplex", cjson.decode(read_lines(sum.files.uncertain)[1]).result.provider)
+    sum = assert(campaign.run({ client = a, campaign = "x1", state_dir = dir, fsync = false }))
+    a:close()
+    assert.are.equal(8, sum.counts.accepted)
+    assert.are.equal(0, sum.counts.uncertain)
+    for i = 1, 8 do assert.are.equal(1, outbox_count(phone(i)), "row " .. i) end
+  end)
+
   it("pauses on a quota code and goes on; stops after too many and resumes later", function()
     csv(dir .. "/q.csv", 40)
     local c = client("apiplex")

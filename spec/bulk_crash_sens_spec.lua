@@ -106,7 +106,8 @@ describe("bulk campaign on SENS (no dedupe), not_sent first, then killed", funct
 
     -- The sandbox's outbox: no phone number got the message twice.
     local http = require("alimtalk.core").http_client({ max_response = 64 * 1048576, timeout = 60 })
-    local resp = assert(http:request({ method = "GET", url = s.http_url .. "/_sandbox/outbox?provider=sens" }))
+    local resp = assert(http:request({ method = "GET",
+                                       url = s.http_url .. "/_sandbox/outbox?provider=sens" }))
     http:close()
     assert.are.equal(200, resp.status)
     local got, twice = {}, 0

@@ -339,29 +339,35 @@ run_locked = function(opts, campaign, paths)
     -- Which planned rows may have left: on the same boot (the process died) the flushed "going
     -- out" records are exact; after a reboot only the fsynced chunk records are trusted.
     local same_boot = st.boot_id ~= nil and st.boot_id == journal_mod.boot_id() and st.boot_id ~= "unknown"
-    local maybe = {}
-    for row, serial in pairs(st.in_flight) do maybe[row] = serial end
+    local maybe, via = {}, {}
+    for row, serial in pairs(st.in_flight) do
+      maybe[row], via[row] = serial, st.sent_via[row] or st.run_provider
+    end
     for row, serial in pairs(st.planned) do
-      if st.chunked[row] and not same_boot then maybe[row] = serial
+      if st.chunked[row] and not same_boot then maybe[row], via[row] = serial, st.run_provider
       else resend[row] = serial end -- certainly never sent: send it under the same serial
     end
-    -- May have been sent: resend under the same serial only where the provider dedupes.
+    -- May have been sent: resend under the same serial only to the provider it may have
+    -- reached, and only where that provider drops duplicates; never through another one.
+    local function may_resend(row_provider)
+      return dedupes and row_provider ~= nil and row_provider == provider
+    end
     for row, serial in pairs(maybe) do
-      if dedupes then
+      if may_resend(via[row]) then
         resend[row] = serial
       else
         j:outcome(row, "uncertain", { reason = "interrupted while sending; reconcile by query",
-                                      serial = serial })
+                                      serial = serial, provider = via[row] })
         counts.uncertain = counts.uncertain + 1
       end
     end
     for row, r in pairs(st.redo) do
-      if r.status == "not_sent" or dedupes then
+      if r.status == "not_sent" or may_resend(r.provider) then
         resend[row] = r.serial or true
         counts[r.status] = counts[r.status] - 1
       end
     end
-    j:event{ event = "resume", at = os.time(), hwm = hwm, dedupes = dedupes }
+    j:event{ event = "resume", at = os.time(), hwm = hwm, dedupes = dedupes, provider = provider }
   end
   local rejects, rerr = io.open(paths.rejects, "ab")
   if not rejects then

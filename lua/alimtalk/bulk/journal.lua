@@ -69,17 +69,19 @@ end
 -- @tparam string path the journal file
 -- @treturn table state: `header`, `hwm` (highest row planned or invalid), `planned`
 -- (row -> serial: planned, no request recorded), `chunked` (row -> true: planned rows under
--- a C record), `in_flight` (row -> serial: in a request, no outcome), `redo` (row ->
--- { status, serial, detail }: last outcome not_sent or uncertain), `counts` (`accepted`,
+-- a C record), `in_flight` (row -> serial: in a request, no outcome), `sent_via` (row ->
+-- provider of that request), `run_provider` (the provider of the last run), `redo` (row ->
+-- { status, serial, detail, provider }: last outcome not_sent or uncertain), `counts` (`accepted`,
 -- `rejected`, `invalid`, `not_sent`, `uncertain`), `events` (the last few), `boot_id` (of
 -- the last run), `done`, or nil and a message
 function _M.scan(path)
   local f, e = io.open(path, "rb")
   if not f then return nil, e end
-  local st = { hwm = 0, planned = {}, chunked = {}, in_flight = {}, redo = {}, events = {},
+  local st = { hwm = 0, planned = {}, chunked = {}, in_flight = {}, sent_via = {}, redo = {}, events = {},
                counts = { accepted = 0, rejected = 0, invalid = 0, not_sent = 0, uncertain = 0 },
                lines = 0 }
   local planned, chunked, in_flight, redo, counts = st.planned, st.chunked, st.in_flight, st.redo, st.counts
+  local sent_via = st.sent_via
   for line in _M.records(f) do
     st.lines = st.lines + 1
     local kind = line:sub(1, 1)
@@ -95,7 +97,7 @@ function _M.scan(path)
         if row > st.hwm then st.hwm = row end
       end
     elseif kind == "C" or kind == "G" then
-      local a, b = line:match("^.\t(%d+)\t(%d+)")
+      local a, b, via = line:match("^.\t(%d+)\t(%d+)\t?([^\t\n]*)")
       a, b = tonumber(a), tonumber(b)
       if a then
         for row, serial in pairs(planned) do
@@ -104,6 +106,7 @@ function _M.scan(path)
               chunked[row] = true
             else
               in_flight[row] = serial
+              sent_via[row] = via ~= "" and via or nil
               planned[row], chunked[row] = nil, nil
             end
           end
@@ -114,21 +117,22 @@ function _M.scan(path)
       row = tonumber(row)
       if row then
         local serial = in_flight[row] or planned[row] or (redo[row] and redo[row].serial)
-        in_flight[row], planned[row], chunked[row] = nil, nil, nil
+        in_flight[row], planned[row], chunked[row], sent_via[row] = nil, nil, nil, nil
         local old = redo[row]
         if old then counts[old.status] = counts[old.status] - 1; redo[row] = nil end
         if FINAL[status] then
           counts[status] = counts[status] + 1
         elseif status == "not_sent" or status == "uncertain" then
           counts[status] = counts[status] + 1
-          redo[row] = { status = status, serial = serial, detail = detail }
+          redo[row] = { status = status, serial = serial, detail = detail,
+                        provider = status == "uncertain" and detail:match('"provider":"([^"]*)"') or nil }
         end
         if row > st.hwm then st.hwm = row end
       end
     elseif kind == "I" then
       local row = tonumber(line:match("^I\t(%d+)\t"))
       if row then
-        planned[row], chunked[row], in_flight[row] = nil, nil, nil
+        planned[row], chunked[row], in_flight[row], sent_via[row] = nil, nil, nil, nil
         counts.invalid = counts.invalid + 1
         if row > st.hwm then st.hwm = row end
       end
@@ -136,12 +140,17 @@ function _M.scan(path)
       st.boot_id = line:match("^B\t([^\n]*)\n$")
     elseif kind == "H" and not st.header then
       st.header = cjson.decode(line:sub(3))
+      st.run_provider = st.header and st.header.provider
     elseif kind == "E" then
       local ev = cjson.decode(line:sub(3))
       if ev then
         st.events[#st.events + 1] = ev
         if #st.events > 20 then table.remove(st.events, 1) end
-        if ev.event == "done" then st.done = ev elseif ev.event == "resume" then st.done = nil end
+        if ev.event == "done" then st.done = ev
+        elseif ev.event == "resume" then
+          st.done = nil
+          if ev.provider then st.run_provider = ev.provider end
+        end
       end
     end
   end
