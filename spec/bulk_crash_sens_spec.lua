@@ -92,6 +92,7 @@ describe("bulk campaign on SENS (no dedupe), not_sent first, then killed", funct
         for _ in pairs(st.in_flight) do n = n + 1 end
         if n > 0 then caught = caught + 1 end
         if n > worst then worst = n end
+        assert.is_true(n <= CONC * PER_REQUEST, n .. " rows in doubt after a kill")
       end
     end
     assert.is_true(kills >= 3, "the campaign finished before 3 kills landed")

@@ -426,6 +426,7 @@ function methods:_run(p, items, conc, hooks)
         handle(e, o, list)
       end
     else
+      local settled
       local function outcome(c, resp, err, code, sent)
         local outs
         if resp then
@@ -442,6 +443,17 @@ function methods:_run(p, items, conc, hooks)
         for j = 1, #c do if outs[j].down then down = true end end
         router:record(p.name, not down)
         for j, e in ipairs(c) do handle(e, outs[j], c) end
+        if hooks and hooks.after_response then settled(c) end
+      end
+      -- after_response: the request's messages whose result at this provider is now settled
+      -- (not retried here), as soon as its answer (or failure) is handled
+      settled = function(c)
+        local list = {}
+        for _, e in ipairs(c) do
+          local it = e.item
+          if it.done_here then list[#list + 1] = { index = it.index, result = it.result } end
+        end
+        if #list > 0 then hooks.after_response(p.name, list) end
       end
       local function announce(c)
         local list = {}
@@ -508,6 +520,7 @@ function methods:_run(p, items, conc, hooks)
             for _, c in ipairs(wave) do
               local outs = p:send_chunk(c)
               for j, e in ipairs(c) do handle(e, outs[j], c) end
+              if hooks and hooks.after_response then settled(c) end
             end
           else
             local reqs = {}
@@ -536,7 +549,7 @@ function methods:_run(p, items, conc, hooks)
   end
 end
 
-local BATCH_SPEC = { concurrency = "number", before_send = "function" }
+local BATCH_SPEC = { concurrency = "number", before_send = "function", after_response = "function" }
 
 local function new_result(i, msg)
   return { index = i, id = msg.id, status = nil, provider = nil, ids = {}, attempts = 0,
@@ -549,7 +562,10 @@ end
 -- one per request) and sent `concurrency` requests at a time.
 -- @tparam table msgs list of messages (see alimtalk.message)
 -- @tparam[opt] table opts `concurrency` (default the client's, 8), `before_send`
---   (function(provider, list of { index =, serial = }) called before each request goes out)
+--   (function(provider, list of { index =, serial = }) called before each request goes out),
+--   `after_response` (function(provider, list of { index =, result = }) called as each
+--   request's answer is handled, with its messages whose result at that provider is settled;
+--   a `not_sent` one may still fail over to the next provider of the route)
 -- @treturn table results
 function methods:send_batch(msgs, opts)
   assert(type(msgs) == "table", "send_batch: messages must be a list")
@@ -582,8 +598,9 @@ function methods:send_batch(msgs, opts)
       g[#g + 1] = it
     end
     for _, name in ipairs(names) do
-      if opts.before_send then
-        self:_run(self.providers[name], groups[name], conc, { before_send = opts.before_send })
+      if opts.before_send or opts.after_response then
+        self:_run(self.providers[name], groups[name], conc,
+                  { before_send = opts.before_send, after_response = opts.after_response })
       else
         self:_run(self.providers[name], groups[name], conc)
       end

@@ -437,7 +437,30 @@ run_locked = function(opts, campaign, paths)
         for _, run in ipairs(runs(going)) do j:going(run[1], run[2], pname) end
         j:commit(false)
       end
-      local results = client:send_batch(todo_msgs, { concurrency = concurrency, before_send = before_send })
+      -- Outcomes reach the journal (handed to the OS) as each request's answer comes back, so
+      -- a killed process leaves in doubt at most the requests in flight, not the whole chunk.
+      -- not_sent may still fail over or be retried after a quota pause: written at the end.
+      local written = {}
+      local function record(i, r)
+        local d = result_detail(r)
+        d.serial = todo_msgs[i].id
+        j:outcome(todo_rows[i], r.status, d)
+        counts[r.status] = (counts[r.status] or 0) + 1
+        done_this_run = done_this_run + 1
+        sent_this_run = sent_this_run + 1
+        written[i] = true
+      end
+      local function after_response(_, list)
+        for _, x in ipairs(list) do
+          local r = x.result
+          if r.status == "accepted" or r.status == "rejected" or r.status == "uncertain" then
+            record(x.index, r)
+          end
+        end
+        j:commit(false)
+      end
+      local results = client:send_batch(todo_msgs, { concurrency = concurrency, before_send = before_send,
+                                                     after_response = after_response })
       local again_rows, again_msgs, again_raws = {}, {}, {}
       local quota, invalid = false, false
       for i, row in ipairs(todo_rows) do
@@ -446,7 +469,8 @@ run_locked = function(opts, campaign, paths)
           r = { status = "uncertain", code = "NO_RESULT", message = "the client gave no result" }
         end
         if r.status == "not_sent" and is_quota(r) then quota = true end
-        if r.status == "rejected" and r.error and (r.attempts or 0) == 0 then
+        if written[i] then -- luacheck: ignore 542 (already in the journal)
+        elseif r.status == "rejected" and r.error and (r.attempts or 0) == 0 then
           -- failed the client's pre-flight validation: nothing was sent
           write_reject(row, reject_record(r.error, todo_raws[i] or nil))
           invalid = true
@@ -455,12 +479,7 @@ run_locked = function(opts, campaign, paths)
           again_msgs[#again_msgs + 1] = todo_msgs[i]
           again_raws[#again_raws + 1] = todo_raws[i]
         else
-          local d = result_detail(r)
-          d.serial = todo_msgs[i].id
-          j:outcome(row, r.status, d)
-          counts[r.status] = (counts[r.status] or 0) + 1
-          done_this_run = done_this_run + 1
-          sent_this_run = sent_this_run + 1
+          record(i, r)
         end
       end
       if invalid then rejects:flush() end
