@@ -333,6 +333,9 @@ run_locked = function(opts, campaign, paths)
 
   local counts = { accepted = 0, rejected = 0, invalid = 0, uncertain = 0, not_sent = 0 }
   local hwm, resend = 0, {}
+  -- rows whose last outcome was not_sent (all resent), or uncertain at this provider where it
+  -- dedupes (resent under the same serial): bitsets from the scan, nothing per row
+  local redo_not_sent, redo_uncertain
   if st then
     for k, v in pairs(st.counts) do counts[k] = v end
     hwm = st.hwm
@@ -361,11 +364,11 @@ run_locked = function(opts, campaign, paths)
         counts.uncertain = counts.uncertain + 1
       end
     end
-    for row, r in pairs(st.redo) do
-      if r.status == "not_sent" or may_resend(r.provider) then
-        resend[row] = r.serial or true
-        counts[r.status] = counts[r.status] - 1
-      end
+    redo_not_sent = st.not_sent
+    counts.not_sent = counts.not_sent - st.not_sent.n
+    if may_resend(provider) and st.uncertain_at[provider] then
+      redo_uncertain = st.uncertain_at[provider]
+      counts.uncertain = counts.uncertain - redo_uncertain.n
     end
     j:event{ event = "resume", at = os.time(), hwm = hwm, dedupes = dedupes, provider = provider }
   end
@@ -526,6 +529,9 @@ run_locked = function(opts, campaign, paths)
       unattempted = unattempted + 1
     else
       local redo = resend[row]
+      if not redo and row <= hwm and redo_not_sent then
+        redo = redo_not_sent:has(row) or (redo_uncertain ~= nil and redo_uncertain:has(row))
+      end
       if row > hwm or redo then
         if perr then
           add{ row = row, why = reject_record(errors.new{ code = "BAD_ROW", message = perr }) }
@@ -571,7 +577,8 @@ run_locked = function(opts, campaign, paths)
 end
 
 --- Write the outcome lists from a campaign's journal and return its state (no sending).
--- Streams the journal twice; memory holds only the rows whose outcome was not final.
+-- Streams the journal: forwards for the final outcomes, backwards for each row's last
+-- not_sent/uncertain one; memory holds a bit per such row, not the rows.
 -- @tparam string state_dir folder holding campaigns
 -- @tparam string campaign campaign id
 -- @treturn table `campaign`, `counts`, `files`, `done`, `hwm`, `in_flight`, `events`, or nil and an error
@@ -579,9 +586,11 @@ function _M.report(state_dir, campaign)
   local paths = _M.paths(state_dir, campaign)
   local st, e = journal_mod.scan(paths.journal)
   if not st then return nil, errors.new{ code = "NO_CAMPAIGN", message = tostring(e) } end
+  -- unique temporary names: a `bulk status` may run while the campaign runs
+  local tmp = ".tmp." .. tostring({}):match("0x(%x+)") .. os.time()
   local out = {}
   for _, k in ipairs({ "accepted", "rejected", "uncertain", "not_sent", "rejects" }) do
-    out[k] = assert(io.open(paths[k] .. ".tmp", "wb"))
+    out[k] = assert(io.open(paths[k] .. tmp, "wb"))
   end
   local f = assert(io.open(paths.journal, "rb"))
   for line in journal_mod.records(f) do
@@ -596,18 +605,44 @@ function _M.report(state_dir, campaign)
       if row then out.rejects:write('{"row":', row, ',', why, "\n") end
     end
   end
+  -- Rows whose last outcome is uncertain or not_sent: read backwards, a row's first such
+  -- record met is its last; its bit is cleared so older ones are skipped. Written backwards
+  -- to a scratch file, then turned around, so the lists are in journal order.
+  local pending = { not_sent = st.not_sent, uncertain = st.uncertain }
+  local back = {}
+  for k in pairs(pending) do back[k] = assert(io.open(paths[k] .. tmp .. ".rev", "wb")) end
+  local left = st.not_sent.n + st.uncertain.n
+  f = assert(io.open(paths.journal, "rb"))
+  for line in journal_mod.records_backwards(f) do
+    if left == 0 then break end
+    if line:sub(1, 2) == "O\t" then
+      local row, status, detail = line:match("^O\t(%d+)\t([%w_]+)\t(.*)\n$")
+      local set = pending[status]
+      row = tonumber(row)
+      if set and row and set:has(row) then
+        set:clear(row)
+        left = left - 1
+        back[status]:write('{"row":', row, ',"status":"', status, '","result":', detail, "}\n")
+      end
+    end
+  end
   f:close()
-  -- Rows whose last outcome is uncertain or not_sent (or sent with no outcome yet).
-  local pending = {}
-  for row, r in pairs(st.redo) do pending[#pending + 1] = { row, r.status, r.detail } end
-  for row, serial in pairs(st.in_flight) do
-    pending[#pending + 1] = { row, "uncertain", cjson.encode({ serial = serial, reason = "sending" }) }
+  for k, fh in pairs(back) do
+    fh:close()
+    fh = assert(io.open(paths[k] .. tmp .. ".rev", "rb"))
+    for line in journal_mod.records_backwards(fh) do out[k]:write(line) end
+    fh:close()
+    os.remove(paths[k] .. tmp .. ".rev")
   end
-  table.sort(pending, function(a, b) return a[1] < b[1] end)
-  for _, p in ipairs(pending) do
-    out[p[2]]:write('{"row":', p[1], ',"status":"', p[2], '","result":', p[3] or "{}", "}\n")
+  -- rows sent with no outcome yet (a request in flight, or the process killed): few
+  local rows = {}
+  for row in pairs(st.in_flight) do rows[#rows + 1] = row end
+  table.sort(rows)
+  for _, row in ipairs(rows) do
+    out.uncertain:write('{"row":', row, ',"status":"uncertain","result":',
+                        cjson.encode({ serial = st.in_flight[row], reason = "sending" }), "}\n")
   end
-  for k, fh in pairs(out) do fh:close(); os.rename(paths[k] .. ".tmp", paths[k]) end
+  for k, fh in pairs(out) do fh:close(); os.rename(paths[k] .. tmp, paths[k]) end
   local counts = {}
   for k, v in pairs(st.counts) do counts[k] = v end
   for _ in pairs(st.in_flight) do counts.uncertain = counts.uncertain + 1 end

@@ -36,6 +36,65 @@ mt.__index = methods
 
 local FINAL = { accepted = true, rejected = true }
 
+-- A set of row numbers as a bitset: 48 rows per number (exact in a double, so the same code
+-- works on Lua 5.4 and LuaJIT without bit operators). A campaign of a million rows all
+-- not_sent costs about 330 KB, not a table per row.
+local W = 48
+local POW = {}
+for b = 0, W - 1 do POW[b] = 2 ^ b end
+local floor = math.floor
+local bits_mt = {}
+bits_mt.__index = bits_mt
+
+--- A new, empty set of rows (`has`, `set`, `clear`, `each` in ascending order, field `n`).
+function _M.bits()
+  return setmetatable({ n = 0, top = 0 }, bits_mt)
+end
+
+function bits_mt:has(row)
+  local w = self[floor(row / W) + 1]
+  return w ~= nil and floor(w / POW[row % W]) % 2 == 1
+end
+
+function bits_mt:set(row)
+  local k = floor(row / W) + 1
+  local w = self[k] or 0
+  local p = POW[row % W]
+  if floor(w / p) % 2 == 0 then
+    self[k] = w + p
+    self.n = self.n + 1
+    if k > self.top then self.top = k end
+  end
+end
+
+function bits_mt:clear(row)
+  local k = floor(row / W) + 1
+  local w = self[k]
+  local p = POW[row % W]
+  if w and floor(w / p) % 2 == 1 then
+    self[k] = w - p
+    self.n = self.n - 1
+  end
+end
+
+function bits_mt:each()
+  local k, b = 1, -1
+  return function()
+    while k <= self.top do
+      local w = self[k]
+      if w and w > 0 then
+        b = b + 1
+        while b < W do
+          if floor(w / POW[b]) % 2 == 1 then return (k - 1) * W + b end
+          b = b + 1
+        end
+      end
+      k, b = k + 1, -1
+    end
+    return nil
+  end
+end
+
 --- This boot of the machine (Linux), or "unknown".
 function _M.boot_id()
   local f = io.open("/proc/sys/kernel/random/boot_id", "r")
@@ -65,23 +124,90 @@ function _M.records(f)
   end
 end
 
---- Read a journal and rebuild the campaign's state without holding every row.
+--- Iterate over a journal's complete records from the last to the first (voided and
+-- cut-short lines skipped), reading 64 KiB blocks from the end: memory stays flat.
+-- @param f an open file
+-- @treturn function iterator giving each line, "\n" included
+function _M.records_backwards(f)
+  local pos = f:seek("end")
+  local lines, i, carry = {}, 0, ""
+  local skip = false
+  local first = true
+  return function()
+    while true do
+      while i > 0 do
+        local line = lines[i]
+        lines[i] = nil
+        i = i - 1
+        if line == "X\n" then skip = true
+        elseif skip then skip = false
+        else return line end
+      end
+      if pos <= 0 then
+        if carry ~= "" and carry:sub(-1) == "\n" then
+          local line = carry
+          carry = ""
+          if line ~= "X\n" and not skip then return line end
+        end
+        return nil
+      end
+      local n = math.min(65536, pos)
+      pos = pos - n
+      f:seek("set", pos)
+      local text = f:read(n) .. carry
+      if first then
+        -- a last line cut short (no newline) is no record
+        first = false
+        text = text:match("^(.*\n)") or ""
+      end
+      local start = 1
+      if pos > 0 then
+        local nl = text:find("\n", 1, true)
+        if not nl then carry = text; text = ""
+        else carry = text:sub(1, nl); start = nl + 1 end
+      else
+        carry = ""
+      end
+      -- the block's lines in order; popped from the end, they run backwards
+      for line in text:sub(start):gmatch("[^\n]*\n") do
+        i = i + 1
+        lines[i] = line
+      end
+    end
+  end
+end
+
+--- Read a journal and rebuild the campaign's state without holding every row: what must be
+-- remembered per row (not_sent or uncertain) is a bit in a bitset.
 -- @tparam string path the journal file
 -- @treturn table state: `header`, `hwm` (highest row planned or invalid), `planned`
 -- (row -> serial: planned, no request recorded), `chunked` (row -> true: planned rows under
 -- a C record), `in_flight` (row -> serial: in a request, no outcome), `sent_via` (row ->
--- provider of that request), `run_provider` (the provider of the last run), `redo` (row ->
--- { status, serial, detail, provider }: last outcome not_sent or uncertain), `counts` (`accepted`,
+-- provider of that request), `run_provider` (the provider of the last run), `not_sent`,
+-- `uncertain` (bitsets of the rows whose last outcome is that), `uncertain_at` (provider ->
+-- bitset: the uncertain rows that may have reached that provider), `counts` (`accepted`,
 -- `rejected`, `invalid`, `not_sent`, `uncertain`), `events` (the last few), `boot_id` (of
 -- the last run), `done`, or nil and a message
 function _M.scan(path)
   local f, e = io.open(path, "rb")
   if not f then return nil, e end
-  local st = { hwm = 0, planned = {}, chunked = {}, in_flight = {}, sent_via = {}, redo = {}, events = {},
+  local st = { hwm = 0, planned = {}, chunked = {}, in_flight = {}, sent_via = {}, events = {},
+               not_sent = _M.bits(), uncertain = _M.bits(), uncertain_at = {},
                counts = { accepted = 0, rejected = 0, invalid = 0, not_sent = 0, uncertain = 0 },
                lines = 0 }
-  local planned, chunked, in_flight, redo, counts = st.planned, st.chunked, st.in_flight, st.redo, st.counts
-  local sent_via = st.sent_via
+  local planned, chunked, in_flight, counts = st.planned, st.chunked, st.in_flight, st.counts
+  local sent_via, not_sent, uncertain, uncertain_at = st.sent_via, st.not_sent, st.uncertain, st.uncertain_at
+  -- forget a row's not_sent/uncertain outcome (superseded by a new plan or outcome)
+  local function unpend(row)
+    if not_sent:has(row) then
+      not_sent:clear(row)
+      counts.not_sent = counts.not_sent - 1
+    elseif uncertain:has(row) then
+      uncertain:clear(row)
+      counts.uncertain = counts.uncertain - 1
+      for _, b in pairs(uncertain_at) do b:clear(row) end
+    end
+  end
   for line in _M.records(f) do
     st.lines = st.lines + 1
     local kind = line:sub(1, 1)
@@ -92,8 +218,7 @@ function _M.scan(path)
         planned[row] = serial
         -- A new plan supersedes an older not_sent/uncertain outcome: from now on the row is
         -- planned (then in flight, then its new outcome), never still "not sent".
-        local old = redo[row]
-        if old then counts[old.status] = counts[old.status] - 1; redo[row] = nil end
+        unpend(row)
         if row > st.hwm then st.hwm = row end
       end
     elseif kind == "C" or kind == "G" then
@@ -116,16 +241,21 @@ function _M.scan(path)
       local row, status, detail = line:match("^O\t(%d+)\t([%w_]+)\t(.*)\n$")
       row = tonumber(row)
       if row then
-        local serial = in_flight[row] or planned[row] or (redo[row] and redo[row].serial)
         in_flight[row], planned[row], chunked[row], sent_via[row] = nil, nil, nil, nil
-        local old = redo[row]
-        if old then counts[old.status] = counts[old.status] - 1; redo[row] = nil end
+        unpend(row)
         if FINAL[status] then
           counts[status] = counts[status] + 1
-        elseif status == "not_sent" or status == "uncertain" then
-          counts[status] = counts[status] + 1
-          redo[row] = { status = status, serial = serial, detail = detail,
-                        provider = status == "uncertain" and detail:match('"provider":"([^"]*)"') or nil }
+        elseif status == "not_sent" then
+          counts.not_sent = counts.not_sent + 1
+          not_sent:set(row)
+        elseif status == "uncertain" then
+          counts.uncertain = counts.uncertain + 1
+          uncertain:set(row)
+          local via = detail:match('"provider":"([^"]*)"')
+          if via then
+            uncertain_at[via] = uncertain_at[via] or _M.bits()
+            uncertain_at[via]:set(row)
+          end
         end
         if row > st.hwm then st.hwm = row end
       end
