@@ -44,6 +44,43 @@ describe("bulk.input", function()
     assert.are.equal(4, rows[4].n)
   end)
 
+  it("rejects just the row of a stray quote and goes on at the next line", function()
+    local t = { "to,name" }
+    t[2] = '010-0001,"stray'
+    for i = 2, 500 do t[#t + 1] = string.format("010-%04d,name%d", i, i) end
+    write(tmp, table.concat(t, "\n") .. "\n")
+    local rows = read_all(tmp)
+    assert.are.equal(500, #rows)
+    assert.is_nil(rows[1].t)
+    assert.matches("line 2: a quoted field runs past 100 lines", rows[1].e)
+    for i = 2, 500 do
+      assert.are.same({ to = string.format("010-%04d", i), name = "name" .. i }, rows[i].t)
+    end
+    -- an unclosed quote near the end of the file: that row only
+    write(tmp, 'to,name\n010-1,a\n010-2,"b\n010-3,c\n')
+    rows = read_all(tmp)
+    assert.are.equal(3, #rows)
+    assert.matches("line 3: a quoted field is still open at the end of the file", rows[2].e)
+    assert.are.same({ to = "010-3", name = "c" }, rows[3].t)
+    assert.are.equal(3, rows[3].n)
+  end)
+
+  it("caps a quoted field at 64 KiB, and keeps a long legitimate one under the caps", function()
+    local big = string.rep("가", 8000) -- 24,000 bytes a line
+    write(tmp, 'to,note\n010-1,"' .. big .. "\n" .. big .. "\n" .. big .. '"\n010-2,ok\n')
+    local rows = read_all(tmp)
+    assert.matches("line 2: a quoted field runs past 65536 bytes", rows[1].e)
+    -- the field's inner lines are read again as rows of their own, then the next real row
+    assert.are.same({ to = "010-2", note = "ok" }, rows[#rows].t)
+    local lines = {}
+    for i = 1, 99 do lines[i] = "line " .. i end
+    write(tmp, 'to,note\n010-1,"' .. table.concat(lines, "\n") .. '"\n010-2,ok\n')
+    rows = read_all(tmp)
+    assert.are.equal(2, #rows)
+    assert.are.equal(table.concat(lines, "\n"), rows[1].t.note)
+    assert.are.same({ to = "010-2", note = "ok" }, rows[2].t)
+  end)
+
   it("refuses a header with an empty or repeated column", function()
     write(tmp, "to,,name\n1,2,3\n")
     local r, e = input.open(tmp)

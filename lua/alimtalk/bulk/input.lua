@@ -35,21 +35,48 @@ local function read_line(self)
   return line
 end
 
--- Read one CSV record, joining physical lines while a quoted field is open.
+-- A quoted field may hold newlines, but a stray quote would otherwise swallow the rest of
+-- the file into one row: a record is cut off at this many physical lines or bytes.
+_M.MAX_RECORD_LINES = 100
+_M.MAX_RECORD_BYTES = 65536
+
+-- Read one CSV record, joining physical lines while a quoted field is open. A record whose
+-- quote is still open after MAX_RECORD_LINES lines or MAX_RECORD_BYTES bytes, or at the end
+-- of the file, is an error for its first line alone; reading goes on at the next line.
 local function read_record(self)
   local line = read_line(self)
   if not line then return nil end
   self.line = self.line + 1
   local first_line = self.line
   local quotes = count_quotes(line)
+  if quotes % 2 == 0 then return line, first_line end
+  local resume_at = self.offset
+  local parts, bytes = { line }, #line
+  local why
   while quotes % 2 == 1 do
+    if #parts >= _M.MAX_RECORD_LINES then
+      why = "runs past " .. _M.MAX_RECORD_LINES .. " lines"
+      break
+    end
     local more = read_line(self)
-    if not more then break end
-    self.line = self.line + 1
-    line = line .. "\n" .. more
+    if not more then why = "is still open at the end of the file"; break end
+    bytes = bytes + 1 + #more
+    if bytes > _M.MAX_RECORD_BYTES then
+      why = "runs past " .. _M.MAX_RECORD_BYTES .. " bytes"
+      break
+    end
+    parts[#parts + 1] = more
     quotes = quotes + count_quotes(more)
   end
-  return line, first_line
+  if why then
+    -- a stray quote: reject this line alone and go on with the next one
+    self.f:seek("set", resume_at)
+    self.offset, self.line = resume_at, first_line
+    return line, first_line, "line " .. first_line .. ": a quoted field " .. why
+      .. " (a stray or unclosed quote?)"
+  end
+  self.line = first_line + #parts - 1
+  return table.concat(parts, "\n"), first_line
 end
 
 --- Open an input file.
@@ -77,8 +104,9 @@ function _M.open(path, opts)
   local self = setmetatable({ f = f, path = path, format = format, offset = 0, line = 0,
                               row = 0, size = size }, reader_mt)
   if format == "csv" then
-    local text = read_record(self)
+    local text, _, herr = read_record(self)
     if not text then f:close(); return nil, "input " .. path .. " is empty (a CSV needs a header row)" end
+    if herr then f:close(); return nil, "input " .. path .. ": the header row: " .. herr end
     text = text:gsub("^\239\187\191", "") -- UTF-8 byte order mark from spreadsheet exports
     local header = record:match(text)
     if not header then f:close(); return nil, "input " .. path .. ": the header row is not valid CSV" end
@@ -104,8 +132,12 @@ end
 function reader:next()
   if self.format == "csv" then
     while true do
-      local text, line_no = read_record(self)
+      local text, line_no, rerr = read_record(self)
       if not text then return nil end
+      if rerr then
+        self.row = self.row + 1
+        return self.row, nil, rerr
+      end
       if text:find("[^%s]") then
         self.row = self.row + 1
         local fields = record:match(text)
