@@ -183,6 +183,31 @@ describe("alimtalk command line", function()
     assert.matches("--- row 1 to 010-1\n가님, 회원가입을 환영합니다.\n가입일: 1일\n--- row 2", out, 1, true)
   end)
 
+  it("render: templates with buttons and a title (a variable used only in a button)", function()
+    local reg = ROOT .. "/examples/templates.json"
+    local rc, out, err = run({ "render", "--templates", reg, "--template", "payment_done",
+      "--var", "name=홍길동", "--var", "amount=12,000", "--var", "paid_at=11월 21일",
+      "--var", "receipt=R-77" })
+    assert.are.equal(0, rc, err)
+    assert.matches("[title] 12,000원\n", out, 1, true)
+    assert.matches("홍길동님, 결제가 완료되었습니다.", out, 1, true)
+    assert.matches("[button WL] 영수증 보기 https://shop.example/receipts/R-77\n", out, 1, true)
+    rc, out = run({ "render", "--templates", reg, "--template", "order_shipped", "--json",
+      "--var", "name=가", "--var", "order=O-1", "--var", "courier=CJ", "--var", "invoice=123" })
+    assert.are.equal(0, rc)
+    local r = json(out)
+    assert.are.equal("DS", r.buttons[1].type)
+    assert.are.equal("https://shop.example/orders/O-1", r.buttons[2].url_mobile)
+    -- a variable no field uses is still refused, and a button's missing variable is named
+    rc, out = run({ "render", "--templates", reg, "--template", "payment_done", "--json",
+      "--var", "name=a", "--var", "amount=1", "--var", "paid_at=b", "--var", "recipt=x" })
+    assert.are.equal(1, rc)
+    r = json(out)
+    local codes = {}
+    for _, e in ipairs(r.error.errors) do codes[e.field] = e.code end
+    assert.are.same({ ["vars.receipt"] = "MISSING_VARIABLE", ["vars.recipt"] = "UNKNOWN_VARIABLE" }, codes)
+  end)
+
   it("validate: every violation with its field and provider code", function()
     local rc, out = run({ "validate", "--to", "010-1234-5678", "--template", "welcome",
                           "--var", "name=a", "--var", "date=b" })

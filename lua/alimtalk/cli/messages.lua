@@ -33,36 +33,43 @@ function _M.render(reg, msg)
   end
   local vars = msg.vars or {}
   local out = { template = e.name }
+  -- Each field is rendered for its own variables; a variable that none of the template's
+  -- fields (body, title, header, buttons) uses is checked once, across all of them.
+  local errs = {}
+  local function render(t)
+    local s, err = template.render(t, vars, { field = "vars", allow_unknown = true })
+    if not s then
+      for _, x in ipairs(err.errors or { err }) do errs[#errs + 1] = x end
+    end
+    return s
+  end
   if msg.content then
     local ok, err = template.match(e.body, msg.content)
     if not ok then return nil, err end
     out.text = msg.content
   else
-    local text, err = template.render(e.body, vars, { field = "vars" })
-    if not text then return nil, err end
-    out.text = text
+    out.text = render(e.body)
   end
   for _, k in ipairs({ "title", "header" }) do
-    if e[k] then
-      local t, err = template.render(e[k], vars, { field = "vars", allow_unknown = true })
-      if not t then return nil, err end
-      out[k] = t
-    end
+    if e[k] then out[k] = render(e[k]) end
   end
   if e.buttons then
     out.buttons = {}
     for i, b in ipairs(e.buttons) do
+      -- `parts` names the button's text fields (the registry's parsed entry has no others)
       local ob = { type = b.type }
-      for k, v in pairs(b) do
-        if k ~= "type" then
-          local t, err = template.render(v, vars, { field = "vars", allow_unknown = true })
-          if not t then return nil, err end
-          ob[k] = t
-        end
-      end
+      for _, k in ipairs(b.parts or {}) do ob[k] = render(b[k]) end
       out.buttons[i] = ob
     end
   end
+  local used = e.varset or {}
+  for k in pairs(vars) do
+    if not used[k] then
+      errs[#errs + 1] = errors.new{ code = "UNKNOWN_VARIABLE", field = "vars." .. tostring(k),
+        message = "variable " .. tostring(k) .. " is not used by template '" .. e.name .. "'" }
+    end
+  end
+  if #errs > 0 then return nil, errors.collect(errs) end
   return out
 end
 
