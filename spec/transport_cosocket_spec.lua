@@ -45,8 +45,24 @@ http {
   lua_package_cpath "ROOT/build/luajit/?.so;;";
   lua_ssl_trusted_certificate CAFILE;
   lua_ssl_verify_depth 3;
+  lua_shared_dict hits 1m;
   server {
     listen 127.0.0.1:PORT;
+    # a server of our own that closes without answering, counting what it received
+    location = /local_ok { content_by_lua_block { ngx.say("ok") } }
+    location = /local_drop {
+      content_by_lua_block {
+        ngx.req.read_body()
+        ngx.shared.hits:incr(ngx.req.get_method(), 1, 0)
+        ngx.exit(444)
+      }
+    }
+    location = /hits {
+      content_by_lua_block {
+        ngx.say(require("cjson").encode({ POST = ngx.shared.hits:get("POST") or 0,
+                                          GET = ngx.shared.hits:get("GET") or 0 }))
+      }
+    }
     location = /t {
       client_body_buffer_size 1m;
       content_by_lua_block {
@@ -183,6 +199,26 @@ describe("transport.cosocket inside nginx", function()
     assert.is_false(out.list[2].sent)
     assert.are.equal("dns", out.list[3].code)
     assert.is_false(out.list[3].sent)
+  end)
+
+  it("never resends a POST the server may have received on a reused connection", function()
+    local base = ("http://127.0.0.1:%d"):format(client.port)
+    -- the first request leaves a pooled connection; the POST goes out whole on it and the
+    -- server closes it without answering: it may have been processed, so it is not resent
+    local out = run({ reqs = { { method = "GET", url = base .. "/local_ok" },
+                               { method = "POST", url = base .. "/local_drop", body = "x" },
+                               { method = "GET", url = base .. "/local_ok" },
+                               { method = "GET", url = base .. "/local_drop" } } })
+    assert.are.equal(200, out.list[1].resp.status)
+    assert.are.equal("protocol", out.list[2].code)
+    assert.is_true(out.list[2].sent)
+    assert.matches("may have been received", out.list[2].err)
+    -- a GET is idempotent: resent once on a fresh connection (which is dropped too)
+    assert.are.equal("protocol", out.list[4].code)
+    local resp = assert(http:request({ method = "GET", url = base .. "/hits" }))
+    local hits = cjson.decode(resp.body)
+    assert.are.equal(1, hits.POST, "the POST reached the server more than once")
+    assert.are.equal(2, hits.GET)
   end)
 
   it("verifies TLS: the right certificate passes, a wrong host name fails before sending", function()

@@ -155,6 +155,8 @@ local function read_body(sock, headers, max)
   end
 end
 
+local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
+
 -- One attempt on one connection. Returns resp, or nil, message, code, sent, retry_on_fresh.
 local function attempt(self, u, req, head, body)
   local sock = ngx.socket.tcp()
@@ -195,15 +197,24 @@ local function attempt(self, u, req, head, body)
   local bytes, serr = sock:send({ head, body })
   if not bytes then
     sock:close()
-    -- A pooled connection the server already closed: nothing was taken, try a fresh one.
+    -- The request did not go out whole, so no server can have acted on it (a request is only
+    -- complete with its last body byte): not sent. On a pooled connection the server had
+    -- already closed, try once on a fresh one.
     return nil, "send failed: " .. tostring(serr), serr == "timeout" and "timeout" or "connect",
-      reused == 0 and false or true, reused > 0
+      false, reused > 0
   end
   local status_line, rerr, partial = sock:receive("*l")
   if not status_line then
     sock:close()
     if reused > 0 and rerr == "closed" and (partial == nil or partial == "") then
-      return nil, "connection closed before the response", "protocol", true, true
+      -- The whole request went out on a reused connection and the server closed it without
+      -- a word: usually an idle close racing our request, but the server may have received
+      -- and processed it. Resend only what is idempotent; a POST may have been sent.
+      if IDEMPOTENT[req.method or "GET"] then
+        return nil, "connection closed before the response", "protocol", true, true
+      end
+      return nil, "the server closed a reused connection without a response; the request may "
+        .. "have been received, so it was not sent again", "protocol", true
     end
     if rerr == "timeout" then return nil, "timed out waiting for the response", "timeout", true end
     return nil, "reading the response failed: " .. tostring(rerr), "protocol", true
