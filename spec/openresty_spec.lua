@@ -30,6 +30,10 @@ end
 
 local ECHO = "echo-token-7f3a9c"
 
+local function ngx_unescape(v)
+  return (tostring(v):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
 -- LuaJIT seeds math.random the same way every run: mix in /dev/urandom for the port choice.
 do
   local f = io.open("/dev/urandom", "rb")
@@ -172,6 +176,108 @@ describe("OpenResty example", function()
     local r3 = assert(http:request({ method = "POST", url = url, headers = headers, body = body }))
     assert.are.equal(401, r3.status)
     assert.matches("BAD_SIGNATURE", r3.body)
+  end)
+
+  it("never falls back to the blocking client in a phase without cosockets", function()
+    -- A private nginx: one client per worker, used first in the log phase (where nginx has no
+    -- cosockets), then in a content handler, a header filter and a timer.
+    local c = s.credentials
+    local ndir = dir .. "/phases"
+    sh("mkdir -p '" .. ndir .. "'")
+    write(ndir .. "/conf.json", cjson.encode({ provider = "sens", templates = sandbox.templates,
+      sens = { base_url = s.http_url, access_key = c.sens.access_key, secret_key = c.sens.secret_key,
+               service_id = c.sens.service_id, plus_friend_id = c.sens.plus_friend_id } }))
+    local nport, pid
+    for _ = 1, 15 do
+      nport = math.random(20000, 59000)
+      write(ndir .. "/nginx.conf", ([[
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+user root;
+worker_processes 1;
+daemon on;
+pid DIR/nginx.pid;
+error_log DIR/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path DIR/client_body;
+  proxy_temp_path DIR/proxy;
+  fastcgi_temp_path DIR/fastcgi;
+  uwsgi_temp_path DIR/uwsgi;
+  scgi_temp_path DIR/scgi;
+  lua_package_path "ROOT/lua/?.lua;ROOT/lua/?/init.lua;;";
+  lua_package_cpath "ROOT/build/luajit/?.so;;";
+  lua_shared_dict out 1m;
+  init_by_lua_block {
+    local f = assert(io.open("DIR/conf.json"))
+    local conf = require("cjson").decode(f:read("a"))
+    f:close()
+    local client
+    function get_client() client = client or assert(require("alimtalk").new(conf)) return client end
+    function msg(n)
+      return { to = "010-5556-000" .. n, template = "welcome", vars = { name = "n" .. n, date = "d" } }
+    end
+    function try(n)
+      local ok, r = pcall(function() return get_client():send(msg(n)) end)
+      return ok and ("sent: " .. tostring(r and r.status)) or tostring(r)
+    end
+  }
+  server {
+    listen 127.0.0.1:PORT;
+    location = /log {
+      content_by_lua_block { ngx.say("ok") }
+      log_by_lua_block { ngx.shared.out:set("log", try(1)) }
+    }
+    location = /send { content_by_lua_block { ngx.say(try(2)) } }
+    location = /header {
+      header_filter_by_lua_block { ngx.header["X-Result"] = ngx.escape_uri(try(3)) }
+      content_by_lua_block { ngx.say("ok") }
+    }
+    location = /timer {
+      content_by_lua_block {
+        ngx.timer.at(0, function() ngx.shared.out:set("timer", try(4)) end)
+        ngx.say("queued")
+      }
+    }
+    location = /out { content_by_lua_block { ngx.say(ngx.shared.out:get(ngx.var.arg_k) or "") } }
+  }
+}
+]]):gsub("DIR", ndir):gsub("ROOT", ROOT):gsub("PORT", tostring(nport)))
+      if sh(("nginx -p '%s' -e '%s/error.log' -c '%s/nginx.conf' >/dev/null 2>&1")
+          :format(ndir, ndir, ndir)) then
+        sandbox.wait(function() return read_file(ndir .. "/nginx.pid") end, 5)
+        pid = tonumber((read_file(ndir .. "/nginx.pid") or ""):match("%d+"))
+        break
+      end
+    end
+    assert(pid, read_file(ndir .. "/error.log"))
+    finally(function() sh("kill -TERM " .. pid .. " 2>/dev/null") end)
+    local function get(path)
+      local r = assert(http:request({ method = "GET", url = ("http://127.0.0.1:%d%s"):format(nport, path) }))
+      return r.body:gsub("\n$", ""), r
+    end
+    assert.are.equal("ok", (get("/log")))
+    local log_result
+    sandbox.wait(function()
+      log_result = get("/out?k=log")
+      return log_result ~= ""
+    end, 5)
+    assert.matches("cannot send in nginx's log phase", log_result, 1, true)
+    assert.matches("ngx.timer.at", log_result, 1, true)
+    -- the same client, in a handler with cosockets: sends (nothing was cached for the worker)
+    assert.are.equal("sent: accepted", (get("/send")))
+    local _, r = get("/header")
+    assert.matches("cannot send in nginx's header_filter phase", ngx_unescape(r.headers["x-result"]), 1, true)
+    assert.are.equal("queued", (get("/timer")))
+    local timer_result
+    sandbox.wait(function()
+      timer_result = get("/out?k=timer")
+      return timer_result ~= ""
+    end, 5)
+    assert.are.equal("sent: accepted", timer_result)
+    assert.are.equal(0, #assert(s:outbox({ to = "01055560001" })))
+    assert.are.equal(1, #assert(s:outbox({ to = "01055560002" })))
   end)
 
   it("keeps an unrelated handler fast while 200 sends wait on a slow provider", function()

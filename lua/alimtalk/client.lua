@@ -56,18 +56,35 @@ local function default_transport(conf)
     topts.max_connections = math.min(conf.concurrency, 1024)
   end
   local ngx = rawget(_G, "ngx")
-  if ngx and ngx.socket and ngx.get_phase and REQUEST_PHASES[ngx.get_phase()] then
+  if ngx and ngx.get_phase then
     return require("alimtalk.transport.cosocket").new(topts)
   end
   return require("alimtalk.transport.curl").new(topts)
 end
 
--- A transport made on first use, so building a client never opens anything.
+-- A transport made on first use, so building a client never opens anything. Inside nginx
+-- each call checks the phase: cosockets where nginx has them, and never the blocking curl
+-- client (it would stall every request the worker serves): elsewhere a clear error.
 local function lazy_transport(conf)
   local t
   local proxy = {}
-  function proxy.request(_, req) t = t or default_transport(conf) return t:request(req) end
-  function proxy.request_many(_, reqs) t = t or default_transport(conf) return t:request_many(reqs) end
+  local ngx = rawget(_G, "ngx")
+  local in_nginx = ngx ~= nil and type(ngx.get_phase) == "function"
+  local function get()
+    if in_nginx then
+      local phase = ngx.get_phase()
+      if not REQUEST_PHASES[phase] then
+        error("alimtalk: cannot send in nginx's " .. tostring(phase) .. " phase: it has no "
+          .. "cosockets, and a blocking client would stall the worker; send from a request "
+          .. "handler (rewrite, access, content) or from a timer: "
+          .. "ngx.timer.at(0, function() client:send(msg) end)", 0)
+      end
+    end
+    t = t or default_transport(conf)
+    return t
+  end
+  function proxy.request(_, req) return get():request(req) end
+  function proxy.request_many(_, reqs) return get():request_many(reqs) end
   function proxy.stats() return t and t.stats and t:stats() or { connections = 0, requests = 0 } end
   if rawget(_G, "ngx") == nil then
     -- the curl transport's optional non-blocking pair (see the transport seam)
