@@ -379,6 +379,18 @@ describe("alimtalk command line", function()
     assert.are.equal(1, rc)
   end)
 
+  it("sandbox: a bad or missing subcommand is one line and exit 2, not the whole usage", function()
+    local rc, out, err = run({ "sandbox", "frobnicate" })
+    assert.are.equal(2, rc)
+    assert.are.equal("", out)
+    assert.are.equal("alimtalk sandbox: unknown subcommand 'frobnicate' "
+      .. "(try 'alimtalk sandbox --help')\n", err)
+    rc, out, err = run({ "sandbox" })
+    assert.are.equal(2, rc)
+    assert.are.equal("", out)
+    assert.matches("^alimtalk sandbox: give a subcommand: start, stop, status or outbox [^\n]*\n$", err)
+  end)
+
   it("sandbox: a credentials file with an unknown key is one clear line and exit 2", function()
     write(dir .. "/bad-creds.json", cjson.encode({ sens = { acces_key = "typo" } }))
     local rc, out, err = run({ "sandbox", "start", "--run-dir", "sbx-bad", "--no-tls",

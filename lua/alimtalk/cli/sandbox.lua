@@ -213,7 +213,8 @@ function _M.main(args)
   end
   if o.command == "status" then return status(o, server) end
   if o.command == "outbox" then return outbox(o, server) end
-  io.stderr:write(USAGE)
+  io.stderr:write("alimtalk sandbox: ", o.command and ("unknown subcommand '" .. o.command .. "'")
+    or "give a subcommand: start, stop, status or outbox", " (try 'alimtalk sandbox --help')\n")
   return 2
 end
 
