@@ -105,7 +105,12 @@ describe("bulk campaigns against the sandbox server", function()
     c:close()
     assert.are.equal(12, sum.counts.accepted) -- duplicate-serial answers count as accepted
     for i = 1, 12 do assert.are.equal(1, outbox_count(phone(i))) end
-    local first = cjson.decode(read_lines(sum.files.accepted)[1])
+    -- accepted.jsonl is in the order the answers came back: find row 1
+    local first
+    for _, l in ipairs(read_lines(sum.files.accepted)) do
+      local r = cjson.decode(l)
+      if r.row == 1 then first = r end
+    end
     assert.are.equal(campaign.serial("b1", "row:1"), first.result.serial)
   end)
 
