@@ -21,7 +21,10 @@ local function reply(status, body)
   return ngx.exit(status)
 end
 
-local function load_config()
+-- The configuration, read once per worker (not on every request).
+local config, config_err
+
+local function read_config()
   local path = os.getenv("ALIMTALK_CONFIG")
   if not path then return {} end -- no configuration: the embedded sandbox
   local f, e = io.open(path, "rb")
@@ -31,6 +34,14 @@ local function load_config()
   local cfg, je = cjson.decode(text)
   if type(cfg) ~= "table" then return nil, "ALIMTALK_CONFIG is not a JSON object: " .. tostring(je) end
   return cfg
+end
+
+local function load_config()
+  if config == nil and config_err == nil then
+    config, config_err = read_config()
+    config = config or false
+  end
+  return config or nil, config_err
 end
 
 --- init_worker: check the configuration early (the client itself is made on first use).
@@ -91,10 +102,21 @@ function _M.webhook(provider)
   end
   ngx.req.read_body()
   local body = ngx.req.get_body_data() or ""
-  local res, err = hook:parse(ngx.req.get_headers(100), body, ngx.var.remote_addr)
+  local headers = ngx.req.get_headers(100)
+  local res, err = hook:parse(headers, body, ngx.var.remote_addr)
   if not res then
     ngx.log(ngx.WARN, "alimtalk: refused ", provider, " webhook: ", tostring(err))
     return reply(401, { error = err.code })
+  end
+  if provider == "sinch" then
+    -- Each worker remembers the nonces it saw; a replay sent to another worker is caught
+    -- here, in a dict every worker shares (kept for the signature window, 300 s, and more).
+    local nonce = headers["x-sinch-webhook-signature-nonce"]
+    local ok, derr = ngx.shared.alimtalk_nonces:add("sinch:" .. tostring(nonce), true, 600)
+    if not ok and derr == "exists" then
+      ngx.log(ngx.WARN, "alimtalk: refused sinch webhook: nonce already seen by another worker")
+      return reply(401, { error = "REPLAYED" })
+    end
   end
   local list = res.status and { res } or res
   local dict = ngx.shared.alimtalk_events
