@@ -260,6 +260,9 @@ local function finalize(it, p, o, status)
   r.routing[#r.routing + 1] = { provider = p.name, decision = "send", status = status,
                                 code = o.code, attempts = it.attempts_here }
   it.done_here = true
+  -- the validated copy and the provider entry are not needed any more: let a long batch's
+  -- garbage collector forget them now rather than hold them to the end
+  it.entry, it.norm = nil, nil
 end
 
 -- A message that failed validation for provider `name`: rejected when nothing was decided for
@@ -481,8 +484,10 @@ function methods:_run(p, items, conc, hooks)
       local c2 = c1 and next_chunk()
       if c2 and transport and transport.submit and not p.send_chunk then
         -- Pipelined: keep `conc` requests in flight; check, map and build the next requests
-        -- (and read the answers that came back) while the others travel.
-        local inflight, n_inflight = {}, 0
+        -- (and read the answers that came back) while the others travel. Answers are handled
+        -- in the order the requests went out, so results and hooks see the same order as
+        -- without pipelining.
+        local inflight, n_inflight, order, head, tail, done = {}, 0, {}, 1, 0, {}
         local queue = { c1, c2 }
         local function take()
           local q = table.remove(queue, 1)
@@ -490,7 +495,7 @@ function methods:_run(p, items, conc, hooks)
           return next_chunk()
         end
         local c = take()
-        while c or n_inflight > 0 do
+        while true do
           while c and n_inflight < conc do
             if quota_hit then
               quota_stop(c)
@@ -499,17 +504,28 @@ function methods:_run(p, items, conc, hooks)
               break
             end
             if hooks and hooks.before_send then announce(c) end
-            inflight[transport:submit(p:build(c))] = c
+            local id = transport:submit(p:build(c))
+            inflight[id] = c
             n_inflight = n_inflight + 1
+            tail = tail + 1
+            order[tail] = id
             c = take()
           end
-          if n_inflight == 0 then break end   -- stopped for quota with nothing in flight
+          if n_inflight == 0 then break end   -- all answered (or stopped for quota)
           local id, resp, err, code, sent = transport:wait()
-          local done = id and inflight[id]
-          if done then
-            inflight[id] = nil
+          if id and inflight[id] and not done[id] then
             n_inflight = n_inflight - 1
-            outcome(done, resp, err, code, sent)
+            done[id] = { resp or false, err, code, sent }
+            while head <= tail and done[order[head]] do
+              local hid = order[head]
+              order[head] = nil
+              head = head + 1
+              local r = done[hid]
+              done[hid] = nil
+              local hc = inflight[hid]
+              inflight[hid] = nil
+              outcome(hc, r[1] or nil, r[2], r[3], r[4])
+            end
           elseif not id then
             error("alimtalk: transport lost " .. n_inflight .. " submitted requests")
           end
@@ -569,7 +585,8 @@ end
 local BATCH_SPEC = { concurrency = "number", before_send = "function", after_response = "function" }
 
 local function new_result(i, msg)
-  return { index = i, id = msg.id, status = nil, provider = nil, ids = {}, attempts = 0,
+  -- `ids` is set by finalize (or at the end of send_batch for results that never got that far)
+  return { index = i, id = msg.id, status = nil, provider = nil, ids = nil, attempts = 0,
            routing = {} }
 end
 
@@ -642,6 +659,10 @@ function methods:send_batch(msgs, opts)
       end
     end
     active = nxt
+  end
+  for i = 1, #results do
+    local r = results[i]
+    if r.ids == nil then r.ids = {} end
   end
   return results
 end

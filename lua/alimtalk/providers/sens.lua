@@ -18,6 +18,7 @@ local events = require "alimtalk.events"
 local retry = require "alimtalk.retry"
 
 local format = string.format
+local floor = math.floor
 
 local PREFIX = "/alimtalk/v2/services/"
 
@@ -58,7 +59,7 @@ end
 
 -- Signed request for METHOD and URI (path + query exactly as sent).
 function methods:signed(method, uri, body)
-  local ts = format("%.0f", self.now() * 1000)
+  local ts = format("%d", floor(self.now() * 1000))   -- ("%.0f" costs a multi-precision print)
   local access = config.secret(self, "access_key")
   local sig = self.core.ncp_signature(method, uri, ts, access, config.secret(self, "secret_key"))
   local headers = {
@@ -84,7 +85,8 @@ end
 -- @tparam string code SENS template code
 -- @treturn table entry `{ payload =, group =, code = }`
 function methods:prepare(msg, tpl, code)
-  local t = common.texts(msg, tpl)
+  -- a validated copy (`rendered` set) already holds every finished text
+  local t = msg.rendered and msg or common.texts(msg, tpl)
   local m = {
     countryCode = msg.country_code, to = msg.recipient or common.phone(msg.to, "sens", msg.country_code),
     content = t.content, title = t.title, headerContent = t.header,
