@@ -223,6 +223,32 @@ describe("bulk campaigns against the sandbox server", function()
     for i = 1, 8 do assert.are.equal(1, outbox_count(phone(i)), "row " .. i) end
   end)
 
+  it("stops when the provider is down, leaving the rest untried for a resume", function()
+    csv(dir .. "/dn.csv", 3000)
+    local cf = conf("sens")
+    cf.sens.base_url = "http://127.0.0.1:1" -- nothing listens there: every request is refused
+    cf.retry = { max_attempts = 1 }
+    local c = assert(alimtalk.new(cf))
+    local sum = assert(campaign.run({ client = c, campaign = "dn", state_dir = dir, input = dir .. "/dn.csv",
+                                      template = "welcome", fsync = false, chunk = 500 }))
+    c:close()
+    assert.matches("^provider down", sum.stopped)
+    -- the chunk whose failures opened the circuit, and the next one that found it open
+    assert.is_true(sum.counts.not_sent <= 1000, "not_sent: " .. sum.counts.not_sent)
+    assert.is_true(sum.counts.unattempted >= 2000, "untried: " .. sum.counts.unattempted)
+    assert.are.equal(3000, sum.counts.not_sent + sum.counts.unattempted)
+    -- once it is back, a resume sends everything, each row once
+    c = client("sens")
+    sum = assert(campaign.run({ client = c, campaign = "dn", state_dir = dir, fsync = false }))
+    c:close()
+    assert.is_nil(sum.stopped)
+    assert.are.equal(3000, sum.counts.accepted)
+    assert.are.equal(0, sum.counts.not_sent)
+    for _, i in ipairs({ 1, 499, 500, 501, 2999, 3000 }) do
+      assert.are.equal(1, outbox_count(phone(i)), "row " .. i)
+    end
+  end)
+
   it("pauses on a quota code and goes on; stops after too many and resumes later", function()
     csv(dir .. "/q.csv", 40)
     local c = client("apiplex")
@@ -294,6 +320,36 @@ describe("bulk campaigns against the sandbox server", function()
     sum = assert(campaign.run({ client = c, campaign = "l1", state_dir = dir .. "/st", fsync = false }))
     c:close()
     assert.are.equal(30, sum.counts.accepted)
+  end)
+
+  it("bulk status only reads while the campaign runs, and refreshes the lists when it does not", function()
+    csv(dir .. "/st.csv", 6)
+    local c = client("apiplex")
+    assert(campaign.run({ client = c, campaign = "st1", state_dir = dir, input = dir .. "/st.csv",
+                          template = "welcome", fsync = false }))
+    c:close()
+    local accepted = dir .. "/st1/accepted.jsonl"
+    os.remove(accepted)
+    -- a live process holds the lock (this one): status must not write anything
+    local f = assert(io.open("/proc/self/stat"))
+    local stat = f:read("a")
+    f:close()
+    local pid, rest = stat:match("^(%d+) %(.*%) (.*)$")
+    local fields = {}
+    for w in rest:gmatch("%S+") do fields[#fields + 1] = w end
+    sh("mkdir -p '" .. dir .. "/st1/lock'")
+    write(dir .. "/st1/lock/owner", pid .. " " .. fields[20] .. " "
+      .. require("alimtalk.bulk.journal").boot_id() .. "\n")
+    local st = assert(campaign.status(dir, "st1"))
+    assert.is_true(st.running)
+    assert.are.equal(6, st.counts.accepted)
+    assert.is_nil(io.open(accepted), "status rewrote a list while the campaign ran")
+    local leftovers = io.popen("ls '" .. dir .. "/st1' | grep -c tmp"):read("*l")
+    assert.are.equal("0", leftovers)
+    sh("rm -rf '" .. dir .. "/st1/lock'")
+    st = assert(campaign.status(dir, "st1"))
+    assert.is_nil(st.running)
+    assert.are.equal(6, #read_lines(accepted))
   end)
 
   it("refuses to resume when the input file changed", function()

@@ -465,13 +465,14 @@ run_locked = function(opts, campaign, paths)
       local results = client:send_batch(todo_msgs, { concurrency = concurrency, before_send = before_send,
                                                      after_response = after_response })
       local again_rows, again_msgs, again_raws = {}, {}, {}
-      local quota, invalid = false, false
+      local quota, invalid, down = false, false, nil
       for i, row in ipairs(todo_rows) do
         local r = results[i]
         if type(r) ~= "table" or r.status == nil then
           r = { status = "uncertain", code = "NO_RESULT", message = "the client gave no result" }
         end
         if r.status == "not_sent" and is_quota(r) then quota = true end
+        if r.status == "not_sent" and r.code == "CIRCUIT_OPEN" then down = r.provider or true end
         if written[i] then -- luacheck: ignore 542 (already in the journal)
         elseif r.status == "rejected" and r.error and (r.attempts or 0) == 0 then
           -- failed the client's pre-flight validation: nothing was sent
@@ -487,6 +488,20 @@ run_locked = function(opts, campaign, paths)
       end
       if invalid then rejects:flush() end
       j:commit()
+      if down then
+        -- The provider is down (its circuit opened after repeated failures): stop, leaving the
+        -- rest untried for a resume, rather than run every remaining row into not_sent.
+        j:event{ event = "stop", reason = "provider down", provider = down ~= true and down or nil,
+                 at = os.time() }
+        stopped = "provider down: " .. (down ~= true and down or "the provider") .. " failed "
+          .. "repeatedly (circuit open); run 'alimtalk bulk resume " .. campaign .. "' later"
+        for i, row in ipairs(again_rows) do
+          j:outcome(row, "not_sent", { reason = "provider down", serial = again_msgs[i].id })
+          counts.not_sent = counts.not_sent + 1
+        end
+        j:commit()
+        return false
+      end
       if #again_rows > 0 then
         pauses = pauses + 1
         if pauses > max_pauses then
@@ -581,68 +596,71 @@ end
 -- not_sent/uncertain one; memory holds a bit per such row, not the rows.
 -- @tparam string state_dir folder holding campaigns
 -- @tparam string campaign campaign id
+-- @tparam[opt] table opts `write = false`: only read the journal (the lists are not rewritten)
 -- @treturn table `campaign`, `counts`, `files`, `done`, `hwm`, `in_flight`, `events`, or nil and an error
-function _M.report(state_dir, campaign)
+function _M.report(state_dir, campaign, opts)
   local paths = _M.paths(state_dir, campaign)
   local st, e = journal_mod.scan(paths.journal)
   if not st then return nil, errors.new{ code = "NO_CAMPAIGN", message = tostring(e) } end
-  -- unique temporary names: a `bulk status` may run while the campaign runs
-  local tmp = ".tmp." .. tostring({}):match("0x(%x+)") .. os.time()
-  local out = {}
-  for _, k in ipairs({ "accepted", "rejected", "uncertain", "not_sent", "rejects" }) do
-    out[k] = assert(io.open(paths[k] .. tmp, "wb"))
-  end
-  local f = assert(io.open(paths.journal, "rb"))
-  for line in journal_mod.records(f) do
-    if line:sub(1, 2) == "O\t" and line:sub(-1) == "\n" then
-      local row, status, detail = line:match("^O\t(%d+)\t([%w_]+)\t(.*)\n$")
-      if status == "accepted" or status == "rejected" then
-        out[status]:write('{"row":', row, ',"status":"', status, '","result":', detail, "}\n")
-      end
-    elseif line:sub(1, 2) == "I\t" and line:sub(-1) == "\n" then
-      -- the rejects file, rebuilt from the journal: exactly one line per invalid row
-      local row, why = line:match("^I\t(%d+)\t{(.*)\n$")
-      if row then out.rejects:write('{"row":', row, ',', why, "\n") end
+  if not (opts and opts.write == false) then
+    -- unique temporary names: a `bulk status` may run while the campaign runs
+    local tmp = ".tmp." .. (tostring({}):match("(%x+)$") or "") .. os.time()
+    local out = {}
+    for _, k in ipairs({ "accepted", "rejected", "uncertain", "not_sent", "rejects" }) do
+      out[k] = assert(io.open(paths[k] .. tmp, "wb"))
     end
-  end
-  -- Rows whose last outcome is uncertain or not_sent: read backwards, a row's first such
-  -- record met is its last; its bit is cleared so older ones are skipped. Written backwards
-  -- to a scratch file, then turned around, so the lists are in journal order.
-  local pending = { not_sent = st.not_sent, uncertain = st.uncertain }
-  local back = {}
-  for k in pairs(pending) do back[k] = assert(io.open(paths[k] .. tmp .. ".rev", "wb")) end
-  local left = st.not_sent.n + st.uncertain.n
-  f = assert(io.open(paths.journal, "rb"))
-  for line in journal_mod.records_backwards(f) do
-    if left == 0 then break end
-    if line:sub(1, 2) == "O\t" then
-      local row, status, detail = line:match("^O\t(%d+)\t([%w_]+)\t(.*)\n$")
-      local set = pending[status]
-      row = tonumber(row)
-      if set and row and set:has(row) then
-        set:clear(row)
-        left = left - 1
-        back[status]:write('{"row":', row, ',"status":"', status, '","result":', detail, "}\n")
+    local f = assert(io.open(paths.journal, "rb"))
+    for line in journal_mod.records(f) do
+      if line:sub(1, 2) == "O\t" and line:sub(-1) == "\n" then
+        local row, status, detail = line:match("^O\t(%d+)\t([%w_]+)\t(.*)\n$")
+        if status == "accepted" or status == "rejected" then
+          out[status]:write('{"row":', row, ',"status":"', status, '","result":', detail, "}\n")
+        end
+      elseif line:sub(1, 2) == "I\t" and line:sub(-1) == "\n" then
+        -- the rejects file, rebuilt from the journal: exactly one line per invalid row
+        local row, why = line:match("^I\t(%d+)\t{(.*)\n$")
+        if row then out.rejects:write('{"row":', row, ',', why, "\n") end
       end
     end
+    -- Rows whose last outcome is uncertain or not_sent: read backwards, a row's first such
+    -- record met is its last; its bit is cleared so older ones are skipped. Written backwards
+    -- to a scratch file, then turned around, so the lists are in journal order.
+    local pending = { not_sent = st.not_sent, uncertain = st.uncertain }
+    local back = {}
+    for k in pairs(pending) do back[k] = assert(io.open(paths[k] .. tmp .. ".rev", "wb")) end
+    local left = st.not_sent.n + st.uncertain.n
+    f = assert(io.open(paths.journal, "rb"))
+    for line in journal_mod.records_backwards(f) do
+      if left == 0 then break end
+      if line:sub(1, 2) == "O\t" then
+        local row, status, detail = line:match("^O\t(%d+)\t([%w_]+)\t(.*)\n$")
+        local set = pending[status]
+        row = tonumber(row)
+        if set and row and set:has(row) then
+          set:clear(row)
+          left = left - 1
+          back[status]:write('{"row":', row, ',"status":"', status, '","result":', detail, "}\n")
+        end
+      end
+    end
+    f:close()
+    for k, fh in pairs(back) do
+      fh:close()
+      fh = assert(io.open(paths[k] .. tmp .. ".rev", "rb"))
+      for line in journal_mod.records_backwards(fh) do out[k]:write(line) end
+      fh:close()
+      os.remove(paths[k] .. tmp .. ".rev")
+    end
+    -- rows sent with no outcome yet (a request in flight, or the process killed): few
+    local rows = {}
+    for row in pairs(st.in_flight) do rows[#rows + 1] = row end
+    table.sort(rows)
+    for _, row in ipairs(rows) do
+      out.uncertain:write('{"row":', row, ',"status":"uncertain","result":',
+                          cjson.encode({ serial = st.in_flight[row], reason = "sending" }), "}\n")
+    end
+    for k, fh in pairs(out) do fh:close(); os.rename(paths[k] .. tmp, paths[k]) end
   end
-  f:close()
-  for k, fh in pairs(back) do
-    fh:close()
-    fh = assert(io.open(paths[k] .. tmp .. ".rev", "rb"))
-    for line in journal_mod.records_backwards(fh) do out[k]:write(line) end
-    fh:close()
-    os.remove(paths[k] .. tmp .. ".rev")
-  end
-  -- rows sent with no outcome yet (a request in flight, or the process killed): few
-  local rows = {}
-  for row in pairs(st.in_flight) do rows[#rows + 1] = row end
-  table.sort(rows)
-  for _, row in ipairs(rows) do
-    out.uncertain:write('{"row":', row, ',"status":"uncertain","result":',
-                        cjson.encode({ serial = st.in_flight[row], reason = "sending" }), "}\n")
-  end
-  for k, fh in pairs(out) do fh:close(); os.rename(paths[k] .. tmp, paths[k]) end
   local counts = {}
   for k, v in pairs(st.counts) do counts[k] = v end
   for _ in pairs(st.in_flight) do counts.uncertain = counts.uncertain + 1 end
@@ -653,6 +671,29 @@ function _M.report(state_dir, campaign)
               uncertain = paths.uncertain, not_sent = paths.not_sent, journal = paths.journal,
               summary = paths.summary },
   }
+end
+
+--- A campaign's state for `alimtalk bulk status`: the lists are rewritten only when no
+-- process is running the campaign (its lock is free); otherwise the journal is only read and
+-- `running` is set.
+-- @tparam string state_dir folder holding campaigns
+-- @tparam string campaign campaign id
+-- @treturn table as `report`, or nil and an error
+function _M.status(state_dir, campaign)
+  local paths = _M.paths(state_dir, campaign)
+  if not file_exists(paths.journal) then
+    return nil, errors.new{ code = "NO_CAMPAIGN", message = "no journal " .. paths.journal }
+  end
+  local unlock = lock(paths.dir)
+  if not unlock then
+    local s, e = _M.report(state_dir, campaign, { write = false })
+    if s then s.running = true end
+    return s, e
+  end
+  local ok, s, e = pcall(_M.report, state_dir, campaign)
+  unlock()
+  if not ok then error(s, 0) end
+  return s, e
 end
 
 return _M

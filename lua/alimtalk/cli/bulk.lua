@@ -18,7 +18,8 @@ run     send every row of INPUT (CSV with a header row: 'to' or 'phone' is the r
         nothing lost and nothing sent twice. Invalid rows go to rejects.jsonl with their
         reasons while the valid ones are sent.
 resume  continue a stopped or killed campaign (input and options come from its journal)
-status  show a campaign's counts and files without sending
+status  show a campaign's counts and files without sending (read-only while the campaign
+        runs; otherwise the lists are brought up to date from the journal)
 
 Campaign files are in STATE_DIR/ID/: journal.log, rejects.jsonl, accepted.jsonl,
 rejected.jsonl, uncertain.jsonl, not_sent.jsonl, summary.json.
@@ -110,10 +111,11 @@ function _M.main(args)
   state_dir = abs(state_dir)
   if sub == "status" then
     if not arg2 then return common.usage_error("bulk", "bulk status needs a campaign id") end
-    local s, e = campaign.report(state_dir, arg2)
+    local s, e = campaign.status(state_dir, arg2)
     if not s then return common.fail(opts, "bulk", "no campaign '" .. arg2 .. "' in " .. state_dir
                                      .. " (" .. tostring(e and e.message or e) .. ")", 2) end
-    print_summary(opts, s, s.done and "finished" or "not finished (resume it)")
+    print_summary(opts, s, s.running and "running (counts from its journal; the lists are rewritten "
+      .. "when it ends)" or s.done and "finished" or "not finished (resume it)")
     if not s.done then return common.EXIT.failed end
     return common.exit_for(s.counts)
   end
