@@ -70,6 +70,11 @@ http {
         local T = require "alimtalk.transport.cosocket"
         ngx.req.read_body()
         local spec = cjson.decode(ngx.req.get_body_data())
+        if spec.new_only then
+          local ok, err = pcall(T.new, spec.opts)
+          ngx.say(cjson.encode({ ok = ok, err = not ok and tostring(err) or nil }))
+          return
+        end
         local t = T.new(spec.opts or {})
         local out = { available = T.available() }
         if spec.many then
@@ -148,6 +153,13 @@ describe("transport.cosocket inside nginx", function()
     assert.is_false(T.available())
     assert.has_error(function() T.new() end)
     assert.is_true(run({ reqs = {} }).available)
+  end)
+
+  it("refuses a ca_file option with a message naming lua_ssl_trusted_certificate", function()
+    local out = run({ new_only = true, opts = { ca_file = "/etc/ssl/certs/ca-certificates.crt" } })
+    assert.is_false(out.ok)
+    assert.matches("lua_ssl_trusted_certificate", out.err, 1, true)
+    assert.is_true(run({ new_only = true, opts = { timeout = 5 } }).ok)
   end)
 
   it("sends a POST with headers and body and reads the answer", function()

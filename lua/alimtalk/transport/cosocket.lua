@@ -6,8 +6,9 @@
 -- `transport:request_many(reqs) -> results`, with the request/response shapes of
 -- `core.http_client`. Connections go back to nginx's per-worker keepalive pool
 -- (`setkeepalive`); HTTPS is verified (`sslhandshake(nil, host, true)`) against the CA file
--- named by the nginx directive `lua_ssl_trusted_certificate` (nginx has no per-socket CA, so
--- a `ca_file` option here must name that same file; `lua_ssl_verify_depth` applies too).
+-- named by the nginx directive `lua_ssl_trusted_certificate` (nginx has no per-socket CA,
+-- and which file that directive names cannot be read back from Lua, so a `ca_file` option is
+-- refused with a message saying so; `lua_ssl_verify_depth` applies too).
 -- `request_many` runs the requests on light threads (`ngx.thread.spawn`), at most
 -- `max_connections` at a time. nginx resolves host names only through its `resolver`
 -- directive (it does not read /etc/hosts), so configure one for the providers' hosts;
@@ -52,8 +53,8 @@ mt.__index = methods
 -- @tparam[opt] table opts `connect_timeout` (s, default 5), `timeout` (s, default 30: each
 -- send and read step), `max_response` (bytes, default 1 MiB), `max_connections` (parallel
 -- requests in `request_many`, default 16), `keepalive_timeout` (s idle in the pool, default 60),
--- `pool_size` (per host, default 32), `user_agent` (suffix), `ca_file` (documentation only:
--- must equal nginx's `lua_ssl_trusted_certificate`)
+-- `pool_size` (per host, default 32), `user_agent` (suffix); `ca_file` raises: put the CA in
+-- nginx's `lua_ssl_trusted_certificate` instead
 -- @treturn table transport
 function _M.new(opts)
   opts = opts or {}
@@ -67,6 +68,11 @@ function _M.new(opts)
   end
   if type(ngx) ~= "table" or type(ngx.socket) ~= "table" then
     error("alimtalk.transport.cosocket: only available inside nginx (OpenResty)", 2)
+  end
+  if opts.ca_file then
+    error("alimtalk.transport.cosocket: the ca_file option cannot apply inside nginx (no CA per "
+      .. "connection): remove it from the provider's configuration and name the CA file in nginx's "
+      .. "lua_ssl_trusted_certificate directive", 2)
   end
   return setmetatable({
     connect_timeout = opts.connect_timeout or 5,
