@@ -33,7 +33,9 @@ rejected.jsonl, uncertain.jsonl, not_sent.jsonl, summary.json.
   --key-column NAME    CSV column whose value makes the serial (default: the row number)
   --rate N             at most N messages per second (default: no limit)
   --concurrency N      requests in flight (default 8)
-  --chunk N            rows per journal commit (default 500)
+  --chunk N            rows per journal commit, one fsync each (default: the provider's
+                       batch size x concurrency x 2, within 500..2000; with --rate, a
+                       tenth of a second's worth)
   --quota-pause S      seconds to pause when the provider reports its quota (default 60)
   --max-pauses N       quota pauses before stopping (default 3)
   --no-fsync           flush the journal without fsync (survives a killed process, not a
