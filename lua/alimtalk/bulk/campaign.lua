@@ -412,6 +412,19 @@ run_locked = function(opts, campaign, paths)
     done_this_run = done_this_run + 1
   end
 
+  -- Every provider of the client has its circuit open: the provider is down.
+  local function all_down()
+    local router, names = client.router, client.names
+    if type(router) ~= "table" or type(router.circuit_state) ~= "function" or type(names) ~= "table"
+      or #names == 0 then
+      return nil
+    end
+    for _, n in ipairs(names) do
+      if n == "sandbox" or router:circuit_state(n) ~= "open" then return nil end
+    end
+    return table.concat(names, ",")
+  end
+
   local function send_chunk()
     if #chunk == 0 then return true end
     -- Rate limit: this run's messages spread evenly from its start.
@@ -488,6 +501,7 @@ run_locked = function(opts, campaign, paths)
       end
       if invalid then rejects:flush() end
       j:commit()
+      down = down or all_down()
       if down then
         -- The provider is down (its circuit opened after repeated failures): stop, leaving the
         -- rest untried for a resume, rather than run every remaining row into not_sent.
@@ -540,13 +554,14 @@ run_locked = function(opts, campaign, paths)
   while true do
     local row, t, perr = reader:next()
     if not row then break end
+    local redo = resend[row]
+    if not redo and row <= hwm and redo_not_sent then
+      redo = redo_not_sent:has(row) or (redo_uncertain ~= nil and redo_uncertain:has(row))
+    end
     if stopped then
-      unattempted = unattempted + 1
+      -- only rows this run would have sent (not those finished in earlier runs)
+      if row > hwm or redo then unattempted = unattempted + 1 end
     else
-      local redo = resend[row]
-      if not redo and row <= hwm and redo_not_sent then
-        redo = redo_not_sent:has(row) or (redo_uncertain ~= nil and redo_uncertain:has(row))
-      end
       if row > hwm or redo then
         if perr then
           add{ row = row, why = reject_record(errors.new{ code = "BAD_ROW", message = perr }) }
