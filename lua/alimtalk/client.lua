@@ -282,6 +282,43 @@ local function invalid(it, name, err)
   end
 end
 
+-- Every entry the chunk producer still has, in order (when nothing will be sent).
+local function all_entries(next_chunk)
+  local list = {}
+  for c in next_chunk do
+    for _, e in ipairs(c) do list[#list + 1] = e end
+  end
+  return list
+end
+
+-- After a quota answer the provider takes nothing more in this run.
+local function stop_for_quota(p, quota_hit, c)
+  for _, e in ipairs(c) do
+    local it = e.item
+    finalize(it, p, { status = "quota", code = quota_hit.code, message = "not sent: " .. p.name
+      .. " answered " .. tostring(quota_hit.code) .. " (quota) earlier in this run" },
+      it.maybe_sent and "uncertain" or "not_sent")
+  end
+end
+
+-- before_send: the request's messages, just before it goes out.
+local function announce(p, hooks, c)
+  local list = {}
+  for j, e in ipairs(c) do list[j] = { index = e.item.index, serial = e.serial } end
+  hooks.before_send(p.name, list)
+end
+
+-- after_response: the request's messages whose result at this provider is now settled
+-- (not retried here), as soon as its answer (or failure) is handled.
+local function settled(p, hooks, c)
+  local list = {}
+  for _, e in ipairs(c) do
+    local it = e.item
+    if it.done_here then list[#list + 1] = { index = it.index, result = it.result } end
+  end
+  if #list > 0 then hooks.after_response(p.name, list) end
+end
+
 -- Send items through one provider until each has a final status there. Items marked
 -- `unchecked` are validated for it first.
 function methods:_run(p, items, conc, hooks)
@@ -318,22 +355,32 @@ function methods:_run(p, items, conc, hooks)
   -- After a quota answer the provider takes nothing more in this run: what has not gone out
   -- yet is not_sent with `quota` (and may fail over: it was never sent).
   local quota_hit
-  local function quota_stop(c)
-    for _, e in ipairs(c) do
-      local it = e.item
-      finalize(it, p, { status = "quota", code = quota_hit.code, message = "not sent: " .. p.name
-        .. " answered " .. tostring(quota_hit.code) .. " (quota) earlier in this run" },
-        it.maybe_sent and "uncertain" or "not_sent")
-    end
-  end
+  local function quota_stop(c) return stop_for_quota(p, quota_hit, c) end
   while #pending > 0 do
     local again, wait, reauth = {}, 0, false
     -- Chunks: consecutive entries with the same group, at most max_batch each, made on demand
     -- (a full chunk goes at once; partly filled ones go at the end, oldest first).
-    local src, src_i, ready, ready_i, ready_n, by_group, created = pending, 1, {}, 1, 0, {}, {}
+    local src, src_i, ready, ready_i, ready_n, by_group, created
     local round_one = first
     first = false
-    local function next_chunk()
+    local next_chunk
+    if #pending == 1 then
+      -- one message (a single send): one chunk, without the grouping machinery below
+      local single = pending[1]
+      next_chunk = function()
+        local e = single
+        if e == nil then return nil end
+        single = nil
+        if round_one then
+          e = admit(e)
+          if e == nil then return nil end
+          policy:earn(1)
+        end
+        return { e }
+      end
+    else
+    src, src_i, ready, ready_i, ready_n, by_group, created = pending, 1, {}, 1, 0, {}, {}
+    next_chunk = function()
       while ready[ready_i] == nil and src_i <= #src do
         local e = src[src_i]
         src_i = src_i + 1
@@ -370,17 +417,12 @@ function methods:_run(p, items, conc, hooks)
       end
       return c
     end
-    local function all_entries()
-      local list = {}
-      for c in next_chunk do
-        for _, e in ipairs(c) do list[#list + 1] = e end
-      end
-      return list
     end
     -- One retry decision per request: a 429 on a batch of 100 costs one retry, not 100.
-    local decided = {}
+    local decided
     local function may_retry(it, chunk)
       local key = chunk or it
+      decided = decided or {}
       local d = decided[key]
       if d == nil then
         d = policy:allow(it.attempts_here) and true or false
@@ -429,7 +471,7 @@ function methods:_run(p, items, conc, hooks)
     end
 
     if p.name ~= "sandbox" and router:circuit_state(p.name) == "open" then
-      for _, e in ipairs(all_entries()) do
+      for _, e in ipairs(all_entries(next_chunk)) do
         finalize(e.item, p, { code = "CIRCUIT_OPEN", message = "provider circuit open" },
                  e.item.maybe_sent and "uncertain" or "not_sent")
       end
@@ -439,14 +481,13 @@ function methods:_run(p, items, conc, hooks)
     if p.authorize then ok, aout = p:authorize() end
     if not ok then
       router:record(p.name, not aout.down)
-      local list = all_entries()
+      local list = all_entries(next_chunk)
       for _, e in ipairs(list) do
         local o = config.copy(aout)
         o.attempt_free = true
         handle(e, o, list)
       end
     else
-      local settled
       local function outcome(c, resp, err, code, sent)
         local outs
         if resp then
@@ -463,22 +504,7 @@ function methods:_run(p, items, conc, hooks)
         for j = 1, #c do if outs[j].down then down = true end end
         router:record(p.name, not down)
         for j, e in ipairs(c) do handle(e, outs[j], c) end
-        if hooks and hooks.after_response then settled(c) end
-      end
-      -- after_response: the request's messages whose result at this provider is now settled
-      -- (not retried here), as soon as its answer (or failure) is handled
-      settled = function(c)
-        local list = {}
-        for _, e in ipairs(c) do
-          local it = e.item
-          if it.done_here then list[#list + 1] = { index = it.index, result = it.result } end
-        end
-        if #list > 0 then hooks.after_response(p.name, list) end
-      end
-      local function announce(c)
-        local list = {}
-        for j, e in ipairs(c) do list[j] = { index = e.item.index, serial = e.serial } end
-        hooks.before_send(p.name, list)
+        if hooks and hooks.after_response then settled(p, hooks, c) end
       end
       local c1 = next_chunk()
       local c2 = c1 and next_chunk()
@@ -503,7 +529,7 @@ function methods:_run(p, items, conc, hooks)
               c = nil
               break
             end
-            if hooks and hooks.before_send then announce(c) end
+            if hooks and hooks.before_send then announce(p, hooks, c) end
             local id = transport:submit(p:build(c))
             inflight[id] = c
             n_inflight = n_inflight + 1
@@ -530,6 +556,15 @@ function methods:_run(p, items, conc, hooks)
             error("alimtalk: transport lost " .. n_inflight .. " submitted requests")
           end
         end
+      elseif c1 and not c2 and not p.send_chunk then
+        -- one request (a single send, or a small batch)
+        if quota_hit then
+          quota_stop(c1)
+        else
+          if hooks and hooks.before_send then announce(p, hooks, c1) end
+          local resp, err, code, sent = transport:request(p:build(c1))
+          outcome(c1, resp, err, code, sent)
+        end
       else
         local chunks = { c1, c2 }
         if c2 then for c in next_chunk do chunks[#chunks + 1] = c end end
@@ -547,13 +582,13 @@ function methods:_run(p, items, conc, hooks)
           local wave = {}
           for k = w, math.min(w + per_call - 1, #chunks) do wave[#wave + 1] = chunks[k] end
           if hooks and hooks.before_send then
-            for _, c in ipairs(wave) do announce(c) end
+            for _, c in ipairs(wave) do announce(p, hooks, c) end
           end
           if p.send_chunk then
             for _, c in ipairs(wave) do
               local outs = p:send_chunk(c)
               for j, e in ipairs(c) do handle(e, outs[j], c) end
-              if hooks and hooks.after_response then settled(c) end
+              if hooks and hooks.after_response then settled(p, hooks, c) end
             end
           else
             local reqs = {}
@@ -582,6 +617,16 @@ function methods:_run(p, items, conc, hooks)
   end
 end
 
+local function run_group(self, name, items, conc, opts)
+  if opts.before_send or opts.after_response then
+    self:_run(self.providers[name], items, conc,
+              { before_send = opts.before_send, after_response = opts.after_response })
+  else
+    self:_run(self.providers[name], items, conc)
+  end
+end
+
+local NO_OPTS = setmetatable({}, { __newindex = function() error("read-only", 2) end })
 local BATCH_SPEC = { concurrency = "number", before_send = "function", after_response = "function" }
 
 local function new_result(i, msg)
@@ -603,7 +648,7 @@ end
 -- @treturn table results
 function methods:send_batch(msgs, opts)
   assert(type(msgs) == "table", "send_batch: messages must be a list")
-  opts = config.check(opts, BATCH_SPEC, "send_batch")
+  opts = opts == nil and NO_OPTS or config.check(opts, BATCH_SPEC, "send_batch")
   local conc = opts.concurrency or self.concurrency
   assert(conc >= 1, "send_batch: concurrency must be >= 1")
   local results, items = {}, {}
@@ -623,21 +668,20 @@ function methods:send_batch(msgs, opts)
   end
   local active = items
   while #active > 0 do
-    local groups, names = {}, {}
-    for _, it in ipairs(active) do
-      local name = it.plan[it.step]
-      it.unchecked = true
-      if not groups[name] then groups[name] = {} names[#names + 1] = name end
-      local g = groups[name]
-      g[#g + 1] = it
-    end
-    for _, name in ipairs(names) do
-      if opts.before_send or opts.after_response then
-        self:_run(self.providers[name], groups[name], conc,
-                  { before_send = opts.before_send, after_response = opts.after_response })
-      else
-        self:_run(self.providers[name], groups[name], conc)
+    if #self.names == 1 then
+      -- one provider: every active message goes there
+      for i = 1, #active do active[i].unchecked = true end
+      run_group(self, self.names[1], active, conc, opts)
+    else
+      local groups, names = {}, {}
+      for _, it in ipairs(active) do
+        local name = it.plan[it.step]
+        it.unchecked = true
+        if not groups[name] then groups[name] = {} names[#names + 1] = name end
+        local g = groups[name]
+        g[#g + 1] = it
       end
+      for _, name in ipairs(names) do run_group(self, name, groups[name], conc, opts) end
     end
     -- Fail over what is certainly not sent; never what may have been.
     local nxt = {}
