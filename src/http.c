@@ -25,6 +25,7 @@
 
 #define HTTP_CLIENT_MT "alimtalk.core.http_client"
 #define HTTP_BATCH_MT "alimtalk.core.http_batch"
+#define HTTP_RESP_MT "alimtalk.core.http_response"
 #define IDLE_MAX 16
 #define HEADERS_MAX (256 * 1024)
 #define DEFAULT_MAX_RESPONSE (1024 * 1024)
@@ -295,7 +296,6 @@ static CURL *acquire_easy(http_client *c) {
     SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
     if (c->ca_file) SETOPT(CURLOPT_CAINFO, c->ca_file);
     SETOPT(CURLOPT_PROXY, c->proxy ? c->proxy : "");
-    SETOPT(CURLOPT_USERAGENT, c->user_agent);
     SETOPT(CURLOPT_WRITEFUNCTION, on_body);
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
     SETOPT(CURLOPT_PREREQFUNCTION, on_prereq);
@@ -315,7 +315,7 @@ static void prepare(lua_State *L, http_client *c, xfer *x, int idx, const char *
     curl_off_t cap = c->max_response;
     const char *why;
     CURL *e;
-    int top = lua_gettop(L);
+    int top = lua_gettop(L), own_ua = 0;
 
     if (lua_type(L, idx) != LUA_TTABLE)
         luaL_error(L, "%s: must be a table, got %s", label, luaL_typename(L, idx));
@@ -386,6 +386,7 @@ static void prepare(lua_State *L, http_client *c, xfer *x, int idx, const char *
             for (i = 0; i < vl; i++)
                 if (value[i] == '\0' || value[i] == '\r' || value[i] == '\n')
                     luaL_error(L, "%s.headers[\"%s\"]: value must not contain NUL, CR or LF", label, name);
+            if (nl == 10 && strcasecmp(name, "User-Agent") == 0) own_ua = 1;
             if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Transfer-Encoding") == 0)
                 luaL_error(L, "%s.headers[\"%s\"]: is set by the client from the body", label, name);
             /* "Name;" is curl's way to send a header with an empty value */
@@ -415,6 +416,12 @@ static void prepare(lua_State *L, http_client *c, xfer *x, int idx, const char *
         struct curl_slist *l = curl_slist_append(x->hdrs, "Expect:");
         if (l == NULL) luaL_error(L, "%s: out of memory", label);
         x->hdrs = l;
+        /* the library's User-Agent as a header line (CURLOPT_USERAGENT costs more per request),
+         * unless the request brings its own */
+        if (!own_ua) {
+            if ((l = curl_slist_append(x->hdrs, c->user_agent)) == NULL) luaL_error(L, "%s: out of memory", label);
+            x->hdrs = l;
+        }
     }
 
     /* everything valid: set up the easy handle */
@@ -574,21 +581,15 @@ static int count_lines(const char *p, size_t n) {
     return lines;
 }
 
-static void push_response(lua_State *L, xfer *x) {
-    long status = 0;
-    const char *p, *end;
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-    lua_createtable(L, 0, 3);
-    lua_pushinteger(L, (lua_Integer)status);
-    lua_setfield(L, -2, "status");
-    lua_createtable(L, 0, count_lines(x->head.p, x->head.len));   /* no rehash while filling */
-    p = x->head.p;
-    end = p ? p + x->head.len : NULL;
+/* Pushes a table of the header lines in p[0..len) (names lower-cased, repeats joined). */
+static void push_headers(lua_State *L, const char *p, size_t len) {
+    const char *end = p ? p + len : NULL;
+    lua_createtable(L, 0, count_lines(p, len));   /* no rehash while filling */
     while (p && p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
         const char *le = eol ? eol : end;
         colon = memchr(p, ':', (size_t)(le - p));
-        if (colon && colon > p && memcmp(p, "HTTP/", 5) != 0) {
+        if (colon && colon > p && !((size_t)(le - p) >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
             char name[128];
             size_t nl = (size_t)(colon - p), k;
             v = colon + 1;
@@ -618,9 +619,44 @@ static void push_response(lua_State *L, xfer *x) {
         }
         p = eol ? eol + 1 : end;
     }
-    lua_setfield(L, -2, "headers");
+}
+
+/* Key (a light userdata) under which a response keeps its raw header block until
+ * `headers` is first read: most answers are judged by status and body alone, and building
+ * the table costs a string per name and value. */
+static char RAW_HEAD_KEY;
+
+/* __index of a response: `headers`, built from the raw block on first access and kept. */
+static int resp_index(lua_State *L) {
+    const char *raw;
+    size_t len = 0;
+    if (lua_type(L, 2) != LUA_TSTRING || strcmp(lua_tostring(L, 2), "headers") != 0) return 0;
+    lua_pushlightuserdata(L, &RAW_HEAD_KEY);
+    lua_rawget(L, 1);
+    raw = lua_tolstring(L, -1, &len);
+    push_headers(L, raw, raw ? len : 0);
+    lua_pushliteral(L, "headers");
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
+    lua_pushlightuserdata(L, &RAW_HEAD_KEY);
+    lua_pushnil(L);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+static void push_response(lua_State *L, xfer *x) {
+    long status = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)status);
+    lua_setfield(L, -2, "status");
+    lua_pushlightuserdata(L, &RAW_HEAD_KEY);
+    lua_pushlstring(L, x->head.p ? x->head.p : "", x->head.len);
+    lua_rawset(L, -3);
     lua_pushlstring(L, x->body.p ? x->body.p : "", x->body.len);
     lua_setfield(L, -2, "body");
+    luaL_getmetatable(L, HTTP_RESP_MT);
+    lua_setmetatable(L, -2);
 }
 
 /* client:request(req) -> resp | nil, message, code, sent */
@@ -884,7 +920,7 @@ static int l_http_client(lua_State *L) {
             if ((unsigned char)proxy[i] <= 0x20 || proxy[i] == 0x7F)
                 luaL_error(L, "%s.proxy: must not contain spaces or control characters", label);
     }
-    lua_pushfstring(L, "alimtalk/" ALIMTALK_VERSION "%s%s", ua ? " " : "", ua ? ua : "");
+    lua_pushfstring(L, "User-Agent: alimtalk/" ALIMTALK_VERSION "%s%s", ua ? " " : "", ua ? ua : "");
     ua = lua_tostring(L, -1);
 
     c = lua_newuserdata(L, sizeof *c);
@@ -933,6 +969,11 @@ void at_http_open(lua_State *L) {
         lua_setfield(L, -2, "__tostring");
         lua_newtable(L);
         luaL_setfuncs(L, methods, 0);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, HTTP_RESP_MT)) {
+        lua_pushcfunction(L, resp_index);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);
