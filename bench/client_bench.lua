@@ -9,8 +9,8 @@
 -- Both sides run in alternating rounds and the best round of each side is compared (this
 -- machine's cores are shared with other work, which would otherwise skew whichever side it
 -- happened to hit). BENCH_SECONDS (default 3) is each side's total sequential time, in
--- BENCH_ROUNDS (default 3) rounds; BENCH_BULK (default 100000) messages per bulk run, in
--- BENCH_BULK_ROUNDS (default 2) rounds per side.
+-- BENCH_ROUNDS (default 5) rounds; BENCH_BULK (default 100000) messages per bulk run, in
+-- BENCH_BULK_ROUNDS (default 3) rounds per side.
 local server = require "alimtalk.sandbox.server"
 local alimtalk = require "alimtalk"
 local cjson = require "cjson"
@@ -18,8 +18,8 @@ local cjson = require "cjson"
 local root = server.lua_root():gsub("/lua$", "")
 local SECONDS = tonumber(os.getenv("BENCH_SECONDS")) or 3
 local BULK = tonumber(os.getenv("BENCH_BULK")) or 100000
-local ROUNDS = tonumber(os.getenv("BENCH_ROUNDS")) or 3
-local BULK_ROUNDS = tonumber(os.getenv("BENCH_BULK_ROUNDS")) or 2
+local ROUNDS = tonumber(os.getenv("BENCH_ROUNDS")) or 5
+local BULK_ROUNDS = tonumber(os.getenv("BENCH_BULK_ROUNDS")) or 3
 
 local function sh(cmd)
   local p = assert(io.popen(cmd))
