@@ -355,6 +355,28 @@ describe("alimtalk command line", function()
     assert.are.equal(2, rc)
   end)
 
+  it("an unknown --provider is one line and exit 2 for every command taking it", function()
+    write(dir .. "/p.jsonl", cjson.encode({ to = "010-1234-5678", template = "welcome" }) .. "\n")
+    for _, args in ipairs({
+      { "validate", "--provider", "nope", "p.jsonl" },
+      { "validate", "--provider", "nope", "--to", "010-1234-5678", "--content", "x" },
+      { "send", "--provider", "nope", "--to", "010-1234-5678", "--content", "x", "--template", "T" },
+      { "render", "-p", "nope", "--template", "welcome" },
+      { "status", "--provider=nope", "x" },
+      { "bulk", "run", "p.jsonl", "--campaign", "pp", "--provider", "nope" },
+      { "templates", "list", "--provider", "nope" },
+    }) do
+      local rc, out, err = run(args)
+      local what = table.concat(args, " ")
+      assert.are.equal(2, rc, what .. ": " .. err)
+      assert.are.equal("", out, what)
+      assert.matches("unknown provider 'nope'", err, 1, true)
+      assert.is_nil(err:find("traceback", 1, true), err)
+      local _, lines = err:gsub("\n", "")
+      assert.are.equal(1, lines, what .. ": " .. err)
+    end
+  end)
+
   it("sandbox: start, outbox and stop a server of its own", function()
     local rc, out, err = run({ "sandbox", "start", "--run-dir", "sbx", "--no-tls",
                                "--templates", sandbox.templates })

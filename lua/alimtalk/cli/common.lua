@@ -151,11 +151,23 @@ function _M.fail(opts, cmd, e, code)
   return code or _M.EXIT.failed
 end
 
+--- Whether a name is one of the providers the commands know.
+function _M.known_provider(name)
+  for _, p in ipairs(PROVIDERS) do if p == name then return true end end
+  return false
+end
+
+--- The one-line message for an unknown provider name.
+function _M.unknown_provider(name)
+  return "unknown provider '" .. tostring(name) .. "' (known: " .. table.concat(PROVIDERS, ", ") .. ")"
+end
+
 --- Parse command arguments against a specification.
 -- `spec.options` maps long names to `{ value = true|false, short = "x", multi = true,
 -- number = true, choices = { ... } }`. `--name value`, `--name=value`, `-x value`, flags and
 -- positionals are accepted; `--` ends options. `help`, `json`, `verbose`, `config` and
--- `provider` are always known.
+-- `provider` are always known; `--provider` must name a known provider unless
+-- `spec.own_provider_check` says the command checks it itself.
 -- @tparam table spec `{ options = {...}, min_args = n, max_args = n }`
 -- @tparam table args the raw arguments
 -- @treturn table options by name (dashes become underscores) with positionals in `opts.args`,
@@ -224,6 +236,9 @@ function _M.parse(spec, args)
     i = i + 1
   end
   opts.args = pos
+  if opts.provider ~= nil and not spec.own_provider_check and not _M.known_provider(opts.provider) then
+    return nil, _M.unknown_provider(opts.provider)
+  end
   if not opts.help then
     if spec.min_args and #pos < spec.min_args then
       return nil, spec.missing or "missing arguments"

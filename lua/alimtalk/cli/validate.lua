@@ -65,6 +65,9 @@ function _M.main(args)
   if not okv or type(validate) ~= "table" or not validate.message then
     return common.fail(opts, "validate", "the validation rules (alimtalk.validate) are not available", 2)
   end
+  if not pcall(validate.profile, profile) then
+    return common.usage_error("validate", common.unknown_provider(profile))
+  end
   local reg, re = messages.registry(opts, cfg, true)
   if reg == nil then return common.usage_error("validate", re) end
   local bad, total = 0, 0

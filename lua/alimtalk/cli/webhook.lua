@@ -33,6 +33,7 @@ local spec = {
     at = { value = true, number = true }, remote_addr = { value = true },
   },
   min_args = 1, max_args = 1, missing = "give a subcommand: verify",
+  own_provider_check = true, -- webhooks: sinch, apiplex or alcmeon only (checked in main)
 }
 
 local function parse_headers(text, into)
