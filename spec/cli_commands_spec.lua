@@ -355,6 +355,32 @@ describe("alimtalk command line", function()
     assert.are.equal(2, rc)
   end)
 
+  it("send/validate: --template with --var and no registry configured says so, exit 2", function()
+    local c = s.credentials
+    write(dir .. "/noreg.json", cjson.encode({ provider = "sens",
+      sens = { base_url = s.http_url, access_key = c.sens.access_key, service_id = c.sens.service_id,
+               plus_friend_id = c.sens.plus_friend_id } }))
+    for _, cmd in ipairs({ "send", "validate" }) do
+      local rc, out, err = run({ cmd, "-c", "noreg.json", "--to", "010-3300-0001", "--template", "welcome",
+                                 "--var", "name=a", "--var", "date=b" })
+      assert.are.equal(2, rc, err)
+      assert.are.equal("", out)
+      assert.matches("no template registry: pass --templates FILE or set templates in the config",
+        err, 1, true)
+      assert.is_nil(err:find("REQUIRED", 1, true), err)
+      local _, lines = err:gsub("\n", "")
+      assert.are.equal(1, lines, err)
+    end
+    assert.are.equal(0, #s:outbox({ to = "01033000001" }))
+    -- a file of messages: the rows say it (and nothing about a missing content)
+    write(dir .. "/noreg.jsonl", cjson.encode({ to = "010-3300-0002", template = "welcome",
+      vars = { name = "a", date = "b" } }) .. "\n")
+    local rc, out = run({ "validate", "-c", "noreg.json", "noreg.jsonl" })
+    assert.are.equal(1, rc)
+    assert.matches("no template registry", out, 1, true)
+    assert.is_nil(out:find("REQUIRED", 1, true), out)
+  end)
+
   it("an unknown --provider is one line and exit 2 for every command taking it", function()
     write(dir .. "/p.jsonl", cjson.encode({ to = "010-1234-5678", template = "welcome" }) .. "\n")
     for _, args in ipairs({

@@ -6,13 +6,29 @@ local errors = require("alimtalk.errors")
 
 local _M = {}
 
+--- What the commands say when a template with variables meets no registry: without one the
+-- name would be taken as a provider code and the variables could not be filled in.
+_M.NO_REGISTRY = "no template registry: pass --templates FILE or set templates in the config"
+
+--- Whether a message names a template with variables (so it needs a registry to render).
+function _M.needs_registry(msg)
+  return type(msg) == "table" and msg.template ~= nil and msg.content == nil
+    and type(msg.vars) == "table" and next(msg.vars) ~= nil
+end
+
+--- The violation reported for a message that needs a registry when none is configured.
+function _M.no_registry_error(msg)
+  return errors.new{ code = "NO_REGISTRY", field = "template", message = _M.NO_REGISTRY
+    .. " (template '" .. tostring(msg.template) .. "' has variables to fill in)" }
+end
+
 --- Load the registry named by `--templates` or the configuration.
--- @treturn registry or nil and a message (nil, nil when none is configured)
+-- @treturn registry or nil and a message (false when none is configured and `optional`)
 function _M.registry(opts, cfg, optional)
   local path = opts.templates or cfg.templates
   if not path then
     if optional then return false end
-    return nil, "no template registry: give --templates FILE or 'templates' in the configuration"
+    return nil, _M.NO_REGISTRY
   end
   local reg, e = require("alimtalk.registry").load(path)
   if not reg then return nil, tostring(e) end

@@ -1,6 +1,7 @@
 --- `alimtalk send`: send one message.
 -- @module alimtalk.cli.send
 local common = require("alimtalk.cli.common")
+local messages = require("alimtalk.cli.messages")
 
 local _M = {}
 
@@ -12,7 +13,8 @@ usage: alimtalk send --to PHONE --template NAME [--var NAME=VALUE ...] [options]
 Send one AlimTalk through the configured provider and print the result.
 
   --to PHONE           recipient (010-1234-5678, 01012345678, +82 10 ...)
-  --template NAME      registry name or the provider's template code
+  --template NAME      registry name or the provider's template code (with --var a
+                       registry is needed: --templates FILE or the configuration's)
   --var NAME=VALUE     a template variable (repeat for each)
   --content TEXT       the finished text instead of variables
   --id SERIAL          your serial for the message; sending again with the same serial is
@@ -68,6 +70,9 @@ function _M.main(args)
   end
   if opts.id then msg.id = opts.id end
   if opts.templates then cfg.templates = opts.templates end
+  if not cfg.templates and messages.needs_registry(msg) then
+    return common.usage_error("send", messages.NO_REGISTRY)
+  end
   local client, ce = common.client(cfg)
   if not client then return common.usage_error("send", ce) end
   local ok, r, err = pcall(client.send, client, msg)

@@ -15,7 +15,8 @@ its field and the code the provider would answer. FILE is CSV (a header row; 'to
 'phone' is the recipient, other columns are variables) or JSON lines (one message per line).
 
   --to PHONE           recipient
-  --template NAME      registry template name or provider code
+  --template NAME      registry template name or provider code (with --var a registry
+                       is needed: --templates FILE or the configuration's)
   --var NAME=VALUE     a template variable (repeat for each)
   --content TEXT       the finished text instead of variables
   -p, --provider NAME  whose rules: sens | bizmessage | apiplex | sinch (default: the
@@ -73,7 +74,12 @@ function _M.main(args)
   local bad, total = 0, 0
   local function check(label, msg)
     total = total + 1
-    local ok, err = validate.message(msg, { provider = profile, registry = reg or nil, now = os.time() })
+    local ok, err
+    if not reg and messages.needs_registry(msg) then
+      ok, err = nil, { errors = { messages.no_registry_error(msg) } }
+    else
+      ok, err = validate.message(msg, { provider = profile, registry = reg or nil, now = os.time() })
+    end
     if opts.json then
       common.print_json({ row = label, ok = ok and true or false, provider = profile,
                           errors = not ok and violations(err) or nil })
@@ -108,6 +114,9 @@ function _M.main(args)
     end
     local vars, ve = common.parse_vars(opts.var)
     if not vars then return common.usage_error("validate", ve) end
+    if not reg and opts.template and next(vars) then
+      return common.usage_error("validate", messages.NO_REGISTRY)
+    end
     check(nil, { to = opts.to, template = opts.template, content = opts.content,
                  vars = next(vars) and vars or nil })
   end
