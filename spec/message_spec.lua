@@ -107,3 +107,81 @@ describe("alimtalk.message", function()
     assert.has_error(function() message.normalize({}, { registy = reg }) end)
   end)
 end)
+
+-- A newcomer rendering examples/templates.json's order_shipped with only `name`: `order` is used
+-- by the body and both links of the second button, yet is one problem to fix.
+describe("missing variables, reported once", function()
+  local registry = require "alimtalk.registry"
+  local validate = require "alimtalk.validate"
+  local alimtalk = require "alimtalk"
+  local ex = assert(registry.load("examples/templates.json"))
+  local msg = { to = "010-1234-5678", template = "order_shipped", vars = { name = "홍길동" } }
+
+  local function count(err)
+    local by = {}
+    for _, e in ipairs(err.errors) do
+      local k = e.code .. " " .. tostring(e.field)
+      by[k] = (by[k] or 0) + 1
+    end
+    return by
+  end
+
+  local function check(err)
+    local by = count(err)
+    assert.equal(1, by["MISSING_VARIABLE vars.order"], tostring(err))
+    assert.equal(1, by["MISSING_VARIABLE vars.courier"])
+    assert.equal(1, by["MISSING_VARIABLE vars.invoice"])
+    assert.is_nil(by["REQUIRED content"], tostring(err))
+    assert.equal(3, #err.errors, tostring(err))
+    -- the message names the first part that needs the variable
+    assert.matches("content", err.errors[1].message, 1, true)
+  end
+
+  it("by message.normalize and validate.message, for every provider", function()
+    local _, err = message.normalize(msg, { registry = ex, provider = "sens" })
+    local by = count(err)
+    assert.equal(1, by["MISSING_VARIABLE vars.order"], tostring(err))
+    for _, p in ipairs({ "sens", "bizmessage", "apiplex" }) do
+      local ok, verr = validate.message(msg, { provider = p, registry = ex })
+      assert.is_nil(ok)
+      local b = count(verr)
+      assert.equal(1, b["MISSING_VARIABLE vars.order"], p .. ": " .. tostring(verr))
+      assert.is_nil(b["REQUIRED content"], p .. ": " .. tostring(verr))
+    end
+    -- a variable only a button uses is named with that button's field
+    local _, berr = message.normalize({ to = "01012345678", template = "order_shipped",
+      vars = { name = "a", courier = "b", invoice = "c" } }, { registry = ex })
+    assert.equal(1, #berr.errors)
+    assert.equal("vars.order", berr.field)
+    assert.matches("content", berr.message, 1, true)
+    local _, perr = message.normalize({ to = "01012345678", template = "payment_done",
+      vars = { name = "a", amount = "1", paid_at = "x" } }, { registry = ex })
+    assert.equal("vars.receipt", perr.field)
+    assert.matches("buttons[1].url_mobile", perr.message, 1, true)
+  end)
+
+  it("by client:send, client:send_batch and client:validate", function()
+    local client = assert(alimtalk.new{ sandbox = { outbox = false }, templates = "examples/templates.json" })
+    local r, err = client:send(msg)
+    assert.is_nil(r)
+    check(err)
+    if client.validate then
+      local ok, verr = client:validate(msg)
+      assert.falsy(ok)
+      check(verr)
+    end
+    local results = client:send_batch({ msg })
+    local e = results[1].error
+    local by = count(e)
+    assert.equal(1, by["MISSING_VARIABLE messages[1].vars.order"] or by["MISSING_VARIABLE vars.order"],
+      tostring(e))
+    client:close()
+  end)
+
+  it("a template with vars and no registry says a registry is needed", function()
+    local ok, err = validate.message(msg, { provider = "sens" })
+    assert.is_nil(ok)
+    assert.equal(1, #err.errors)
+    assert.matches("no template registry", err.message, 1, true)
+  end)
+end)

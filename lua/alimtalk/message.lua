@@ -96,10 +96,12 @@ local function add(list, prefix, code, field, message, pcode)
   return list
 end
 
--- Render one template part; errors (missing variables) are appended to list.
+-- Render one template part (`where` names it: "content", "buttons[2].url_mobile"); errors
+-- (missing variables) are appended to list. A variable several parts use is reported once,
+-- naming the first part that needs it.
 -- In lenient mode (values recovered from a finished text) a part that cannot be rendered
 -- keeps its template text and no error is reported.
-local function fill(tpl, vars, prefix, list, lenient)
+local function fill(tpl, vars, prefix, list, lenient, where, idx, sub)
   if #tpl.names == 0 then return tpl.body, list end
   local fast = tpl.fast
   if fast then
@@ -111,8 +113,24 @@ local function fill(tpl, vars, prefix, list, lenient)
   if lenient then return tpl.body, list end
   list = list or {}
   for _, e in ipairs(rerr.errors) do
-    e.field = prefix .. e.field
-    list[#list + 1] = e
+    local field = prefix .. e.field
+    local seen = false
+    if e.code == "MISSING_VARIABLE" then
+      for j = 1, #list do
+        local o = list[j]
+        if o.code == "MISSING_VARIABLE" and o.field == field then seen = true break end
+      end
+      if not seen and where then
+        -- the part's name is built only here, off the hot path
+        if idx then where = where .. "[" .. idx .. "]." .. sub end
+        e.message = e.message:gsub(" is used by the template ", " is used by the template's "
+          .. where .. " ", 1)
+      end
+    end
+    if not seen then
+      e.field = field
+      list[#list + 1] = e
+    end
   end
   return nil, list
 end
@@ -195,7 +213,7 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
   m.rendered = rendered
   if entry.type == "image" and m.image == nil then m.image = true end
   if m.content == nil then
-    m.content, list = fill(entry.body, vars, prefix, list, false)
+    m.content, list = fill(entry.body, vars, prefix, list, false, "content")
     rendered.content = true
     -- the entry decides which variables exist (unknown ones are errors unless allowed)
     if not allow_unknown and m.vars then
@@ -209,17 +227,19 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
     end
   end
   if m.title == nil and entry.title then
-    m.title, list = fill(entry.title, vars, prefix, list, lenient)
+    m.title, list = fill(entry.title, vars, prefix, list, lenient, "title")
     rendered.title = true
   end
   if m.header == nil and entry.header then
-    m.header, list = fill(entry.header, vars, prefix, list, lenient)
+    m.header, list = fill(entry.header, vars, prefix, list, lenient, "header")
     rendered.header = true
   end
   if m.item_highlight == nil and entry.item_highlight then
     local ih, t, d = entry.item_highlight, nil, nil
-    if ih.title then t, list = fill(ih.title, vars, prefix, list, lenient) end
-    if ih.description then d, list = fill(ih.description, vars, prefix, list, lenient) end
+    if ih.title then t, list = fill(ih.title, vars, prefix, list, lenient, "item_highlight.title") end
+    if ih.description then
+      d, list = fill(ih.description, vars, prefix, list, lenient, "item_highlight.description")
+    end
     m.item_highlight = { title = t, description = d, image = ih.image }
     rendered.item_highlight = true
   end
@@ -227,16 +247,20 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
     m.items = {}
     for i, it in ipairs(entry.items) do
       local t, d
-      if it.title then t, list = fill(it.title, vars, prefix, list, lenient) end
-      if it.description then d, list = fill(it.description, vars, prefix, list, lenient) end
+      if it.title then t, list = fill(it.title, vars, prefix, list, lenient, "items", i, "title") end
+      if it.description then
+        d, list = fill(it.description, vars, prefix, list, lenient, "items", i, "description")
+      end
       m.items[i] = { title = t, description = d }
     end
     rendered.items = true
   end
   if m.summary == nil and entry.summary then
     local sm, t, d = entry.summary, nil, nil
-    if sm.title then t, list = fill(sm.title, vars, prefix, list, lenient) end
-    if sm.description then d, list = fill(sm.description, vars, prefix, list, lenient) end
+    if sm.title then t, list = fill(sm.title, vars, prefix, list, lenient, "summary.title") end
+    if sm.description then
+      d, list = fill(sm.description, vars, prefix, list, lenient, "summary.description")
+    end
     m.summary = { title = t, description = d }
     rendered.summary = true
   end
@@ -249,7 +273,7 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
       local parts = b.parts
       for j = 1, #parts do
         local k = parts[j]
-        nb[k], list = fill(b[k], vars, prefix, list, lenient)
+        nb[k], list = fill(b[k], vars, prefix, list, lenient, "buttons", i, k)
       end
       out[i] = nb
     end

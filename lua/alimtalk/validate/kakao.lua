@@ -436,7 +436,19 @@ function _M.check(ctx, m)
   local rendered = m.rendered or NONE
   local content = m.content
   if content == nil then
-    ctx:add("REQUIRED", "content", "content (or a template with vars) is required", P.codes.required)
+    -- a template that could not be rendered has its missing variables reported already
+    if not rendered.content then
+      if m.template ~= nil and m.vars ~= nil and not e then
+        -- with a registry, TEMPLATE_NOT_FOUND has said what is wrong
+        if not (ctx.opts and ctx.opts.registry) then
+          ctx:add("REQUIRED", "content", "template " .. tostring(m.template) .. " has vars but no "
+            .. "template registry is configured to render them: give templates (a registry) or content",
+            P.codes.required)
+        end
+      else
+        ctx:add("REQUIRED", "content", "content (or a template with vars) is required", P.codes.required)
+      end
+    end
   elseif content == "" then
     ctx:add("REQUIRED", "content", "content is empty", "3013")
   else
