@@ -403,6 +403,50 @@ describe("alimtalk command line", function()
     end
   end)
 
+  it("a missing variable is reported once, naming where it is needed", function()
+    local reg = ROOT .. "/examples/templates.json"
+    local rc, out, err = run({ "validate", "--templates", reg, "--to", "010-1234-5678",
+                               "--template", "order_shipped", "--var", "name=x" })
+    assert.are.equal(1, rc, err)
+    local _, n = out:gsub("vars%.order:", "")
+    assert.are.equal(1, n, out)
+    assert.matches("vars.order: MISSING_VARIABLE variable order is used by the template's content",
+      out, 1, true)
+    assert.is_nil(out:find("REQUIRED", 1, true), out)
+    rc, out = run({ "render", "--templates", reg, "--template", "order_shipped", "--var", "name=x",
+      "--json" })
+    assert.are.equal(1, rc)
+    local r = json(out)
+    local fields = {}
+    for _, e in ipairs(r.error.errors) do fields[#fields + 1] = e.field end
+    table.sort(fields)
+    assert.are.same({ "vars.courier", "vars.invoice", "vars.order" }, fields)
+    rc, out, err = run({ "send", "--templates", reg, "--to", "010-3300-0003", "--template", "order_shipped",
+                         "--var", "name=x" })
+    assert.are.equal("", out)
+    assert.are.equal(1, rc)
+    local _, m = err:gsub("vars%.order", "")
+    assert.are.equal(1, m, err)
+    assert.is_nil(err:find("REQUIRED", 1, true), err)
+  end)
+
+  it("render: an item-list template shows its item highlight, items and summary", function()
+    local rc, out, err = run({ "render", "--template", "order_items", "--var", "name=가", "--var", "product=책",
+      "--var", "order=O-9", "--var", "qty=2", "--var", "total=39,000원" })
+    assert.are.equal(0, rc, err)
+    assert.matches("[header] 주문 내역\n", out, 1, true)
+    assert.matches("[item highlight] 책 | 주문번호 O-9\n", out, 1, true)
+    assert.matches("[item 1] 상품 | 책\n[item 2] 수량 | 2개\n", out, 1, true)
+    assert.matches("[summary] 합계 | 39,000원\n", out, 1, true)
+    rc, out = run({ "render", "--template", "order_items", "--json", "--var", "name=가", "--var", "product=책",
+      "--var", "order=O-9", "--var", "qty=2", "--var", "total=1원" })
+    assert.are.equal(0, rc)
+    local r = json(out)
+    assert.are.equal("2개", r.items[2].description)
+    assert.are.equal("1원", r.summary.description)
+    assert.are.equal("책", r.item_highlight.title)
+  end)
+
   it("sandbox: start, outbox and stop a server of its own", function()
     local rc, out, err = run({ "sandbox", "start", "--run-dir", "sbx", "--no-tls",
                                "--templates", sandbox.templates })

@@ -36,7 +36,8 @@ function _M.registry(opts, cfg, optional)
 end
 
 --- Render a message's texts from its registry template.
--- @treturn table `{ template, text, title, header, buttons }` or nil and an error
+-- @treturn table `{ template, text, title, header, item_highlight, items, summary, buttons }`
+-- or nil and an error (each missing variable once, naming the first part that needs it)
 function _M.render(reg, msg)
   local template = require("alimtalk.template")
   if msg.content and not msg.template then
@@ -50,12 +51,21 @@ function _M.render(reg, msg)
   local vars = msg.vars or {}
   local out = { template = e.name }
   -- Each field is rendered for its own variables; a variable that none of the template's
-  -- fields (body, title, header, buttons) uses is checked once, across all of them.
-  local errs = {}
-  local function render(t)
+  -- fields (body, title, header, item list, buttons) uses is checked once, across all of them.
+  local errs, seen = {}, {}
+  local function render(t, where)
     local s, err = template.render(t, vars, { field = "vars", allow_unknown = true })
     if not s then
-      for _, x in ipairs(err.errors or { err }) do errs[#errs + 1] = x end
+      for _, x in ipairs(err.errors or { err }) do
+        if x.code ~= "MISSING_VARIABLE" or not seen[x.field] then
+          if x.code == "MISSING_VARIABLE" then
+            seen[x.field] = true
+            x.message = x.message:gsub(" is used by the template ", " is used by the template's "
+              .. where .. " ", 1)
+          end
+          errs[#errs + 1] = x
+        end
+      end
     end
     return s
   end
@@ -64,17 +74,28 @@ function _M.render(reg, msg)
     if not ok then return nil, err end
     out.text = msg.content
   else
-    out.text = render(e.body)
+    out.text = render(e.body, "content")
   end
   for _, k in ipairs({ "title", "header" }) do
-    if e[k] then out[k] = render(e[k]) end
+    if e[k] then out[k] = render(e[k], k) end
   end
+  local function pair(p, where)
+    return { title = p.title and render(p.title, where .. ".title"),
+             description = p.description and render(p.description, where .. ".description"),
+             image = p.image }
+  end
+  if e.item_highlight then out.item_highlight = pair(e.item_highlight, "item_highlight") end
+  if e.items then
+    out.items = {}
+    for i, it in ipairs(e.items) do out.items[i] = pair(it, "items[" .. i .. "]") end
+  end
+  if e.summary then out.summary = pair(e.summary, "summary") end
   if e.buttons then
     out.buttons = {}
     for i, b in ipairs(e.buttons) do
       -- `parts` names the button's text fields (the registry's parsed entry has no others)
       local ob = { type = b.type }
-      for _, k in ipairs(b.parts or {}) do ob[k] = render(b[k]) end
+      for _, k in ipairs(b.parts or {}) do ob[k] = render(b[k], "buttons[" .. i .. "]." .. k) end
       out.buttons[i] = ob
     end
   end

@@ -10,9 +10,10 @@ usage: alimtalk render --template NAME [--var NAME=VALUE ...] [options]
        alimtalk render FILE [--template NAME] [options]
 
 Show the text a message will carry: the template from the registry with the variables
-filled in (body, title, header and button links). FILE is CSV (a header row; columns are
-variables, 'to' the phone) or JSON lines (one message per line); every row is rendered.
-A missing or unknown variable is reported with its field.
+filled in (body, title, header, item highlight, items, summary and button links). FILE is
+CSV (a header row; columns are variables, 'to' the phone) or JSON lines (one message per
+line); every row is rendered. A missing variable is reported once, with the first part
+that needs it; an unknown one with its field.
 
   --template NAME      registry template name (or a provider code listed in the registry)
   --var NAME=VALUE     a template variable (repeat for each)
@@ -60,6 +61,16 @@ function _M.main(args)
       if out.title then common.out("[title] ", out.title, "\n") end
       if out.header then common.out("[header] ", out.header, "\n") end
       common.out(out.text, "\n")
+      local function pair(name, p)
+        if not p then return end
+        local s = "[" .. name .. "] " .. tostring(p.title or "")
+        if p.description then s = s .. " | " .. tostring(p.description) end
+        if p.image then s = s .. " (image)" end
+        common.out(s, "\n")
+      end
+      pair("item highlight", out.item_highlight)
+      for i, it in ipairs(out.items or {}) do pair("item " .. i, it) end
+      pair("summary", out.summary)
       for _, b in ipairs(out.buttons or {}) do
         common.out("[button ", tostring(b.type), "] ", tostring(b.name),
                    b.url_mobile and (" " .. b.url_mobile) or "", "\n")
