@@ -85,7 +85,7 @@ function _M.main(args)
     if opts.json then
       common.print_json({ ok = false, status = "rejected", error = err })
     else
-      common.err("alimtalk send: not sent: ", tostring(err), "\n")
+      common.err("alimtalk send: invalid: ", tostring(err), " (nothing was sent)\n")
     end
     return common.EXIT.failed
   end
