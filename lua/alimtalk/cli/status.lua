@@ -62,6 +62,12 @@ function _M.main(args)
     end
     if not res then
       failed = true
+      if type(err) == "table" and err.code == "NOT_FOUND" then
+        -- the provider's own words ("fail", "HTTP 404") say nothing about what was asked
+        local where = err.provider or cfg.provider
+        err.message = "no " .. (opts.request and "request" or "message") .. " with id " .. id
+          .. (where and (" at " .. tostring(where)) or "")
+      end
       if opts.json then common.print_json({ query = id, ok = false, error = err })
       else common.err("alimtalk status: ", id, ": ", tostring(err), "\n") end
     else
