@@ -449,6 +449,21 @@ describe("alimtalk command line", function()
     assert.are.equal("책", r.item_highlight.title)
   end)
 
+  it("bulk run without --template and without a template column is refused up front", function()
+    write(dir .. "/nt.csv", "to,name,date\n010-3400-0001,가,1일\n010-3400-0002,나,2일\n")
+    local rc, out, err = run({ "bulk", "run", "nt.csv", "--campaign", "cli-nt" })
+    assert.are.equal(2, rc)
+    assert.are.equal("", out)
+    assert.matches("no template: give --template NAME", err, 1, true)
+    local _, lines = err:gsub("\n", "")
+    assert.are.equal(1, lines, err)
+    assert.is_nil(read_file(dir .. "/alimtalk-campaigns/cli-nt/journal.log"))
+    -- a template column is enough
+    write(dir .. "/wt.csv", "to,template,name,date\n010-3400-0003,welcome,다,3일\n")
+    rc = run({ "bulk", "run", "wt.csv", "--campaign", "cli-wt", "--progress", "none" })
+    assert.are.equal(0, rc)
+  end)
+
   it("sandbox: start, outbox and stop a server of its own", function()
     local rc, out, err = run({ "sandbox", "start", "--run-dir", "sbx", "--no-tls",
                                "--templates", sandbox.templates })

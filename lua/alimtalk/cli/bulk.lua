@@ -103,6 +103,28 @@ local function print_summary(opts, s, verb)
   end
 end
 
+-- Without --template every row needs its own template: a CSV without a 'template' column, or
+-- JSON lines whose first message has neither template nor content, would reject every row.
+local function no_template(path, format)
+  local reader = require("alimtalk.bulk.input").open(path, { format = format })
+  if not reader then return nil end -- the campaign reports a bad input itself
+  local why
+  if reader.format == "csv" then
+    local has = false
+    for _, name in ipairs(reader.header or {}) do
+      if name == "template" then has = true end
+    end
+    if not has then why = "INPUT has no 'template' column" end
+  else
+    local _, t = reader:next()
+    if type(t) == "table" and t.template == nil and t.content == nil then
+      why = "the first message of INPUT has no template"
+    end
+  end
+  reader:close()
+  return why and ("no template: give --template NAME (" .. why .. ")")
+end
+
 --- Run `alimtalk bulk`.
 function _M.main(args)
   local opts, cfg = common.start("bulk", spec, _M.help, args, true)
@@ -133,6 +155,10 @@ function _M.main(args)
     local f = io.open(input_path, "rb")
     if not f then return common.usage_error("bulk", "cannot open input " .. input_path) end
     f:close()
+    if not opts.template then
+      local te = no_template(input_path, opts.format)
+      if te then return common.usage_error("bulk", te) end
+    end
     local j = io.open(campaign.paths(state_dir, id).journal, "rb")
     if j then
       j:close()
