@@ -172,7 +172,13 @@ local function runs(list)
 end
 
 local function reject_record(err, raw)
-  local why = { error = plain_err(err), input = raw }
+  local pe = plain_err(err)
+  -- `errors` always lists every violation, even when there is only one
+  if not pe.errors then
+    pe.errors = { { code = pe.code, field = pe.field, message = pe.message,
+      provider_code = pe.provider_code, limit = pe.limit, actual = pe.actual, unit = pe.unit } }
+  end
+  local why = { error = pe, input = raw }
   if not cjson.encode(why) then why.input = nil end
   return why
 end
