@@ -457,6 +457,19 @@ describe("alimtalk command line", function()
     assert.are.equal("책", r.item_highlight.title)
   end)
 
+  it("a secret named by <key>_env but unset is named, with the ALIMTALK_ variable too", function()
+    local c = s.credentials
+    write(dir .. "/envname.json", cjson.encode({ provider = "sens", templates = sandbox.templates,
+      sens = { base_url = s.http_url, access_key_env = "ALIMTALK_SPEC_UNSET_ACCESS",
+               service_id = c.sens.service_id, plus_friend_id = c.sens.plus_friend_id } }))
+    local rc, out, err = run({ "send", "-c", "envname.json", "--to", "010-3300-0004", "--content", "x",
+                               "--template", "T" })
+    assert.are.equal(2, rc)
+    assert.are.equal("", out)
+    assert.matches("ALIMTALK_SPEC_UNSET_ACCESS (named by access_key_env) is not set", err, 1, true)
+    assert.matches("ALIMTALK_SENS_ACCESS_KEY", err, 1, true)
+  end)
+
   it("bulk run without --template and without a template column is refused up front", function()
     write(dir .. "/nt.csv", "to,name,date\n010-3400-0001,가,1일\n010-3400-0002,나,2일\n")
     local rc, out, err = run({ "bulk", "run", "nt.csv", "--campaign", "cli-nt" })

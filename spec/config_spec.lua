@@ -23,3 +23,19 @@ describe("config", function()
     assert.equal("https://host/p", config.redact_url("https://host/p"))
   end)
 end)
+
+describe("config: what a newcomer is told", function()
+  it("names the variable a <key>_env points at when it is unset", function()
+    local c, err = alimtalk.new{ provider = "sens", sens = { access_key_env = "ALIMTALK_SPEC_UNSET_VAR",
+      secret_key = "sk", service_id = "ncp:kkobizmsg:kr:1:svc", plus_friend_id = "@shop" } }
+    assert.is_nil(c)
+    assert.equal("BAD_OPTION", err.code)
+    assert.equal("sens.access_key", err.field)
+    assert.equal("ALIMTALK_SPEC_UNSET_VAR (named by access_key_env) is not set", err.message)
+    -- a key given neither way still says it is required, with its default variable
+    local _, err2 = alimtalk.new{ provider = "sens", sens = { access_key = "ak", secret_key = "sk",
+      plus_friend_id = "@shop" } }
+    assert.matches("sens.service_id .* is required", err2.message)
+  end)
+
+end)

@@ -63,6 +63,9 @@ function _M.provider_spec(own, secrets)
   return spec
 end
 
+-- The option and variable of the last `resolve` whose `<key>_env` named an unset variable.
+local unset_key, unset_name
+
 --- Resolve a value that may come from the environment.
 -- Order: `conf[key]`, then the variable named by `conf[key .. "_env"]`, then `default_env`.
 -- @tparam table conf provider options
@@ -72,12 +75,15 @@ end
 -- @treturn string|nil the value
 function _M.resolve(conf, key, default_env, getenv)
   getenv = getenv or os.getenv
+  unset_key, unset_name = nil, nil
   local v = conf[key]
   if v ~= nil and v ~= "" then return v end
   local name = conf[key .. "_env"]
   if name then
     v = getenv(name)
     if v ~= nil and v ~= "" then return v end
+    -- remembered for `missing`, which providers call right after (no yield in between)
+    unset_key, unset_name = key, name
     return nil
   end
   if default_env then
@@ -87,14 +93,34 @@ function _M.resolve(conf, key, default_env, getenv)
   return nil
 end
 
+-- What a setting is, for the error that says it is missing (a name alone rarely tells).
+local WHAT = {
+  ["bizmessage.sender_no"] = "the sender's phone number registered with BizMessage",
+  ["bizmessage.sender_key"] = "the KakaoTalk channel's sender key",
+  ["bizmessage.client_id"] = "the BizMessage OAuth client id",
+  ["apiplex.sender_number"] = "the sender's phone number registered with API PLEX",
+  ["apiplex.sender_key"] = "the KakaoTalk channel's sender key",
+  ["apiplex.user_id"] = "the API PLEX user id",
+  ["sens.service_id"] = "the SENS AlimTalk service id, ncp:kkobizmsg:...",
+  ["sens.plus_friend_id"] = "the KakaoTalk channel id, @name",
+}
+
 --- Build a BAD_OPTION error naming a missing setting (never its value).
 -- @tparam string provider provider name
 -- @tparam string key option name
 -- @tparam[opt] string env documented environment variable
 -- @treturn table error
 function _M.missing(provider, key, env)
-  local msg = provider .. "." .. key .. " is required"
-  if env then msg = msg .. " (or set " .. env .. " or " .. key .. "_env)" end
+  local msg
+  local what = WHAT[provider .. "." .. key]
+  if unset_key == key and unset_name then
+    -- the caller named a variable: say that one is unset, not that the option is missing
+    msg = unset_name .. " (named by " .. key .. "_env) is not set"
+  else
+    msg = provider .. "." .. key .. (what and (" (" .. what .. ")") or "") .. " is required"
+    if env then msg = msg .. " (or set " .. env .. " or " .. key .. "_env)" end
+  end
+  unset_key, unset_name = nil, nil
   return errors.new{ code = "BAD_OPTION", field = provider .. "." .. key, message = msg,
                      provider = provider }
 end

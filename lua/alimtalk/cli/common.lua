@@ -409,7 +409,19 @@ function _M.client(cfg)
   end
   local okn, client, e = pcall(alimtalk.new, c)
   if not okn then return nil, _M.redact(tostring(client)) end
-  if not client then return nil, e end
+  if not client then
+    -- a missing secret: the command line also reads ALIMTALK_<PROVIDER>_<KEY> (docs/cli.md)
+    if type(e) == "table" and e.code == "BAD_OPTION" and type(e.field) == "string" then
+      local p, k = e.field:match("^(%w+)%.([%w_]+)$")
+      for _, sk in ipairs(p and PROVIDER_SECRETS[p] or {}) do
+        if sk == k then
+          e.message = tostring(e.message) .. "; or set ALIMTALK_" .. p:upper() .. "_" .. k:upper()
+          break
+        end
+      end
+    end
+    return nil, e
+  end
   return client
 end
 
