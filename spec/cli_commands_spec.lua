@@ -485,6 +485,19 @@ describe("alimtalk command line", function()
     assert.are.equal(0, rc)
   end)
 
+  it("the sandbox's documented BizMessage credentials are enough for the client", function()
+    local c = s.credentials.bizmessage
+    assert.is_string(c.sender_no)
+    write(dir .. "/biz.json", cjson.encode({ provider = "bizmessage", templates = sandbox.templates,
+      bizmessage = { base_url = s.http_url, client_id = c.client_id, sender_key = c.sender_key,
+                     sender_no = c.sender_no } }))
+    local rc, out, err = run({ "send", "-c", "biz.json", "--to", "010-3300-0005", "--template", "welcome",
+      "--var", "name=a", "--var", "date=b", "--id", "cli-biz-1" },
+      { env = env_prefix .. " ALIMTALK_BIZMESSAGE_CLIENT_SECRET=" .. q(c.client_secret) })
+    assert.are.equal(0, rc, err)
+    assert.matches("^accepted via bizmessage", out)
+  end)
+
   it("sandbox: start, outbox and stop a server of its own", function()
     local rc, out, err = run({ "sandbox", "start", "--run-dir", "sbx", "--no-tls",
                                "--templates", sandbox.templates })

@@ -38,4 +38,11 @@ describe("config: what a newcomer is told", function()
     assert.matches("sens.service_id .* is required", err2.message)
   end)
 
+  it("says what BizMessage's sender_no is when it is missing", function()
+    local _, err = alimtalk.new{ provider = "bizmessage", bizmessage = { client_id = "id",
+      client_secret = "s", sender_key = "k" } }
+    assert.equal("bizmessage.sender_no", err.field)
+    assert.matches("the sender's phone number registered with BizMessage", err.message, 1, true)
+  end)
+
 end)

@@ -28,9 +28,9 @@ _M.default_credentials = {
     service_id = "ncp:kkobizmsg:kr:0000001:sandbox", plus_friend_id = "@sandbox",
     channel_name = "Sandbox", failover_tel = "0212345678" },
   bizmessage = { client_id = "sandbox-client", client_secret = "sandbox-bizmessage-secret",
-    sender_key = "0000000000000000000000000000000000sandbx" },
+    sender_key = "0000000000000000000000000000000000sandbx", sender_no = "0212345678" },
   apiplex = { user_id = "sandbox", secret_key = "sandbox-apiplex-secret",
-    sender_key = "0000000000000000000000000000000000sandbx" },
+    sender_key = "0000000000000000000000000000000000sandbx", sender_number = "0212345678" },
   sinch = { key_id = "sandbox-key-id", key_secret = "sandbox-key-secret",
     project_id = "sandbox-project", app_id = "SANDBOXAPP", webhook_secret = "sandbox-webhook-secret" },
 }
