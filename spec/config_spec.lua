@@ -45,4 +45,27 @@ describe("config: what a newcomer is told", function()
     assert.matches("the sender's phone number registered with BizMessage", err.message, 1, true)
   end)
 
+  it("the OpenResty example passes the environment variables the library reads", function()
+    local f = assert(io.open("examples/openresty/nginx.conf"))
+    local conf = f:read("a")
+    f:close()
+    -- every variable the providers read by default (config.resolve's default_env)
+    local read = {}
+    for _, path in ipairs({ "lua/alimtalk/providers/sens.lua", "lua/alimtalk/providers/bizmessage.lua",
+                            "lua/alimtalk/providers/apiplex.lua", "lua/alimtalk/providers/sinch.lua",
+                            "lua/alimtalk/webhook/sinch.lua", "lua/alimtalk/webhook/apiplex.lua" }) do
+      local h = assert(io.open(path))
+      for name in h:read("a"):gmatch('config%.resolve%([^\n]-"([A-Z][A-Z0-9_]+)"%)') do read[name] = true end
+      h:close()
+    end
+    assert.is_true(read.BIZMSG_CLIENT_SECRET)
+    local n = 0
+    for name in conf:gmatch("\nenv ([A-Z][A-Z0-9_]*);") do
+      n = n + 1
+      assert.is_true(read[name] or name == "ALIMTALK_CONFIG", "nginx.conf passes " .. name
+        .. ", which nothing reads")
+    end
+    assert.is_true(n >= 5)
+    assert.truthy(conf:find("\nenv BIZMSG_CLIENT_SECRET;", 1, true))
+  end)
 end)
