@@ -516,10 +516,36 @@ describe("alimtalk command line", function()
     rc, out = run({ "sandbox", "outbox", "--run-dir", "sbx", "--json" })
     assert.are.equal(0, rc)
     assert.matches("마님, 회원가입을 환영합니다", out, 1, true)
+    -- --to in any spelling finds the message, whatever form the provider stored
+    for _, to in ipairs({ "010-3200-0001", "01032000001", "+82 10-3200-0001" }) do
+      rc, out = run({ "sandbox", "outbox", "--run-dir", "sbx", "--to", to })
+      assert.are.equal(0, rc)
+      assert.matches("마님, 회원가입을 환영합니다", out, 1, true)
+    end
+    rc, out = run({ "sandbox", "outbox", "--run-dir", "sbx", "--to", "010-3200-0009" })
+    assert.are.equal(0, rc)
+    assert.are.equal("", out)
     rc = run({ "sandbox", "stop", "--run-dir", "sbx" })
     assert.are.equal(0, rc)
     rc = run({ "sandbox", "status", "--run-dir", "sbx" })
     assert.are.equal(1, rc)
+  end)
+
+  it("sandbox: bad arguments are one quoted line and exit 2", function()
+    for _, c in ipairs({
+      { { "sandbox", "start", "--bogus" },
+        "alimtalk sandbox: unknown option '--bogus' (try 'alimtalk sandbox --help')\n" },
+      { { "sandbox", "outbox", "--provider", "nope" }, "alimtalk sandbox: unknown provider 'nope'" },
+      { { "sandbox", "outbox", "--run-dir", "/nonexistent-alimtalk-run" },
+        "/nonexistent-alimtalk-run: no such folder" },
+    }) do
+      local rc, out, err = run(c[1])
+      assert.are.equal(2, rc, table.concat(c[1], " ") .. ": " .. err)
+      assert.are.equal("", out)
+      assert.matches(c[2], err, 1, true)
+      local _, lines = err:gsub("\n", "")
+      assert.are.equal(1, lines, err)
+    end
   end)
 
   it("sandbox: a bad or missing subcommand is one line and exit 2, not the whole usage", function()

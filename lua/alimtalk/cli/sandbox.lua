@@ -25,8 +25,8 @@ options:
   --webhook-apiplex URL    where API PLEX result webhooks go
   --webhook-sinch URL      where Sinch delivery reports go
   --unreachable NUMBER     a number that is not a KakaoTalk user (repeatable)
-  --to NUMBER              outbox: only this recipient
-  --provider NAME          outbox: only this provider
+  --to NUMBER              outbox: only this recipient (any spelling: 010-..., +82 ...)
+  --provider NAME          outbox: only this provider (sens, bizmessage, apiplex, sinch)
   --json                   outbox/status: print JSON
   -h, --help               this text
 ]]
@@ -58,11 +58,11 @@ local function parse(args)
     elseif FLAGS[a] then
       o[FLAGS[a]] = true
     elseif a:sub(1, 1) == "-" then
-      return nil, "unknown option " .. a
+      return nil, "unknown option '" .. a .. "'"
     elseif not o.command then
       o.command = a
     else
-      return nil, "unexpected argument " .. a
+      return nil, "unexpected argument '" .. a .. "'"
     end
     i = i + 1
   end
@@ -124,6 +124,15 @@ local function start(o, server)
   return 0
 end
 
+-- An explicit --run-dir that does not exist is a bad argument (exit 2), not a stopped sandbox.
+local function missing_run_dir(o)
+  if o.run_dir_given and not os.rename(o.run_dir, o.run_dir) then
+    io.stderr:write("alimtalk sandbox: --run-dir " .. o.run_dir .. ": no such folder\n")
+    return true
+  end
+  return false
+end
+
 local function attached(o, server)
   local s = server.attach(o.run_dir)
   if not s or not s:pid() then
@@ -155,13 +164,40 @@ local function status(o, server)
   return 0
 end
 
+local OUTBOX_PROVIDERS = { sens = true, bizmessage = true, apiplex = true, sinch = true }
+
+-- The national digits of a number in any stored or typed form (010-2000-0002, 01020000002,
+-- +821020000002, 821020000002), or the digits as given when it is not a mobile number.
+local function national(n)
+  if type(n) ~= "string" then return nil end
+  local p = require("alimtalk.phone").parse(n)
+  if p then return p.national end
+  local d = n:gsub("%D", "")
+  if d:sub(1, 2) == "82" and #d >= 11 then d = "0" .. d:sub(3) end
+  return d
+end
+
 local function outbox(o, server)
+  if o.provider and not OUTBOX_PROVIDERS[o.provider] then
+    io.stderr:write("alimtalk sandbox: unknown provider '" .. o.provider
+      .. "' (known: sens, bizmessage, apiplex, sinch)\n")
+    return 2
+  end
+  if missing_run_dir(o) then return 2 end
   local s = attached(o, server)
   if not s then return 1 end
-  local box, err = s:outbox({ to = o.to, provider = o.provider })
+  local box, err = s:outbox({ provider = o.provider })
   if not box then
     io.stderr:write("alimtalk sandbox: " .. tostring(err) .. "\n")
     return 1
+  end
+  if o.to then
+    -- each provider stores the number in its own form: compare national digits
+    local want, kept = national(o.to), {}
+    for _, m in ipairs(box) do
+      if national(m.to) == want then kept[#kept + 1] = m end
+    end
+    box = kept
   end
   if o.json then
     for _, m in ipairs(box) do io.stdout:write(cjson.encode(m), "\n") end
@@ -194,14 +230,16 @@ end
 function _M.main(args)
   local o, err = parse(args)
   if not o then
-    io.stderr:write("alimtalk sandbox: " .. err .. " (try --help)\n")
+    io.stderr:write("alimtalk sandbox: " .. err .. " (try 'alimtalk sandbox --help')\n")
     return 2
   end
   if o.help then io.stdout:write(USAGE) return 0 end
+  o.run_dir_given = o.run_dir ~= nil
   o.run_dir = o.run_dir or ".alimtalk-sandbox"
   local server = require "alimtalk.sandbox.server"
   if o.command == "start" then return start(o, server) end
   if o.command == "stop" then
+    if missing_run_dir(o) then return 2 end
     local s = server.attach(o.run_dir)
     if not s or not s:pid() then
       io.stderr:write("alimtalk sandbox: not running in " .. o.run_dir .. "\n")
