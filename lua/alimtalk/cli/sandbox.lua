@@ -17,8 +17,9 @@ options:
   --run-dir DIR            run folder (default .alimtalk-sandbox)
   --port N                 HTTP port (default: a free one); --https-port N likewise
   --no-tls                 serve plain HTTP only
-  --templates FILE         template registry JSON (default spec/fixtures/templates.json
-                           when present)
+  --templates FILE         template registry JSON (default: examples/templates.json of the
+                           source tree when present, the registry README and examples
+                           use; else none)
   --delivery-delay S       seconds until accepted messages are delivered (default 0.05)
   --token-ttl S            bearer token lifetime (default 3600)
   --credentials FILE       JSON { provider = { field = value } } overriding the defaults
@@ -77,6 +78,21 @@ local function read_file(path)
   return s
 end
 
+-- The registry README and examples/ use: examples/templates.json of the source tree this
+-- module runs from (bin/alimtalk in a checkout), when present.
+local function default_templates()
+  local src = debug.getinfo(1, "S").source
+  local root = src:match("^@(.*)/lua/alimtalk/cli/sandbox%.lua$")
+  if not root then
+    root = src:match("^@lua/alimtalk/cli/sandbox%.lua$") and "."
+  end
+  if root then
+    local path = root .. "/examples/templates.json"
+    if read_file(path) then return path end
+  end
+  return nil
+end
+
 local function start(o, server)
   local existing = server.attach(o.run_dir)
   if existing and existing:pid() then
@@ -86,10 +102,7 @@ local function start(o, server)
   end
   local opts = { run_dir = o.run_dir, port = o.port, https_port = o.https_port, tls = not o.no_tls,
     delivery_delay = o.delivery_delay, token_ttl = o.token_ttl }
-  local templates = o.templates
-  if not templates and read_file("spec/fixtures/templates.json") then
-    templates = "spec/fixtures/templates.json"
-  end
+  local templates = o.templates or default_templates()
   opts.templates = templates
   if o.credentials then
     local s = read_file(o.credentials)
@@ -118,7 +131,8 @@ local function start(o, server)
   io.stdout:write("sandbox running (pid " .. tostring(s:pid()) .. ")\n",
     "  http:  " .. s.http_url .. "\n")
   if s.https_url then io.stdout:write("  https: " .. s.https_url .. "  (CA: " .. s.ca_file .. ")\n") end
-  io.stdout:write("  templates: " .. tostring(templates or "none") .. "\n",
+  io.stdout:write("  templates: " .. tostring(templates or
+      "none (no examples/templates.json in the source tree; give --templates FILE)") .. "\n",
     "  run folder: " .. s.run_dir .. " (credentials in server.json; docs/sandbox.md)\n",
     "stop with: alimtalk sandbox stop --run-dir " .. o.run_dir .. "\n")
   return 0
