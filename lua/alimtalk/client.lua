@@ -509,7 +509,7 @@ function methods:_run(p, items, conc, hooks)
       local c1 = next_chunk()
       local c2 = c1 and next_chunk()
       if c2 and transport and transport.submit and not p.send_chunk then
-        -- Pipelined: keep `conc` requests in flight; check, map and build the next requests
+        -- Pipelined: keep `conc` requests unsettled; check, map and build the next requests
         -- (and read the answers that came back) while the others travel. Answers are handled
         -- in the order the requests went out, so results and hooks see the same order as
         -- without pipelining.
@@ -540,9 +540,12 @@ function methods:_run(p, items, conc, hooks)
           if n_inflight == 0 then break end   -- all answered (or stopped for quota)
           local id, resp, err, code, sent = transport:wait()
           if id and inflight[id] and not done[id] then
-            n_inflight = n_inflight - 1
             done[id] = { resp or false, err, code, sent }
+            -- A slot frees only when its answer is handled (hooks run), not when it arrives:
+            -- so at most `conc` requests are ever sent without a settled outcome, the bound
+            -- a crashed campaign's journal relies on.
             while head <= tail and done[order[head]] do
+              n_inflight = n_inflight - 1
               local hid = order[head]
               order[head] = nil
               head = head + 1
