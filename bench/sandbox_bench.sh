@@ -64,7 +64,7 @@ rate() { awk '/Requests\/sec/ { printf "%d", $2 }' <<<"$1"; }
 
 export ALIMTALK_LUA="$ROOT/lua" SENS_SERVICE="$SERVICE" SENS_ACCESS_KEY="$AK" SENS_SECRET_KEY="$SK"
 # A short warm-up of each, then the measured runs.
-wrk -t1 -c4 -d1s -s bench/sandbox_sens_wrk.lua "$URL" >/dev/null
+wrk -t1 -c4 -d1s -s bench/wrk/sandbox_sens.lua "$URL" >/dev/null
 wrk -t1 -c4 -d1s "http://127.0.0.1:$PORT/" >/dev/null
 # Other programs share this machine's cores: run each side RUNS times, interleaved, and keep
 # each side's best (every run is printed).
@@ -72,7 +72,7 @@ RUNS=${RUNS:-3}
 BARE=0 SBX=0 NON2XX=""
 for i in $(seq 1 "$RUNS"); do
   BARE_OUT=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$PORT/")
-  SBX_OUT=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/sandbox_sens_wrk.lua "$URL" 2>&1)
+  SBX_OUT=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/wrk/sandbox_sens.lua "$URL" 2>&1)
   b=$(rate "$BARE_OUT"); s=$(rate "$SBX_OUT")
   n=$(awk '/Non-2xx/ { print $5 }' <<<"$SBX_OUT")
   [ -n "$n" ] && NON2XX="$n"
