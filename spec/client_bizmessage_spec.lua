@@ -183,7 +183,8 @@ describe("client: BizMessage", function()
     assert.truthy(d.content)
     local none, err = client:detail("no-such-uid")
     assert.is_nil(none)
-    assert.truthy(err.code)
+    assert.equal("NOT_FOUND", err.code)
+    assert.matches("no message with uid no%-such%-uid at bizmessage", tostring(err))
   end)
 
   it("refreshes the token once on an answer with code 400 (Authorization error), then rejects",

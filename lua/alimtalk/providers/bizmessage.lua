@@ -354,7 +354,8 @@ function methods:detail(uid)
   local doc, err = self:call("GET", "/v2/info/message/search/detail/" .. common.escape(uid))
   if not doc then return nil, err end
   if type(doc.result) ~= "table" then
-    return nil, errors.new{ code = "NOT_FOUND", message = "no result for uid", provider = "bizmessage",
+    return nil, errors.new{ code = "NOT_FOUND", message = "no message with uid " .. tostring(uid)
+                            .. " at bizmessage", provider = "bizmessage",
                             provider_code = doc.code and tostring(doc.code) }
   end
   return result_event(doc.result)

@@ -179,8 +179,9 @@ function methods.parse(_, resp, chunk)
   return common.each(n, o)
 end
 
--- Run one signed GET/DELETE through the transport and decode the JSON answer.
-function methods:call(method, uri)
+-- Run one signed GET/DELETE through the transport and decode the JSON answer. `what` names
+-- the thing looked up ("message with id X"), so a 404 says what was not found.
+function methods:call(method, uri, what)
   if not self.transport then return nil, "no transport" end
   local resp, err, code = self.transport:request(self:signed(method, uri))
   if not resp then
@@ -190,6 +191,9 @@ function methods:call(method, uri)
   local doc = common.decode(resp.body)
   if resp.status >= 300 then
     local pc, msg = error_of(doc)
+    if resp.status == 404 and what then
+      msg = "no " .. what .. " at sens" .. (msg and msg ~= "fail" and (" (" .. msg .. ")") or "")
+    end
     return nil, require("alimtalk.errors").new{
       code = resp.status == 404 and "NOT_FOUND" or "PROVIDER",
       message = msg or ("HTTP " .. resp.status), provider_code = pc and tostring(pc)
@@ -249,7 +253,8 @@ function methods:query_request(q)
     requestStatusName = q.request_status, messageStatusName = q.message_status,
   }
   if not q.request_id then params.plusFriendId = q.plus_friend_id or self.plus_friend_id end
-  local doc, err = self:call("GET", self.path .. "/messages" .. common.query(params))
+  local doc, err = self:call("GET", self.path .. "/messages" .. common.query(params),
+                             q.request_id and ("request with id " .. tostring(q.request_id)))
   if not doc then return nil, err end
   local evs = {}
   for i, m in ipairs(type(doc.messages) == "table" and doc.messages or {}) do
@@ -264,7 +269,8 @@ end
 -- @tparam string message_id
 -- @treturn table event
 function methods:query_message(message_id)
-  local doc, err = self:call("GET", self.path .. "/messages/" .. common.escape(message_id))
+  local doc, err = self:call("GET", self.path .. "/messages/" .. common.escape(message_id),
+                             "message with id " .. tostring(message_id))
   if not doc then return nil, err end
   return message_event(doc)
 end
@@ -273,7 +279,7 @@ end
 -- is READY, PROCESSING, CANCELED, FAIL, DONE or STALE.
 function methods:reservation(reserve_id)
   local doc, err = self:call("GET", self.path .. "/reservations/" .. common.escape(reserve_id)
-                             .. "/reserve-status")
+                             .. "/reserve-status", "reservation " .. tostring(reserve_id))
   if not doc then return nil, err end
   return { reserve_id = common.val(doc.reserveId), reserve_time = common.val(doc.reserveTime),
            reserve_zone = common.val(doc.reserveTimeZone), status = common.val(doc.reserveStatus) }
@@ -281,7 +287,8 @@ end
 
 --- Cancel a reservation. @treturn boolean true, or nil and an error
 function methods:cancel_reservation(reserve_id)
-  local doc, err = self:call("DELETE", self.path .. "/reservations/" .. common.escape(reserve_id))
+  local doc, err = self:call("DELETE", self.path .. "/reservations/" .. common.escape(reserve_id),
+                             "reservation " .. tostring(reserve_id))
   if not doc then return nil, err end
   return true
 end
