@@ -5,28 +5,13 @@
 --   delay an unrelated handler on the same worker (worker_processes 1) by more than 50 ms at
 --   p99, measured with wrk.
 local sandbox = require("support.sandbox")
+local fs = require("support.fs")
+local nginx = require("support.nginx")
 local cjson = require("cjson")
 
 local ROOT = sandbox.root
 
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local sh, read_file, write = fs.sh, fs.read_file, fs.write
 
 local ECHO = "echo-token-7f3a9c"
 
@@ -34,15 +19,7 @@ local function ngx_unescape(v)
   return (tostring(v):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
 end
 
--- LuaJIT seeds math.random the same way every run: mix in /dev/urandom for the port choice.
-do
-  local f = io.open("/dev/urandom", "rb")
-  local b = f and f:read(4) or ""
-  if f then f:close() end
-  local seed = os.time()
-  for i = 1, #b do seed = seed * 256 + b:byte(i) end
-  math.randomseed(seed % 2147483647)
-end
+fs.seed_random() -- for the port choice
 
 describe("OpenResty example", function()
   local s, dir, port, http, env
@@ -56,7 +33,7 @@ describe("OpenResty example", function()
   end
 
   setup(function()
-    dir = assert(io.popen("mktemp -d /tmp/alimtalk-openresty.XXXXXX")):read("*l")
+    dir = fs.tmpdir("alimtalk-openresty")
     sh("chmod 755 '" .. dir .. "'") -- nginx workers (nobody) read the configuration file
     http = require("alimtalk.core").http_client({ timeout = 30 })
     -- the example's nginx first (the sandbox posts webhooks to it), on a free port
@@ -187,25 +164,9 @@ describe("OpenResty example", function()
     write(ndir .. "/conf.json", cjson.encode({ provider = "sens", templates = sandbox.templates,
       sens = { base_url = s.http_url, access_key = c.sens.access_key, secret_key = c.sens.secret_key,
                service_id = c.sens.service_id, plus_friend_id = c.sens.plus_friend_id } }))
-    local nport, pid
-    for _ = 1, 15 do
-      nport = math.random(20000, 59000)
-      write(ndir .. "/nginx.conf", ([[
-load_module /usr/lib/nginx/modules/ndk_http_module.so;
-load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
-user root;
-worker_processes 1;
-daemon on;
-pid DIR/nginx.pid;
-error_log DIR/error.log warn;
-events { worker_connections 256; }
-http {
+    local n = nginx.start({ dir = ndir, config = function(d, ports)
+      return nginx.head(d, { worker_connections = 256 }) .. ([[
   access_log off;
-  client_body_temp_path DIR/client_body;
-  proxy_temp_path DIR/proxy;
-  fastcgi_temp_path DIR/fastcgi;
-  uwsgi_temp_path DIR/uwsgi;
-  scgi_temp_path DIR/scgi;
   lua_package_path "ROOT/lua/?.lua;ROOT/lua/?/init.lua;;";
   lua_package_cpath "ROOT/build/luajit/?.so;;";
   lua_shared_dict out 1m;
@@ -243,16 +204,10 @@ http {
     location = /out { content_by_lua_block { ngx.say(ngx.shared.out:get(ngx.var.arg_k) or "") } }
   }
 }
-]]):gsub("DIR", ndir):gsub("ROOT", ROOT):gsub("PORT", tostring(nport)))
-      if sh(("nginx -p '%s' -e '%s/error.log' -c '%s/nginx.conf' >/dev/null 2>&1")
-          :format(ndir, ndir, ndir)) then
-        sandbox.wait(function() return read_file(ndir .. "/nginx.pid") end, 5)
-        pid = tonumber((read_file(ndir .. "/nginx.pid") or ""):match("%d+"))
-        break
-      end
-    end
-    assert(pid, read_file(ndir .. "/error.log"))
-    finally(function() sh("kill -TERM " .. pid .. " 2>/dev/null") end)
+]]):gsub("DIR", d):gsub("ROOT", ROOT):gsub("PORT", tostring(ports[1]))
+    end })
+    finally(function() n:stop() end)
+    local nport = n.port
     local function get(path)
       local r = assert(http:request({ method = "GET", url = ("http://127.0.0.1:%d%s"):format(nport, path) }))
       return r.body:gsub("\n$", ""), r

@@ -2,45 +2,18 @@
 -- "client" nginx runs alimtalk.transport.cosocket in a content handler and talks to the
 -- loopback test server from spec/support/httpd.lua (plain HTTP and TLS with a throwaway CA).
 local httpd = require("support.httpd")
+local fs = require("support.fs")
+local nginx = require("support.nginx")
 local cjson = require("cjson")
 
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = fs.read_file
 
 local ROOT = assert(io.popen("pwd")):read("*l")
 
 -- Start a private nginx whose one server runs `handler` (Lua code) at /t.
 local function start_client_nginx(ca_file)
-  local dir = assert(io.popen("mktemp -d /tmp/alimtalk-cosock.XXXXXX")):read("*l")
-  local last
-  for _ = 1, 15 do
-    local port = math.random(20000, 59000)
-    local conf = ([[
-load_module /usr/lib/nginx/modules/ndk_http_module.so;
-load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
-user root;
-worker_processes 1;
-daemon on;
-pid DIR/nginx.pid;
-error_log DIR/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path DIR/client_body;
-  proxy_temp_path DIR/proxy;
-  fastcgi_temp_path DIR/fastcgi;
-  uwsgi_temp_path DIR/uwsgi;
-  scgi_temp_path DIR/scgi;
+  return nginx.start({ dir = fs.tmpdir("alimtalk-cosock"), config = function(dir, ports)
+    return nginx.head(dir) .. "  access_log off;\n" .. ([[
   lua_package_path "ROOT/lua/?.lua;ROOT/lua/?/init.lua;;";
   lua_package_cpath "ROOT/build/luajit/?.so;;";
   lua_ssl_trusted_certificate CAFILE;
@@ -92,35 +65,8 @@ http {
     }
   }
 }
-]]):gsub("DIR", dir):gsub("ROOT", ROOT):gsub("CAFILE", ca_file):gsub("PORT", tostring(port))
-    local f = assert(io.open(dir .. "/nginx.conf", "wb"))
-    f:write(conf)
-    f:close()
-    if sh(("nginx -p '%s' -e '%s/error.log' -c '%s/nginx.conf' >/dev/null 2>&1"):format(dir, dir, dir)) then
-      for _ = 1, 50 do
-        if read_file(dir .. "/nginx.pid") then break end
-        sh("sleep 0.05")
-      end
-      local pid = tonumber((read_file(dir .. "/nginx.pid") or ""):match("%d+"))
-      return { dir = dir, port = port, pid = pid }
-    end
-    last = read_file(dir .. "/error.log") or "?"
-    if not last:find("in use", 1, true) then break end
-  end
-  sh("rm -rf '" .. dir .. "'")
-  error("could not start nginx: " .. tostring(last))
-end
-
-local function stop_nginx(n)
-  if not n or not n.pid then return end
-  sh("kill -TERM " .. n.pid .. " 2>/dev/null")
-  for _ = 1, 100 do
-    if not sh("kill -0 " .. n.pid .. " 2>/dev/null") then break end
-    sh("sleep 0.05")
-  end
-  sh("kill -KILL " .. n.pid .. " 2>/dev/null")
-  n.pid = nil
-  sh("rm -rf '" .. n.dir .. "'")
+]]):gsub("ROOT", ROOT):gsub("CAFILE", ca_file):gsub("PORT", tostring(ports[1]))
+  end })
 end
 
 describe("transport.cosocket inside nginx", function()
@@ -133,7 +79,7 @@ describe("transport.cosocket inside nginx", function()
   end)
 
   teardown(function()
-    stop_nginx(client)
+    if client then client:stop() end
     if upstream then upstream:stop() end
     if http then http:close() end
   end)

@@ -16,40 +16,12 @@
 --   /redirect      302 to /ok
 --   /drop          closes the connection without any response (nginx 444)
 -- Every request is written to an access log, so specs can assert what the server saw.
+local fs = require "support.fs"
+local nginx = require "support.nginx"
+
 local _M = {}
 
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_file(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
-
-local function sleep(s)
-  os.execute("sleep " .. s)
-end
-
--- LuaJIT seeds math.random the same way every run: mix in /dev/urandom.
-do
-  local f = io.open("/dev/urandom", "rb")
-  local b = f and f:read(4) or ""
-  if f then f:close() end
-  local seed = os.time()
-  for i = 1, #b do seed = seed * 256 + b:byte(i) end
-  math.randomseed(seed % 2147483647)
-end
+local sh, read_file, write_file, sleep = fs.sh, fs.read_file, fs.write, fs.sleep
 
 local LOCATIONS = [[
     location = /ok {
@@ -134,28 +106,14 @@ local function config(dir, ports, tls)
 %s  }
 ]]):format(ports.https, dir, dir, LOCATIONS, ports.wrong, dir, dir, LOCATIONS)
   end
-  return ([[
-load_module /usr/lib/nginx/modules/ndk_http_module.so;
-load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
-user root;
-worker_processes 1;
-daemon on;
-pid %s/nginx.pid;
-error_log %s/error.log warn;
-events { worker_connections 1024; }
-http {
+  return nginx.head(dir) .. ([[
   log_format seen '$connection $request_method $request_uri';
   access_log %s/access.log seen;
-  client_body_temp_path %s/client_body;
-  proxy_temp_path %s/proxy;
-  fastcgi_temp_path %s/fastcgi;
-  uwsgi_temp_path %s/uwsgi;
-  scgi_temp_path %s/scgi;
   keepalive_requests 1000000;
   keepalive_timeout 60s;
   lua_code_cache on;
 %s}
-]]):format(dir, dir, dir, dir, dir, dir, dir, dir, table.concat(servers))
+]]):format(dir, table.concat(servers))
 end
 
 local function make_certs(dir)
@@ -179,10 +137,6 @@ local function make_certs(dir)
   end
 end
 
-local function port()
-  return math.random(20000, 59000)
-end
-
 local server = {}
 server.__index = server
 
@@ -192,32 +146,14 @@ server.__index = server
 --   `url(path)`, `https_url(path)`, `wrong_url(path)`, `seen()` (access log lines), `stop()`
 function _M.start(opts)
   opts = opts or {}
-  local tmp = assert(io.popen("mktemp -d /tmp/alimtalk-httpd.XXXXXX")):read("*l")
-  assert(tmp and tmp ~= "", "mktemp failed")
+  local tmp = fs.tmpdir("alimtalk-httpd")
   if opts.tls then make_certs(tmp) end
-  local last_err
-  for _ = 1, 15 do
-    local ports = { http = port(), https = port(), wrong = port() }
-    write_file(tmp .. "/nginx.conf", config(tmp, ports, opts.tls))
-    os.remove(tmp .. "/error.log")
-    if sh(("nginx -p '%s' -e '%s/error.log' -c '%s/nginx.conf' >/dev/null 2>&1"):format(tmp, tmp, tmp)) then
-      local self = setmetatable({ dir = tmp, port = ports.http, https_port = opts.tls and ports.https,
-                                  wrong_port = opts.tls and ports.wrong,
-                                  ca_file = opts.tls and (tmp .. "/ca.crt") or nil }, server)
-      -- nginx daemonizes once it listens; the pid file confirms the master is up
-      for _ = 1, 50 do
-        if read_file(tmp .. "/nginx.pid") then break end
-        sleep(0.05)
-      end
-      self.pid = tonumber((read_file(tmp .. "/nginx.pid") or ""):match("%d+"))
-      assert(self.pid, "nginx started without a pid file")
-      return self
-    end
-    last_err = read_file(tmp .. "/error.log") or "?"
-    if not last_err:find("in use", 1, true) then break end
-  end
-  sh("rm -rf '" .. tmp .. "'")
-  error("could not start nginx: " .. tostring(last_err))
+  local n = nginx.start({ dir = tmp, ports = 3, config = function(dir, p)
+    return config(dir, { http = p[1], https = p[2], wrong = p[3] }, opts.tls)
+  end })
+  return setmetatable({ nginx = n, dir = tmp, port = n.ports[1], https_port = opts.tls and n.ports[2],
+                        wrong_port = opts.tls and n.ports[3],
+                        ca_file = opts.tls and (tmp .. "/ca.crt") or nil }, server)
 end
 
 -- Is something listening on 127.0.0.1/0.0.0.0/:: `port`? Read from the kernel's socket tables.
@@ -271,17 +207,7 @@ end
 
 --- Stop nginx (fast shutdown) and remove the temp folder. Safe to call twice.
 function server:stop()
-  if not self.pid then return end
-  sh("kill -TERM " .. self.pid .. " 2>/dev/null")
-  for _ = 1, 100 do
-    -- gone, or a zombie (the daemonized master's parent is init, which may be slow to reap)
-    local stat = read_file("/proc/" .. self.pid .. "/stat")
-    if not stat or stat:match("^%d+ %b() (%a)") == "Z" then break end
-    sleep(0.05)
-  end
-  sh("kill -KILL " .. self.pid .. " 2>/dev/null")
-  self.pid = nil
-  sh("rm -rf '" .. self.dir .. "'")
+  self.nginx:stop()
 end
 
 return _M
