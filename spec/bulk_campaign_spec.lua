@@ -6,29 +6,12 @@ local sandbox = require("support.sandbox")
 local campaign = require("alimtalk.bulk.campaign")
 local alimtalk = require("alimtalk")
 local cjson = require("cjson")
+local fs = require("support.fs")
 
 local ROOT = sandbox.root
-local RUNTIME = type(jit) == "table" and "luajit" or "lua5.4"
+local RUNTIME = fs.RUNTIME
 
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
-
-local function read_lines(path)
-  local out = {}
-  local f = io.open(path, "rb")
-  if not f then return out end
-  for l in f:lines() do out[#out + 1] = l end
-  f:close()
-  return out
-end
-
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local sh, read_lines, write = fs.sh, fs.read_lines, fs.write
 
 local function phone(i) return string.format("010-%04d-%04d", 2000 + math.floor(i / 10000), i % 10000) end
 
@@ -62,7 +45,7 @@ describe("bulk campaigns against the sandbox server", function()
 
   setup(function()
     s = sandbox.start({ delivery_delay = 0.05 })
-    dir = assert(io.popen("mktemp -d /tmp/alimtalk-bulk.XXXXXX")):read("*l")
+    dir = fs.tmpdir("alimtalk-bulk")
   end)
   teardown(function()
     local errs = sandbox.stop(s)

@@ -7,23 +7,12 @@
 local sandbox = require("support.sandbox")
 local journal = require("alimtalk.bulk.journal")
 local cjson = require("cjson")
+local fs = require("support.fs")
 
 local ROOT = sandbox.root
-local RUNTIME = type(jit) == "table" and "luajit" or "lua5.4"
+local RUNTIME = fs.RUNTIME
 
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
-
-local function read_lines(path)
-  local out = {}
-  local f = io.open(path, "rb")
-  if not f then return out end
-  for l in f:lines() do out[#out + 1] = l end
-  f:close()
-  return out
-end
+local sh, read_lines = fs.sh, fs.read_lines
 
 -- Enough rows that resumes killed after 50-250 ms cannot finish the campaign in fewer than 3 kills.
 local ROWS, CONC, PER_REQUEST = 8000, 4, 100
@@ -33,7 +22,7 @@ describe("bulk campaign on SENS (no dedupe), not_sent first, then killed", funct
 
   setup(function()
     s = sandbox.start({ delivery_delay = 0.08 })
-    dir = assert(io.popen("mktemp -d /tmp/alimtalk-crash-sens.XXXXXX")):read("*l")
+    dir = fs.tmpdir("alimtalk-crash-sens")
   end)
 
   teardown(function()

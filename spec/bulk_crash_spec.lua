@@ -5,23 +5,12 @@
 local sandbox = require("support.sandbox")
 local campaign = require("alimtalk.bulk.campaign")
 local cjson = require("cjson")
+local fs = require("support.fs")
 
 local ROOT = sandbox.root
-local RUNTIME = type(jit) == "table" and "luajit" or "lua5.4"
+local RUNTIME = fs.RUNTIME
 
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
-
-local function read_lines(path)
-  local out = {}
-  local f = io.open(path, "rb")
-  if not f then return out end
-  for l in f:lines() do out[#out + 1] = l end
-  f:close()
-  return out
-end
+local sh, read_lines = fs.sh, fs.read_lines
 
 local ROWS = 20000
 
@@ -30,7 +19,7 @@ describe("bulk campaign killed with SIGKILL", function()
 
   setup(function()
     s = sandbox.start({ delivery_delay = 0.05 })
-    dir = assert(io.popen("mktemp -d /tmp/alimtalk-crash.XXXXXX")):read("*l")
+    dir = fs.tmpdir("alimtalk-crash")
   end)
 
   teardown(function()

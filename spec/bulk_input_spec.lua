@@ -1,11 +1,8 @@
 -- Streaming input readers for bulk campaigns: CSV by RFC 4180 (LPeg grammar) and JSON lines.
 local input = require("alimtalk.bulk.input")
+local fs = require("support.fs")
 
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local write = fs.write
 
 local function read_all(path, opts)
   local r = assert(input.open(path, opts))

@@ -4,9 +4,10 @@
 -- rows stays within 10% of the same for 20,000.
 local sandbox = require("support.sandbox")
 local cjson = require("cjson")
+local fs = require("support.fs")
 
 local ROOT = sandbox.root
-local RUNTIME = type(jit) == "table" and "luajit" or "lua5.4"
+local RUNTIME = fs.RUNTIME
 local CPATH = ROOT .. "/build/" .. RUNTIME .. "/?.so;;"
 
 local function journal(dir, id, n)
@@ -45,7 +46,7 @@ end
 
 describe("bulk campaign memory", function()
   local dir
-  setup(function() dir = assert(io.popen("mktemp -d /tmp/alimtalk-mem.XXXXXX")):read("*l") end)
+  setup(function() dir = fs.tmpdir("alimtalk-mem") end)
   teardown(function() if dir then os.execute("rm -rf '" .. dir .. "'") end end)
 
   it("stays flat however many rows are not_sent", function()

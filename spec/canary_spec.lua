@@ -5,25 +5,12 @@
 -- down), and every byte of output and every file written is searched.
 local sandbox = require("support.sandbox")
 local cjson = require("cjson")
+local fs = require("support.fs")
 
 local ROOT = sandbox.root
-local RUNTIME = type(jit) == "table" and "luajit" or "lua5.4"
+local RUNTIME = fs.RUNTIME
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local read_file, write, q = fs.read_file, fs.write, fs.q
 
 local SENS_CANARY = "canary-sens-7d1e0f5a9b"
 local APIPLEX_CANARY = "canary-apiplex-3c8e2b"
@@ -49,7 +36,7 @@ describe("secret canary", function()
     s = sandbox.start({ credentials = { sens = { secret_key = SENS_CANARY },
                                         apiplex = { secret_key = APIPLEX_CANARY },
                                         sinch = { webhook_secret = SINCH_CANARY } } })
-    dir = assert(io.popen("mktemp -d /tmp/alimtalk-canary.XXXXXX")):read("*l")
+    dir = fs.tmpdir("alimtalk-canary")
     local c = s.credentials
     write(dir .. "/alimtalk.json", cjson.encode({
       provider = "sens", templates = sandbox.templates,

@@ -3,25 +3,12 @@
 -- one-line errors for bad arguments.
 local sandbox = require("support.sandbox")
 local cjson = require("cjson")
+local fs = require("support.fs")
 
 local ROOT = sandbox.root
-local RUNTIME = type(jit) == "table" and "luajit" or "lua5.4"
+local RUNTIME = fs.RUNTIME
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local read_file, write, q = fs.read_file, fs.write, fs.q
 
 local dir, env_prefix
 
@@ -44,7 +31,7 @@ describe("alimtalk command line", function()
 
   setup(function()
     s = sandbox.start({ delivery_delay = 0.1 })
-    dir = assert(io.popen("mktemp -d /tmp/alimtalk-cli.XXXXXX")):read("*l")
+    dir = fs.tmpdir("alimtalk-cli")
     local c = s.credentials
     write(dir .. "/alimtalk.json", cjson.encode({
       provider = "sens", templates = sandbox.templates,

@@ -2,16 +2,13 @@
 -- the redaction of secrets from everything it prints.
 local common = require("alimtalk.cli.common")
 local cjson = require("cjson")
+local fs = require("support.fs")
 
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local write = fs.write
 
 describe("cli configuration", function()
   local dir
-  setup(function() dir = assert(io.popen("mktemp -d /tmp/alimtalk-clicfg.XXXXXX")):read("*l") end)
+  setup(function() dir = fs.tmpdir("alimtalk-clicfg") end)
   teardown(function() os.execute("rm -rf '" .. dir .. "'") end)
 
   local function env(t) return function(k) return t[k] end end

@@ -1,6 +1,7 @@
 -- alimtalk.core.http_client against a real nginx on loopback (spec/support/httpd.lua).
 local core = require "alimtalk.core"
 local httpd = require "support.httpd"
+local fs = require "support.fs"
 
 local function now()   -- wall clock in seconds (os.clock is CPU time)
   local p = io.popen("date +%s.%N")
@@ -242,13 +243,7 @@ describe("core.http_client", function()
     -- (unshare -n): the system resolver's query cannot leave the machine. *.invalid never
     -- resolves (RFC 6761). Same runtime and build as this spec.
     it("dns: a name that cannot resolve, nothing sent", function()
-      local function sh(cmd)
-        local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
-        local out = p:read("*a")
-        p:close()
-        return tonumber(out:match("rc=(%d+)%s*$")), out
-      end
-      local q = function(x) return "'" .. x:gsub("'", "'\\''") .. "'" end
+      local sh, q = fs.capture, fs.q
       local rc, why = sh("unshare -n sh -c 'ip link set lo up' >/dev/null")
       if rc ~= 0 then
         pending("needs unshare -n (util-linux) and ip (iproute2) as root to isolate the lookup: " .. why)

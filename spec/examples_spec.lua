@@ -3,19 +3,12 @@
 -- The OpenResty example has its own spec (openresty_spec.lua).
 local sandbox = require("support.sandbox")
 local cjson = require("cjson")
+local fs = require("support.fs")
 
 local ROOT = sandbox.root
-local RUNTIME = type(jit) == "table" and "luajit" or "lua5.4"
+local RUNTIME = fs.RUNTIME
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local read_file, q = fs.read_file, fs.q
 
 local function examples()
   local list = {}
@@ -48,7 +41,7 @@ describe("examples", function()
   setup(function()
     s = sandbox.start({ templates = ROOT .. "/examples/templates.json", delivery_delay = 0.05,
                         webhooks = { apiplex = "/_sandbox/sink/hooks" } })
-    dir = assert(io.popen("mktemp -d /tmp/alimtalk-examples.XXXXXX")):read("*l")
+    dir = fs.tmpdir("alimtalk-examples")
   end)
 
   teardown(function()

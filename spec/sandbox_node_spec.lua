@@ -3,6 +3,7 @@
 -- Skipped (pending) when node or spec/node/node_modules is missing (`make node-deps`).
 local sandbox = require "support.sandbox"
 local cjson = require "cjson"
+local fs = require("support.fs")
 
 local node_dir = sandbox.root .. "/spec/node"
 
@@ -15,7 +16,7 @@ local function have_node()
   return true
 end
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = fs.q
 
 local function node(script, ...)
   local args = {}

@@ -2,13 +2,9 @@
 -- and robustness: malformed requests to every endpoint get a provider answer, never a 500.
 local sandbox = require "support.sandbox"
 local server = require "alimtalk.sandbox.server"
+local fs = require "support.fs"
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
-  local out = p:read("*a")
-  p:close()
-  return tonumber(out:match("rc=(%d+)%s*$")), out
-end
+local sh, q = fs.capture, fs.q
 
 describe("sandbox server", function()
   it("starts two servers on distinct free ports and stops them (stop is idempotent)", function()
@@ -101,7 +97,6 @@ describe("sandbox server", function()
       's:stop()',
       'print("OK " .. tostring(r and r.body))',
     }, "\n")
-    local q = function(x) return "'" .. x:gsub("'", "'\\''") .. "'" end
     local rc, out = sh("cd " .. q(sandbox.root) .. " && PWD=/nonexistent-stale-pwd " .. runtime
       .. " -e " .. q(script))
     assert.equal(0, rc, out)
