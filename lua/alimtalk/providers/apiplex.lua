@@ -29,7 +29,6 @@ local _M = {}
 local config = require "alimtalk.config"
 local common = require "alimtalk.providers.common"
 local errors = require "alimtalk.errors"
-local phone = require "alimtalk.phone"
 local sms = require "alimtalk.sms"
 
 local spec = config.provider_spec({
@@ -77,17 +76,7 @@ function _M.new(conf, deps)
   return self
 end
 
-local function buttons(list)
-  if not list or #list == 0 then return nil end
-  local out = {}
-  for i, b in ipairs(list) do
-    out[i] = { type = b.type, name = b.name, url_mobile = b.url_mobile, url_pc = b.url_pc,
-               scheme_ios = b.scheme_ios, scheme_android = b.scheme_android,
-               chat_extra = b.chat_extra, chat_event = b.chat_event,
-               oneclick_id = b.oneclick_id, product_id = b.product_id }
-  end
-  return out
-end
+local buttons, digits = common.kakao_buttons, common.sender_digits
 
 -- The config keys failback needs that are not set (nil when both are).
 function methods:missing_failback()
@@ -103,10 +92,6 @@ end
 -- `failback_data` for an SMS/LMS fallback. The payload field is a string in seed 004 ("payload
 -- for failback service request body"); its name and the failback service's body fields are
 -- not documented there: sent as a JSON string with API PLEX's own field names (unverified).
--- A sender number as digits (validation has checked it; left as typed if it cannot be read).
-local function digits(n)
-  return n and (phone.sender(n) or n)
-end
 
 local function failback(self, fo, receiver, content)
   local text = fo.content

@@ -22,7 +22,6 @@ local config = require "alimtalk.config"
 local common = require "alimtalk.providers.common"
 local errors = require "alimtalk.errors"
 local events = require "alimtalk.events"
-local phone = require "alimtalk.phone"
 local retry = require "alimtalk.retry"
 
 local spec = config.provider_spec({
@@ -108,22 +107,8 @@ function methods:unauthorized()
   self.token_expires = 0
 end
 
-local function buttons(list)
-  if not list or #list == 0 then return nil end
-  local out = {}
-  for i, b in ipairs(list) do
-    out[i] = { type = b.type, name = b.name, url_mobile = b.url_mobile, url_pc = b.url_pc,
-               scheme_ios = b.scheme_ios, scheme_android = b.scheme_android,
-               chat_extra = b.chat_extra, chat_event = b.chat_event,
-               oneclick_id = b.oneclick_id, product_id = b.product_id }
-  end
-  return out
-end
+local buttons, digits = common.kakao_buttons, common.sender_digits
 
--- A sender number as digits (validation has checked it; left as typed if it cannot be read).
-local function digits(n)
-  return n and (phone.sender(n) or n)
-end
 
 --- Map one message to the send body.
 function methods:prepare(msg, tpl, code)

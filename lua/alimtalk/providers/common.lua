@@ -125,6 +125,29 @@ function _M.phone(number, provider, country_code)
   return (tostring(number):gsub("[%s%-%(%)]", ""))
 end
 
+--- A sender number as digits for the wire (validation has checked it; left as typed if it
+-- cannot be read; nil stays nil).
+function _M.sender_digits(n)
+  if n and has_phone and phone.sender then return phone.sender(n) or n end
+  return n
+end
+
+--- Buttons or quick replies as Kakao's snake_case objects, which BizMessage and API PLEX both
+-- send as is (`attachment.button`, `supplement.quick_reply`).
+-- @tparam table list buttons from the message or the template (nil or empty: none)
+-- @treturn table|nil the list, or nil when there is nothing to send
+function _M.kakao_buttons(list)
+  if not list or #list == 0 then return nil end
+  local out = {}
+  for i, b in ipairs(list) do
+    out[i] = { type = b.type, name = b.name, url_mobile = b.url_mobile, url_pc = b.url_pc,
+               scheme_ios = b.scheme_ios, scheme_android = b.scheme_android,
+               chat_extra = b.chat_extra, chat_event = b.chat_event,
+               oneclick_id = b.oneclick_id, product_id = b.product_id }
+  end
+  return out
+end
+
 local RENDER_OPTS = { allow_unknown = true }
 
 -- Render a registry text (a parsed template) with vars; nil when a variable is missing.
