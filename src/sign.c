@@ -142,28 +142,28 @@ static int has_ctl(const char *s, size_t n) {
     return 0;
 }
 
-/* core.hmac_sha256(key, data) -> 32 raw bytes */
-static int l_hmac_sha256(lua_State *L) {
+/* HMAC-SHA256 of the (key, data) arguments 1 and 2 into out. */
+static void hmac_args(lua_State *L, unsigned char out[32]) {
     size_t kl, dl;
     const char *k = luaL_checklstring(L, 1, &kl);
     const char *d = luaL_checklstring(L, 2, &dl);
-    unsigned char out[32];
     EVP_MAC_CTX *ctx = hmac_begin(L, k, kl);
     hmac_update(L, ctx, d, dl);
     hmac_final(L, ctx, out);
+}
+
+/* core.hmac_sha256(key, data) -> 32 raw bytes */
+static int l_hmac_sha256(lua_State *L) {
+    unsigned char out[32];
+    hmac_args(L, out);
     lua_pushlstring(L, (const char *)out, 32);
     return 1;
 }
 
 /* core.hmac_sha256_base64(key, data) -> base64 of the 32-byte MAC, in one call */
 static int l_hmac_sha256_base64(lua_State *L) {
-    size_t kl, dl;
-    const char *k = luaL_checklstring(L, 1, &kl);
-    const char *d = luaL_checklstring(L, 2, &dl);
     unsigned char out[32];
-    EVP_MAC_CTX *ctx = hmac_begin(L, k, kl);
-    hmac_update(L, ctx, d, dl);
-    hmac_final(L, ctx, out);
+    hmac_args(L, out);
     push_base64(L, out, 32);
     return 1;
 }
