@@ -19,13 +19,7 @@ local function shipped(i, extra)
   return m
 end
 
-local function sends(s)
-  local n = 0
-  for _, a in ipairs(s:attempts({ provider = "apiplex" }) or {}) do
-    if a.path:find("/v2/send$") then n = n + 1 end
-  end
-  return n
-end
+local function sends(s) return sandbox.count_attempts(s, "apiplex", "/v2/send$") end
 
 -- The real curl transport, remembering every request body it sends.
 local function recording(ca_file)
@@ -52,13 +46,7 @@ local function recording(ca_file)
   return rec
 end
 
-local function delivered(s, key)
-  local n = 0
-  for _, m in ipairs(s:outbox{ provider = "apiplex" } or {}) do
-    if key == nil or m.serial == key then n = n + 1 end
-  end
-  return n
-end
+local function delivered(s, key) return sandbox.count_delivered(s, "apiplex", key) end
 
 describe("client: API PLEX", function()
   local s, client, creds

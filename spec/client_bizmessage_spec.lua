@@ -12,21 +12,8 @@ local function shipped(i, extra)
   return m
 end
 
-local function count(s, path_pat)
-  local n = 0
-  for _, a in ipairs(s:attempts({ provider = "bizmessage" }) or {}) do
-    if a.path:find(path_pat) then n = n + 1 end
-  end
-  return n
-end
-
-local function delivered(s, cid)
-  local n = 0
-  for _, m in ipairs(s:outbox{ provider = "bizmessage" } or {}) do
-    if cid == nil or m.serial == cid then n = n + 1 end
-  end
-  return n
-end
+local function count(s, path_pat) return sandbox.count_attempts(s, "bizmessage", path_pat) end
+local function delivered(s, cid) return sandbox.count_delivered(s, "bizmessage", cid) end
 
 describe("client: BizMessage", function()
   local s, client, creds

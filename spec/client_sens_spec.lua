@@ -16,13 +16,7 @@ local function delivered(s)
   return #(s:outbox{ provider = "sens" } or {})
 end
 
-local function sends(s)
-  local n = 0
-  for _, a in ipairs(s:attempts({ provider = "sens" }) or {}) do
-    if a.method == "POST" and a.path:find("/messages$") then n = n + 1 end
-  end
-  return n
-end
+local function sends(s) return sandbox.count_attempts(s, "sens", "/messages$", "POST") end
 
 describe("client: SENS", function()
   local s, client, creds

@@ -11,13 +11,7 @@ local function shipped(i)
                     invoice = string.format("%013d", 6302114700000 + i) } }
 end
 
-local function count(s, pat)
-  local n = 0
-  for _, a in ipairs(s:attempts({ provider = "sinch" }) or {}) do
-    if a.path:find(pat) then n = n + 1 end
-  end
-  return n
-end
+local function count(s, pat) return sandbox.count_attempts(s, "sinch", pat) end
 
 describe("client: Sinch", function()
   local s, client, creds

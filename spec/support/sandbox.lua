@@ -12,6 +12,8 @@
 --     sandbox.sens_headers(s, "POST", "/alimtalk/v2/services/.../messages")  -- signed (luaossl)
 --     sandbox.bizmessage_token(s), sandbox.sinch_token(s)   -- fresh bearer tokens
 --     sandbox.wait(function() return cond end, 5)           -- poll until true (bounded)
+--     sandbox.count_attempts(s, "sens", "/messages$", "POST")  -- requests the server logged
+--     sandbox.count_delivered(s, "apiplex", serial)          -- messages in the outbox
 --     sandbox.stop(s)   -- stops nginx; returns the Lua error lines of its error log
 --
 -- HTTP goes through alimtalk.core's client when it is built, else through the curl command.
@@ -194,6 +196,26 @@ function _M.wait(fn, timeout)
     os.execute("sleep 0.05")
   until os.time() > deadline
   return fn()
+end
+
+--- How many requests the server logged for `provider` whose path matches the Lua pattern `pat`
+-- (and whose method is `method`, when given).
+function _M.count_attempts(s, provider, pat, method)
+  local n = 0
+  for _, a in ipairs(s:attempts({ provider = provider }) or {}) do
+    if (method == nil or a.method == method) and a.path:find(pat) then n = n + 1 end
+  end
+  return n
+end
+
+--- How many messages reached the handset (the outbox) through `provider`; with `serial`, only
+-- those sent under that serial (cid, msg_key).
+function _M.count_delivered(s, provider, serial)
+  local n = 0
+  for _, m in ipairs(s:outbox{ provider = provider } or {}) do
+    if serial == nil or m.serial == serial then n = n + 1 end
+  end
+  return n
 end
 
 return _M
