@@ -49,7 +49,7 @@ describe("bulk campaigns against the sandbox server", function()
   end)
   teardown(function()
     local errs = sandbox.stop(s)
-    if dir then sh("rm -rf '" .. dir .. "'") end
+    fs.rmtree(dir)
     assert.are.same({}, errs)
   end)
   before_each(function() s:reset() end)

@@ -28,7 +28,7 @@ describe("bulk campaign on SENS (no dedupe), not_sent first, then killed", funct
   teardown(function()
     local errs = sandbox.stop(s)
     if os.getenv("KEEP") then dir = nil end
-    if dir then sh("rm -rf '" .. dir .. "'") end
+    fs.rmtree(dir)
     assert.are.same({}, errs)
   end)
 

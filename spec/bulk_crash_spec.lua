@@ -24,7 +24,7 @@ describe("bulk campaign killed with SIGKILL", function()
 
   teardown(function()
     local errs = sandbox.stop(s)
-    if dir then sh("rm -rf '" .. dir .. "'") end
+    fs.rmtree(dir)
     assert.are.same({}, errs)
   end)
 

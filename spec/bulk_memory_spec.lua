@@ -47,7 +47,7 @@ end
 describe("bulk campaign memory", function()
   local dir
   setup(function() dir = fs.tmpdir("alimtalk-mem") end)
-  teardown(function() if dir then os.execute("rm -rf '" .. dir .. "'") end end)
+  teardown(function() fs.rmtree(dir) end)
 
   it("stays flat however many rows are not_sent", function()
     journal(dir, "small", 20000)

@@ -54,7 +54,7 @@ describe("secret canary", function()
 
   teardown(function()
     local errs = sandbox.stop(s)
-    if dir then os.execute("rm -rf " .. q(dir)) end
+    fs.rmtree(dir)
     assert.are.same({}, errs)
   end)
 

@@ -46,7 +46,7 @@ describe("examples", function()
 
   teardown(function()
     local errs = sandbox.stop(s)
-    if dir then os.execute("rm -rf " .. q(dir)) end
+    fs.rmtree(dir)
     assert.are.same({}, errs)
   end)
 

@@ -77,7 +77,7 @@ describe("OpenResty example", function()
     if dir then sh(("'%s/examples/openresty/run.sh' stop '%s/run'"):format(ROOT, dir)) end
     if http then http:close() end
     local log = dir and read_file(dir .. "/run/error.log") or ""
-    if dir then sh("rm -rf '" .. dir .. "'") end
+    fs.rmtree(dir)
     assert.are.same({}, errs)
     -- no Lua error in the example's handlers (connection errors nginx logs are not that)
     assert.is_nil(log:find("runtime error", 1, true), log)

@@ -1,13 +1,9 @@
 -- Alcmeon status webhooks: normalization and optional Basic authentication.
 local core = require "alimtalk.core"
 local hook_mod = require "alimtalk.webhook.alcmeon"
+local fs = require "support.fs"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return (s:gsub("\n$", ""))
-end
+local read = fs.read_fixture
 
 describe("webhook.alcmeon", function()
   local body = read("spec/fixtures/webhooks/alcmeon_failed.json")

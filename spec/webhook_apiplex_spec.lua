@@ -1,14 +1,10 @@
 -- API PLEX result webhooks: echo-token authentication, source allowlist, normalization.
 local hook_mod = require "alimtalk.webhook.apiplex"
+local fs = require "support.fs"
 
 local TOKEN = "tok-3f9c2a7e51b84d06"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return (s:gsub("\n$", ""))
-end
+local read = fs.read_fixture
 
 describe("webhook.apiplex", function()
   local body = read("spec/fixtures/webhooks/apiplex_result.json")

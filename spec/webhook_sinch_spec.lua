@@ -4,17 +4,13 @@
 local cjson = require "cjson.safe"
 local core = require "alimtalk.core"
 local hook_mod = require "alimtalk.webhook.sinch"
+local fs = require "support.fs"
 
 local FIX = "spec/fixtures/webhooks/"
 local SECRET = "whsec-sandbox-7Hq2"
 local NOW = 1795255200
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return (s:gsub("\n$", ""))
-end
+local read = fs.read_fixture
 
 local function new_hook(now)
   return assert(hook_mod.new{ secret = SECRET, now = function() return now or NOW end })

@@ -4,11 +4,13 @@
 --     fs.read_file(path)          -- whole file, or nil when it cannot be opened
 --     fs.write(path, s)           -- (over)write a file; raises when it cannot
 --     fs.read_lines(path)         -- list of lines ({} when the file is missing)
+--     fs.read_fixture(path)       -- a file that must exist, without its final newline
 --     fs.sh(cmd)                  -- os.execute, true when the command exited 0
 --     fs.capture(cmd)             -- exit code and stdout+stderr of `cmd`
 --     fs.q(s)                     -- single-quoted for sh
 --     fs.sleep(seconds)
 --     fs.tmpdir(name)             -- a fresh /tmp/<name>.XXXXXX folder
+--     fs.rmtree(dir)              -- remove a folder and everything in it (nil: nothing)
 --     fs.seed_random()            -- seed math.random from /dev/urandom (once)
 --     fs.RUNTIME                  -- "luajit" or "lua5.4": the interpreter running the spec
 local _M = {}
@@ -36,6 +38,14 @@ function _M.read_file(path)
   local s = f:read("*a")
   f:close()
   return s
+end
+
+--- A file that must exist (a fixture), without its final newline.
+function _M.read_fixture(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return (s:gsub("\n$", ""))
 end
 
 --- Write `s` to `path`, replacing it.
@@ -69,6 +79,11 @@ function _M.tmpdir(name)
   p:close()
   assert(dir and dir ~= "", "mktemp failed")
   return dir
+end
+
+--- Remove `dir` and everything below it; nothing when `dir` is nil.
+function _M.rmtree(dir)
+  if dir then _M.sh("rm -rf " .. _M.q(dir)) end
 end
 
 -- LuaJIT seeds math.random the same way every run, so two specs running at once would try

@@ -69,7 +69,7 @@ function _M.start(opts)
     last = fs.read_file(dir .. "/error.log") or "?"
     if not last:find("in use", 1, true) then break end
   end
-  fs.sh("rm -rf '" .. dir .. "'")
+  fs.rmtree(dir)
   error("could not start nginx: " .. tostring(last))
 end
 
@@ -85,7 +85,7 @@ function instance:stop()
   end
   fs.sh("kill -KILL " .. self.pid .. " 2>/dev/null")
   self.pid = nil
-  fs.sh("rm -rf '" .. self.dir .. "'")
+  fs.rmtree(self.dir)
 end
 
 return _M
