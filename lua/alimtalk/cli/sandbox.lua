@@ -70,13 +70,7 @@ local function parse(args)
   return o
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = require("alimtalk.cli.common").read_file
 
 -- The registry README and examples/ use: examples/templates.json of the source tree this
 -- module runs from (bin/alimtalk in a checkout), when present.
