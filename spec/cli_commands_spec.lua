@@ -24,6 +24,16 @@ local function run(args, opts)
   return tonumber(read_file(dir .. "/rc.txt")), read_file(dir .. "/out.txt"), read_file(dir .. "/err.txt")
 end
 
+-- `alimtalk ARGS...` refuses with exit 2, nothing on stdout and one line on stderr holding `want`.
+local function assert_usage_error(args, want)
+  local rc, out, err = run(args)
+  assert.are.equal(2, rc, table.concat(args, " ") .. ": " .. err)
+  assert.are.equal("", out)
+  assert.matches(want, err, 1, true)
+  local _, lines = err:gsub("\n", "")
+  assert.are.equal(1, lines, err)
+end
+
 local function json(out) return cjson.decode((out:gsub("\n$", ""))) end
 
 describe("alimtalk command line", function()
@@ -79,12 +89,7 @@ describe("alimtalk command line", function()
       { { "frobnicate" }, "unknown command 'frobnicate'" },
     }
     for _, c in ipairs(cases) do
-      local rc, out, err = run(c[1])
-      assert.are.equal(2, rc, table.concat(c[1], " ") .. ": " .. err)
-      assert.are.equal("", out)
-      assert.matches(c[2], err, 1, true)
-      local _, lines = err:gsub("\n", "")
-      assert.are.equal(1, lines, err)
+      assert_usage_error(c[1], c[2])
     end
   end)
 
@@ -526,12 +531,7 @@ describe("alimtalk command line", function()
       { { "sandbox", "outbox", "--run-dir", "/nonexistent-alimtalk-run" },
         "/nonexistent-alimtalk-run: no such folder" },
     }) do
-      local rc, out, err = run(c[1])
-      assert.are.equal(2, rc, table.concat(c[1], " ") .. ": " .. err)
-      assert.are.equal("", out)
-      assert.matches(c[2], err, 1, true)
-      local _, lines = err:gsub("\n", "")
-      assert.are.equal(1, lines, err)
+      assert_usage_error(c[1], c[2])
     end
   end)
 

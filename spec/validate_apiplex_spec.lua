@@ -2,7 +2,7 @@ local validate = require "alimtalk.validate"
 local common = require "fixtures.validation.common"
 local H, A, E, base = common.hangul, common.ascii, common.emoji, common.base
 
-local function with(extra) return function(n) return base(extra(n)) end end
+local with = common.with
 
 -- API PLEX byte limits are UTF-8 bytes (JSON charset=utf-8; each is 4 x Kakao's character
 -- limit). Emoji (4 bytes, 1 character) reach both limits at once; Hangul (3 bytes) hits the

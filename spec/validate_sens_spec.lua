@@ -2,14 +2,7 @@ local validate = require "alimtalk.validate"
 local common = require "fixtures.validation.common"
 local H, A, base = common.hangul, common.ascii, common.base
 
-local function with(extra) return function(n) return base(extra(n)) end end
-local function ih(t, d, img) return { item_highlight = { title = t, description = d or "설명",
-  image = img } } end
-local function items(n, t, d)
-  local l = {}
-  for i = 1, n do l[i] = { title = t or "상품", description = d or "1개" } end
-  return { items = l }
-end
+local with, ih, items = common.with, common.item_highlight, common.items
 local function buttons(n)
   local l = {}
   for i = 1, n do l[i] = { type = "BK", name = "버튼" .. i } end
