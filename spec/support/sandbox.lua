@@ -21,6 +21,9 @@
 local server = require "alimtalk.sandbox.server"
 local cjson = require("cjson").new()
 local hmac = require "openssl.hmac"
+local fs = require "support.fs"
+
+local q = fs.q
 
 local _M = {}
 
@@ -74,14 +77,11 @@ end
 
 local function curl(req)
   local tmp = os.tmpname()
-  local q = function(x) return "'" .. tostring(x):gsub("'", "'\\''") .. "'" end
   local parts = { "curl -s -S -o", q(tmp), "-D", q(tmp .. ".h"), "-w '%{http_code}'", "-X", req.method,
     "--max-time", tostring(req.timeout or 10) }
   for k, v in pairs(req.headers or {}) do parts[#parts + 1] = "-H " .. q(k .. ": " .. v) end
   if req.body then
-    local f = assert(io.open(tmp .. ".b", "wb"))
-    f:write(req.body)
-    f:close()
+    fs.write(tmp .. ".b", req.body)
     parts[#parts + 1] = "--data-binary @" .. q(tmp .. ".b")
   end
   if req.ca_file then parts[#parts + 1] = "--cacert " .. q(req.ca_file) end
@@ -89,12 +89,8 @@ local function curl(req)
   local p = io.popen(table.concat(parts, " "))
   local out = p:read("*a")
   p:close()
-  local f = io.open(tmp, "rb")
-  local body = f and f:read("*a") or ""
-  if f then f:close() end
-  local hf = io.open(tmp .. ".h", "rb")
-  local head = hf and hf:read("*a") or ""
-  if hf then hf:close() end
+  local body = fs.read_file(tmp) or ""
+  local head = fs.read_file(tmp .. ".h") or ""
   os.remove(tmp) os.remove(tmp .. ".h") os.remove(tmp .. ".b")
   local rc = tonumber(out:match("rc=(%d+)"))
   if rc ~= 0 then
@@ -193,7 +189,7 @@ function _M.wait(fn, timeout)
   repeat
     local v = fn()
     if v then return v end
-    os.execute("sleep 0.05")
+    fs.sleep(0.05)
   until os.time() > deadline
   return fn()
 end
