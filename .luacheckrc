@@ -10,3 +10,4 @@ for _, pat in ipairs({ "lua/alimtalk/sandbox/**", "lua/alimtalk/transport/cosock
                        "examples/openresty/**", "spec/support/**" }) do
   files[pat] = { read_globals = { "ngx" } }
 end
+color = false  -- plain "Total: 0 warnings" lines for logs and hooks
