@@ -491,7 +491,16 @@ function methods:_run(p, items, conc, hooks)
       local function outcome(c, resp, err, code, sent)
         local outs
         if resp then
-          outs = p:parse(resp, c)
+          -- A provider answer we cannot read must not cost the batch its other results: every
+          -- message of this request is then uncertain (it may have been taken).
+          local parsed_ok, parsed = pcall(p.parse, p, resp, c)
+          if parsed_ok and type(parsed) == "table" and #parsed == #c then
+            outs = parsed
+          else
+            outs = common.each(#c, { status = "uncertain", code = tostring(resp.status),
+              message = "unreadable answer: " .. (parsed_ok and "wrong number of results"
+                                                    or tostring(parsed):gsub("^[^:]*:%d+: ", "")) })
+          end
         else
           outs = common.each(#c, common.transport_outcome(err, code, sent ~= false))
           for j, e in ipairs(c) do
@@ -654,20 +663,31 @@ function methods:send_batch(msgs, opts)
   opts = opts == nil and NO_OPTS or config.check(opts, BATCH_SPEC, "send_batch")
   local conc = opts.concurrency or self.concurrency
   assert(conc >= 1, "send_batch: concurrency must be >= 1")
-  local results, items = {}, {}
+  local results, items, seen = {}, {}, {}
   for i, msg in ipairs(msgs) do
     if type(msg) ~= "table" then error("send_batch: messages[" .. i .. "] is not a table", 2) end
     local r = new_result(i, msg)
     results[i] = r
-    local plan, decisions
-    if #self.names == 1 then
-      plan, decisions = self.names, nil
+    local first = msg.id ~= nil and seen[msg.id]
+    if msg.id ~= nil and not first then seen[msg.id] = i end
+    if first then
+      -- One serial, two messages: the provider would keep one (BizMessage, API PLEX) and answer
+      -- the other as a duplicate, or results keyed by serial would cross. Refuse the second.
+      local err = errors.new{ code = "DUPLICATE_ID", field = "messages[" .. i .. "].id",
+        message = "id " .. tostring(msg.id) .. " is already used by messages[" .. first
+                  .. "] in this batch; each message needs its own id" }
+      r.status, r.code, r.message, r.error = "rejected", "DUPLICATE_ID", err.message, err
     else
-      plan, decisions = self.router:plan()
+      local plan, decisions
+      if #self.names == 1 then
+        plan, decisions = self.names, nil
+      else
+        plan, decisions = self.router:plan()
+      end
+      if decisions then for _, d in ipairs(decisions) do r.routing[#r.routing + 1] = d end end
+      items[#items + 1] = { index = i, msg = msg, result = r, plan = plan, step = 1, attempts = 0,
+                            field_index = #msgs > 1 and i or nil }
     end
-    if decisions then for _, d in ipairs(decisions) do r.routing[#r.routing + 1] = d end end
-    items[#items + 1] = { index = i, msg = msg, result = r, plan = plan, step = 1, attempts = 0,
-                          field_index = #msgs > 1 and i or nil }
   end
   local active = items
   while #active > 0 do

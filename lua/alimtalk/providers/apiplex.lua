@@ -185,7 +185,8 @@ local function class_of(code, desc, dedupes)
   if code == "G150" then return "quota" end
   if code == "G160" then return "retryable" end
   if code == "C500_1" then return "uncertain" end
-  return "rejected"
+  -- A code seed 004 does not list: nothing tells that the message was refused.
+  return "uncertain"
 end
 
 --- Per-message outcomes of a send response, matched by `msg_key` (position as a fallback).
@@ -194,16 +195,20 @@ function methods.parse(self, resp, chunk)
   local results = doc and doc.results
   if type(results) == "table" and #results > 0 then
     local by_key = {}
-    for _, r in ipairs(results) do
-      local k = common.val(r.msg_key)
-      if k then by_key[tostring(k)] = r end
+    for i, r in ipairs(results) do
+      r = common.val(r)
+      if type(r) ~= "table" then r = {}; results[i] = r end
+      local k = common.code(r.msg_key)
+      if k then by_key[k] = r end
     end
     local out = {}
     for i, e in ipairs(chunk) do
       local r = by_key[e.serial] or (#results == #chunk and results[i])
       if r then
-        local code = tostring(common.val(r.code) or "")
-        out[i] = { status = class_of(code, common.val(r.desc), self.dedupes), code = code,
+        local code = common.code(r.code)
+        -- A result without a code says nothing about the message: it may have been taken.
+        local status = code and class_of(code, common.val(r.desc), self.dedupes) or "uncertain"
+        out[i] = { status = status, code = code or tostring(resp.status),
                    message = common.val(r.desc), ids = { msg_key = e.serial } }
       else
         out[i] = { status = "uncertain", code = tostring(resp.status),

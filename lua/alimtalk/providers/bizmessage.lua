@@ -163,8 +163,9 @@ local function send_class(code, detail)
   if c then return c end
   if code == "200" or code == "100" then return "accepted" end
   if code == "520" then return "retryable" end
-  if code == "500" then return "uncertain" end
-  return "rejected"
+  -- 500, or a code the documents do not list: the message may have been taken. BizMessage
+  -- dedupes the cid, so an uncertain message is resent under the same one.
+  return "uncertain"
 end
 
 --- Outcomes of a send response (one message per request).
@@ -173,8 +174,8 @@ function methods.parse(_, resp, chunk)
   if resp.status == 401 then
     return { { status = "unauthorized", code = "401", message = "token refused" } }
   end
-  if doc and doc.code ~= nil then
-    local code = tostring(common.val(doc.code))
+  local code = doc and common.code(doc.code)
+  if code then
     local e = chunk[1]
     if code == "400" and not e.auth_retried then
       -- "Authorization error": refresh the token once and resend, as for a 401
@@ -185,8 +186,7 @@ function methods.parse(_, resp, chunk)
                  ids = { cid = e.serial } } }
     end
     local result = type(doc.result) == "table" and doc.result or {}
-    local detail = common.val(result.detail_code)
-    detail = detail and tostring(detail)
+    local detail = common.code(result.detail_code)
     local class = send_class(code, detail)
     if class == "delivered" or class == "pending" then class = "accepted" end
     if class == "failed" then class = "rejected" end

@@ -39,6 +39,15 @@ function _M.val(v)
   return v
 end
 
+--- A provider code as text: JSON numbers become integers ("200", not Lua 5.4's "200.0"),
+-- null and absent become nil.
+function _M.code(v)
+  v = _M.val(v)
+  if type(v) == "number" and v == math.floor(v) then return string.format("%d", v) end
+  if v == nil or v == "" then return nil end
+  return tostring(v)
+end
+
 --- Outcome class of a provider code by the catalogue, or `fallback`.
 -- @treturn string class
 -- @treturn string|nil meaning

@@ -157,9 +157,12 @@ function methods.parse(_, resp, chunk)
     end
     local out = {}
     for i = 1, n do
-      local m = list[i]
-      local code = common.val(m.requestStatusCode)
-      local class = code == "A000" and "accepted" or common.classify("sens", code, "rejected")
+      local m = common.val(list[i])
+      if type(m) ~= "table" then m = {} end
+      local code = common.code(m.requestStatusCode)
+      -- An accepted request whose entry has no code, or one the catalogue does not know, may
+      -- well be on its way: uncertain, never a rejection the caller would resend.
+      local class = code == "A000" and "accepted" or common.classify("sens", code, "uncertain")
       if class == "pending" or class == "delivered" then class = "accepted" end
       if class == "failed" then class = "rejected" end
       out[i] = {
