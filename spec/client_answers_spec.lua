@@ -134,4 +134,42 @@ describe("client: odd provider answers", function()
     assert.equal("messages[2].id", rs[2].error.field)
     cl:close()
   end)
+
+  it("a transport that loses its requests mid-batch costs no result: in flight uncertain", function()
+    -- The real curl transport, except that after the first answer its wait() reports nothing:
+    -- the failure no loopback server can provoke, seen through the transport seam.
+    local curl = require("alimtalk.transport.curl").new({})
+    local waits = 0
+    local lossy = {
+      request = function(_, req) return curl:request(req) end,
+      request_many = function(_, reqs) return curl:request_many(reqs) end,
+      submit = function(_, req) return curl:submit(req) end,
+      wait = function(_, timeout)
+        waits = waits + 1
+        if waits > 1 then return nil end
+        return curl:wait(timeout)
+      end,
+    }
+    local cl = assert(alimtalk.new{ provider = "apiplex", validate = false, transport = lossy,
+      retry = { max_attempts = 1 }, concurrency = 2,
+      apiplex = { base_url = url["apx-nocode"], user_id = "u", secret_key = "s",
+                  service_id = "at-standard", sender_key = "key", sender_number = "0212345678" } })
+    local msgs = {}
+    for i = 1, 40 do msgs[i] = message(i) end
+    local rs = cl:send_batch(msgs)
+    assert.equal(40, #rs)
+    local count = {}
+    for i = 1, 40 do
+      assert.is_string(rs[i].status, "result " .. i .. " has no status")
+      count[rs[i].status] = (count[rs[i].status] or 0) + 1
+    end
+    -- requests 1 and 2 go out; request 1's answer (no code) is uncertain and frees a slot for
+    -- request 3; then the transport loses 2 and 3, which may have gone out: uncertain too.
+    -- Request 4 was never submitted: not_sent, safe to send again.
+    assert.equal(30, count.uncertain)
+    assert.equal(10, count.not_sent)
+    assert.is_nil(count.accepted)
+    cl:close()
+    curl:close()
+  end)
 end)

@@ -483,9 +483,7 @@ function methods:_run(p, items, conc, hooks)
       router:record(p.name, not aout.down)
       local list = all_entries(next_chunk)
       for _, e in ipairs(list) do
-        local o = config.copy(aout)
-        o.attempt_free = true
-        handle(e, o, list)
+        handle(e, config.copy(aout), list)
       end
     else
       local function outcome(c, resp, err, code, sent)
@@ -565,7 +563,21 @@ function methods:_run(p, items, conc, hooks)
               outcome(hc, r[1] or nil, r[2], r[3], r[4])
             end
           elseif not id then
-            error("alimtalk: transport lost " .. n_inflight .. " submitted requests")
+            -- The transport lost track of its requests: they may have gone out. Settle them as
+            -- uncertain (in order) rather than raise and lose every result of the batch.
+            for k = head, tail do
+              local hid = order[k]
+              local hc = hid and inflight[hid]
+              if hc then
+                local r = done[hid]
+                if r then outcome(hc, r[1] or nil, r[2], r[3], r[4])
+                else outcome(hc, nil, "transport lost the request", "protocol", true) end
+              end
+            end
+            n_inflight = 0
+            -- what was never submitted did not go out
+            if c then outcome(c, nil, "transport lost its requests", "protocol", false); c = nil end
+            for rest in take do outcome(rest, nil, "transport lost its requests", "protocol", false) end
           end
         end
       elseif c1 and not c2 and not p.send_chunk then
