@@ -113,7 +113,7 @@ describe("validate SENS", function()
   it("keeps one template and one reservation per request (top-level SENS fields)", function()
     local ok_list, errs = validate.batch({ base(), base{ template = "OTHER" },
       base{ reserve_time = "2026-12-01 10:00" },
-      base() }, { provider = "sens" })
+      base() }, { provider = "sens", now = common.kst(2026, 11, 21, 12, 0) })
     assert.truthy(ok_list[1] and ok_list[4])
     assert.equal("BATCH_MIXED", errs[2].code)
     assert.equal("messages[2].template", errs[2].field)
