@@ -26,8 +26,7 @@ local retry = require "alimtalk.retry"
 local router_mod = require "alimtalk.router"
 local common = require "alimtalk.providers.common"
 
-local has_validate, validate = pcall(require, "alimtalk.validate")
-if has_validate and type(validate) ~= "table" then has_validate = false end
+local validate = require "alimtalk.validate"
 
 local PROVIDERS = { sens = true, bizmessage = true, apiplex = true, sinch = true, sandbox = true }
 
@@ -223,7 +222,7 @@ end
 
 -- Pre-flight validation against a provider's rules.
 function methods:_check(msg, p, index)
-  if not self.preflight or not has_validate or not validate.message then return true end
+  if not self.preflight then return true end
   local vopts = self._vopts
   if not vopts or vopts.provider ~= p.profile then
     vopts = { provider = p.profile, registry = self.registry }
@@ -753,7 +752,6 @@ end
 function methods:validate(msg, provider)
   local p = self.providers[provider or self.names[1]]
   if not p then error("validate: provider '" .. tostring(provider) .. "' is not configured", 2) end
-  if not has_validate or not validate.message then return true end
   local ok, err = validate.message(msg, { provider = p.profile, registry = self.registry,
                                           now = self.now() })
   if ok then return true end

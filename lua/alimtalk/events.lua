@@ -15,7 +15,7 @@
 -- @module alimtalk.events
 local _M = {}
 
-local has_codes, codes = pcall(require, "alimtalk.codes")
+local codes = require "alimtalk.codes"
 
 local statuses = { delivered = true, failed = true, pending = true }
 _M.statuses = statuses
@@ -47,15 +47,13 @@ end
 -- @treturn string|nil the catalogue's meaning
 function _M.status_for(provider, code, default)
   if code == nil then return default or "pending" end
-  if has_codes and codes.lookup then
-    local c = codes.lookup(provider, tostring(code))
-    if c then
-      local class = c.class
-      if class == "delivered" or class == "accepted" then return "delivered", c.meaning end
-      if class == "pending" then return "pending", c.meaning end
-      if class == "failed" or class == "rejected" or class == "quota" then return "failed", c.meaning end
-      if class == "retryable" or class == "uncertain" then return "failed", c.meaning end
-    end
+  local c = codes.lookup(provider, tostring(code))
+  if c then
+    local class = c.class
+    if class == "delivered" or class == "accepted" then return "delivered", c.meaning end
+    if class == "pending" then return "pending", c.meaning end
+    if class == "failed" or class == "rejected" or class == "quota" then return "failed", c.meaning end
+    if class == "retryable" or class == "uncertain" then return "failed", c.meaning end
   end
   return default or "failed"
 end

@@ -8,18 +8,11 @@ local config = require "alimtalk.config"
 
 local floor, min, max = math.floor, math.min, math.max
 
--- Clock and sleep: the C core's when it has them, else lua-system (a busted dependency that
--- Debian ships as lua-system), else the standard library.
-local has_core, core = pcall(require, "alimtalk.core")
-local has_system, system = pcall(require, "system")
+local core = require "alimtalk.core"
 
---- Wall clock in seconds (fractional when a precise clock exists).
+--- Wall clock in seconds, with fractions.
 function _M.now()
-  if has_core and core.now then return core.now() end
-  local ngx = rawget(_G, "ngx")
-  if ngx and ngx.now then return ngx.now() end
-  if has_system and system.gettime then return system.gettime() end
-  return os.time()
+  return core.now()
 end
 
 --- Sleep for `s` seconds without spinning.
@@ -28,9 +21,7 @@ function _M.sleep(s)
   -- Inside nginx, yield to the event loop; core.sleep would block the whole worker.
   local ngx = rawget(_G, "ngx")
   if ngx and ngx.sleep then return ngx.sleep(s) end
-  if has_core and core.sleep then return core.sleep(s) end
-  if has_system and system.sleep then return system.sleep(s) end
-  os.execute(string.format("sleep %.3f", s))
+  return core.sleep(s)
 end
 
 local spec = {

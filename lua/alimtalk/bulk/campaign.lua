@@ -33,11 +33,8 @@ local OPTIONS = {
   validate = true, provider = true, on_chunk = true,
 }
 
-local core_ok, core = pcall(require, "alimtalk.core")
-local function hex(s)
-  if core_ok and core.hex then return core.hex(s) end
-  return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
+local core = require "alimtalk.core"
+local hex = core.hex
 
 --- The serial of a row: 32 hex digits of SHA-256(campaign, key), stable across reruns.
 -- @tparam string campaign campaign id

@@ -14,12 +14,8 @@ function _M.now()
   return core.monotonic()
 end
 
---- Sleep for `s` seconds (fractions allowed).
-function _M.sleep(s)
-  if s <= 0 then return end
-  if in_nginx then return ngx.sleep(s) end -- luacheck: ignore
-  return core.sleep(s)
-end
+--- Sleep for `s` seconds (fractions allowed); yields inside nginx.
+_M.sleep = require("alimtalk.retry").sleep
 
 --- Make what was written to an open file durable (flush, then fsync).
 -- @param f an io file handle

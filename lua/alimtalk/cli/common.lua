@@ -391,8 +391,7 @@ end
 -- @tparam table cfg from load_config
 -- @treturn client, or nil and a message
 function _M.client(cfg)
-  local ok, alimtalk = pcall(require, "alimtalk")
-  if not ok then return nil, "the alimtalk client is not available: " .. tostring(alimtalk) end
+  local alimtalk = require "alimtalk"
   local c = {}
   local sections = {}
   for _, name in ipairs(PROVIDERS) do sections[name] = true end

@@ -62,10 +62,7 @@ function _M.main(args)
   if not opts then return cfg end
   local profile = opts.provider or cfg.provider or (cfg.route and cfg.route[1]) or "sens"
   if profile == "sandbox" then profile = (cfg.sandbox and cfg.sandbox.profile) or "sens" end
-  local okv, validate = pcall(require, "alimtalk.validate")
-  if not okv or type(validate) ~= "table" or not validate.message then
-    return common.fail(opts, "validate", "the validation rules (alimtalk.validate) are not available", 2)
-  end
+  local validate = require "alimtalk.validate"
   if not pcall(validate.profile, profile) then
     return common.usage_error("validate", common.unknown_provider(profile))
   end

@@ -10,9 +10,10 @@
 local _M = {}
 
 local cjson = require "cjson.safe"
-local has_codes, codes = pcall(require, "alimtalk.codes")
-local has_template, template = pcall(require, "alimtalk.template")
-local has_phone, phone = pcall(require, "alimtalk.phone")
+local codes = require "alimtalk.codes"
+local template = require "alimtalk.template"
+local phone = require "alimtalk.phone"
+local core = require "alimtalk.core"
 
 local encoder = cjson.new()
 pcall(encoder.encode_empty_table_as_object, true)
@@ -52,7 +53,7 @@ end
 -- @treturn string class
 -- @treturn string|nil meaning
 function _M.classify(provider, code, fallback)
-  if code ~= nil and has_codes and codes.lookup then
+  if code ~= nil then
     local c = codes.lookup(provider, tostring(code))
     if c and c.duplicate then return "duplicate", c.meaning end
     if c and c.class then return c.class, c.meaning end
@@ -124,20 +125,18 @@ function _M.query(params)
   return "?" .. table.concat(parts, "&")
 end
 
---- Normalize a phone number for a provider with phone.lua, or return it with separators dropped.
+--- Normalize a phone number for a provider with phone.lua, or return it with separators dropped
+-- (validation, when it ran, has refused what phone.lua cannot read).
 function _M.phone(number, provider, country_code)
-  if has_phone and phone.normalize then
-    local n = phone.normalize(number, provider,
-                              country_code and { country_code = country_code } or nil)
-    if n then return n end
-  end
+  local n = phone.normalize(number, provider, country_code and { country_code = country_code } or nil)
+  if n then return n end
   return (tostring(number):gsub("[%s%-%(%)]", ""))
 end
 
 --- A sender number as digits for the wire (validation has checked it; left as typed if it
 -- cannot be read; nil stays nil).
 function _M.sender_digits(n)
-  if n and has_phone and phone.sender then return phone.sender(n) or n end
+  if n then return phone.sender(n) or n end
   return n
 end
 
@@ -163,11 +162,10 @@ local RENDER_OPTS = { allow_unknown = true }
 local function render_text(t, vars)
   if t == nil or t == cjson.null then return nil end
   if type(t) == "string" then
-    if not has_template then return t end
     t = template.parse(t)
     if not t then return nil end
   end
-  if not has_template or not template.is(t) then return t end
+  if not template.is(t) then return t end
   if #t.names == 0 then return t.body end
   return (template.render(t, vars or {}, RENDER_OPTS))
 end
@@ -185,7 +183,7 @@ local function button_plan(tpl)
     local fields = {}
     for k, v in pairs(b) do
       if k ~= "type" then
-        local fixed = has_template and template.is(v) and #v.names == 0 and v.body
+        local fixed = template.is(v) and #v.names == 0 and v.body
                       or (type(v) == "string" and v) or nil
         fields[#fields + 1] = { k, v, fixed }
       end
@@ -209,7 +207,7 @@ function _M.texts(msg, tpl)
     vars = vars,
   }
   if tpl then
-    if vars == nil and type(msg.content) == "string" and has_template and template.is(tpl.body) then
+    if vars == nil and type(msg.content) == "string" and template.is(tpl.body) then
       vars = template.match(tpl.body, msg.content)
       t.vars = vars
     end
@@ -245,13 +243,7 @@ end
 
 --- A serial for providers that dedupe by it, when the caller gave none: random, 20 hex chars.
 function _M.serial()
-  local ok, core = pcall(require, "alimtalk.core")
-  if ok and core.random_bytes and core.hex then
-    return core.hex(core.random_bytes(10))
-  end
-  local t = {}
-  for i = 1, 20 do t[i] = string.format("%x", math.random(0, 15)) end
-  return table.concat(t)
+  return core.hex(core.random_bytes(10))
 end
 
 return _M
