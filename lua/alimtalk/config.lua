@@ -162,6 +162,16 @@ function _M.hide(owner, secrets)
   store[owner] = secrets
 end
 
+--- Set (or, with nil, drop) one hidden secret, keeping the others.
+-- @tparam table owner
+-- @tparam string name
+-- @tparam string|nil value
+function _M.hide_one(owner, name, value)
+  local s = store[owner]
+  if not s then s = {}; store[owner] = s end
+  s[name] = value
+end
+
 --- Read a hidden secret.
 -- @tparam table owner
 -- @tparam string name

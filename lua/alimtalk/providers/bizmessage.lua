@@ -55,7 +55,7 @@ function _M.new(conf, deps)
     token_ttl = conf.token_ttl or 3600, refresh_margin = conf.refresh_margin or 60,
     timeout = conf.timeout, connect_timeout = conf.connect_timeout,
     transport = deps and deps.transport, now = conf.now or retry.now,
-    token_fetches = 0,
+    token_fetches = 0, token_expires = 0,
   }, mt)
   config.hide(self, { client_secret = secret })
   return self
@@ -64,9 +64,8 @@ end
 --- Make sure a valid token is cached (fetching one when missing or about to expire).
 -- @treturn boolean true, or nil and an outcome for every message waiting on it
 function methods:authorize()
-  local tok = config.secret(self, "token")
-  if tok and self.now() < self.token_expires - self.refresh_margin then return true end
-  local req = {
+  if common.token_valid(self) then return true end
+  return common.fetch_token(self, {
     method = "POST", url = self.base .. "/v2/oauth/token",
     headers = {
       -- Kakao's documented form: the two values with a space, not base64.
@@ -76,36 +75,11 @@ function methods:authorize()
     },
     body = "grant_type=client_credentials",
     timeout = self.timeout, connect_timeout = self.connect_timeout,
-  }
-  self.token_fetches = self.token_fetches + 1
-  local resp, err, code = self.transport:request(req)
-  -- No message has gone out yet, so any failure here leaves them safe to retry.
-  if not resp then
-    return nil, { status = "retryable", code = code or "transport", message = "token: " .. err,
-                  down = true }
-  end
-  local doc = common.decode(resp.body)
-  local access = doc and common.val(doc.access_token)
-  if resp.status ~= 200 or type(access) ~= "string" then
-    local o = common.http_outcome(resp)
-    if o.status == "uncertain" then o.status = "retryable" end
-    if resp.status == 401 or resp.status == 400 or resp.status == 403 then
-      o.status = "auth_failed"
-    end
-    o.message = "token request refused (HTTP " .. resp.status .. ")"
-    return nil, o
-  end
-  local secrets = { client_secret = config.secret(self, "client_secret"), token = access }
-  config.hide(self, secrets)
-  self.token_expires = self.now() + (tonumber(common.val(doc.expires_in)) or self.token_ttl)
-  return true
+  }, self.token_ttl)
 end
 
 --- Drop the cached token (after a 401) so the next `authorize` fetches a new one.
-function methods:unauthorized()
-  config.hide(self, { client_secret = config.secret(self, "client_secret") })
-  self.token_expires = 0
-end
+methods.unauthorized = common.drop_token
 
 local buttons, digits = common.kakao_buttons, common.sender_digits
 

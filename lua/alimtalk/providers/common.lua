@@ -10,6 +10,7 @@
 local _M = {}
 
 local cjson = require "cjson.safe"
+local config = require "alimtalk.config"
 local codes = require "alimtalk.codes"
 local template = require "alimtalk.template"
 local phone = require "alimtalk.phone"
@@ -239,6 +240,44 @@ function _M.header(headers, name)
     if type(k) == "string" and k:lower() == name then return val end
   end
   return nil
+end
+
+--- OAuth client-credentials bearer tokens (BizMessage, Sinch): whether the cached token is
+-- good for at least `refresh_margin` more seconds. The provider object holds `now`,
+-- `token_expires`, `refresh_margin`, `transport` and `token_fetches`.
+function _M.token_valid(p)
+  return config.secret(p, "token") ~= nil and p.now() < p.token_expires - p.refresh_margin
+end
+
+--- Fetch a token with `req` and cache it (hidden like the other secrets) for the answer's
+-- `expires_in`, else `default_ttl` seconds. No message has gone out yet, so every failure is
+-- safe to retry, except credentials the provider refuses (`auth_failed`).
+-- @treturn boolean true, or nil and an outcome for the messages waiting on the token
+function _M.fetch_token(p, req, default_ttl)
+  p.token_fetches = p.token_fetches + 1
+  local resp, err, code = p.transport:request(req)
+  if not resp then
+    return nil, { status = "retryable", code = code or "transport", message = "token: " .. err,
+                  down = true }
+  end
+  local doc = _M.decode(resp.body)
+  local access = doc and _M.val(doc.access_token)
+  if resp.status ~= 200 or type(access) ~= "string" then
+    local o = _M.http_outcome(resp)
+    if o.status == "uncertain" then o.status = "retryable" end
+    if resp.status == 401 or resp.status == 400 or resp.status == 403 then o.status = "auth_failed" end
+    o.message = "token request refused (HTTP " .. resp.status .. ")"
+    return nil, o
+  end
+  config.hide_one(p, "token", access)
+  p.token_expires = p.now() + (tonumber(_M.val(doc.expires_in)) or default_ttl)
+  return true
+end
+
+--- Drop the cached token (after a 401) so the next authorization fetches a new one.
+function _M.drop_token(p)
+  config.hide_one(p, "token", nil)
+  p.token_expires = 0
 end
 
 --- A serial for providers that dedupe by it, when the caller gave none: random, 20 hex chars.

@@ -64,41 +64,19 @@ end
 --- Make sure a bearer token is cached.
 -- @treturn boolean true, or nil and an outcome for the messages waiting on it
 function methods:authorize()
-  if config.secret(self, "token") and self.now() < self.token_expires - self.refresh_margin then
-    return true
-  end
+  if common.token_valid(self) then return true end
   local basic = self.core.base64_encode(self.key_id .. ":" .. config.secret(self, "key_secret"))
-  self.token_fetches = self.token_fetches + 1
-  local resp, err, code = self.transport:request{
+  return common.fetch_token(self, {
     method = "POST", url = self.auth .. "/oauth2/token",
     headers = { ["Authorization"] = "Basic " .. basic,
                 ["Content-Type"] = "application/x-www-form-urlencoded" },
     body = "grant_type=client_credentials",
     timeout = self.timeout, connect_timeout = self.connect_timeout,
-  }
-  if not resp then
-    return nil, { status = "retryable", code = code or "transport", message = "token: " .. err,
-                  down = true }
-  end
-  local doc = common.decode(resp.body)
-  local access = doc and common.val(doc.access_token)
-  if resp.status ~= 200 or type(access) ~= "string" then
-    local o = common.http_outcome(resp)
-    if o.status == "uncertain" then o.status = "retryable" end
-    if resp.status == 401 or resp.status == 400 or resp.status == 403 then o.status = "auth_failed" end
-    o.message = "token request refused (HTTP " .. resp.status .. ")"
-    return nil, o
-  end
-  config.hide(self, { key_secret = config.secret(self, "key_secret"), token = access })
-  self.token_expires = self.now() + (tonumber(common.val(doc.expires_in)) or 3600)
-  return true
+  }, 3600)
 end
 
---- Drop the cached token.
-function methods:unauthorized()
-  config.hide(self, { key_secret = config.secret(self, "key_secret") })
-  self.token_expires = 0
-end
+--- Drop the cached token (after a 401).
+methods.unauthorized = common.drop_token
 
 local function choice_list(list)
   if type(list) ~= "table" or #list == 0 then return nil end
