@@ -49,20 +49,17 @@ end
 local function delivered(s, key) return sandbox.count_delivered(s, "apiplex", key) end
 
 describe("client: API PLEX", function()
-  local s, client, creds
+  local s, client
 
   setup(function()
     s = sandbox.start{ delivery_delay = 0.05, webhooks = { apiplex = "/_sandbox/sink/apiplex" } }
-    creds = s.credentials.apiplex
   end)
   teardown(function()
     if client then client:close() end
     assert.same({}, sandbox.stop(s))
   end)
   local function make(extra)
-    local conf = { base_url = s.https_url, ca_file = s.ca_file, user_id = creds.user_id,
-                   secret_key = creds.secret_key, sender_key = creds.sender_key,
-                   sender_number = "0212345678", timeout = 2 }
+    local conf = s:client_options("apiplex", { timeout = 2 })
     local transport, templates = nil, sandbox.templates
     for k, v in pairs(extra or {}) do
       if k == "transport" then transport = v
@@ -261,9 +258,8 @@ describe("client: API PLEX", function()
     assert.truthy(tostring(err):find("failback_secret_key", 1, true))
     assert.equal(before, sends(s))
     -- also with pre-flight validation off and the `failover = true` shorthand
-    local raw = assert(alimtalk.new{ provider = "apiplex", validate = false, apiplex = {
-      base_url = s.https_url, ca_file = s.ca_file, user_id = creds.user_id, secret_key = creds.secret_key,
-      sender_key = creds.sender_key, sender_number = "0212345678" } })
+    local raw = assert(alimtalk.new{ provider = "apiplex", validate = false,
+                                     apiplex = s:client_options("apiplex") })
     local _, err3 = raw:send(shipped(97, { failover = true }))
     assert.equal("NOT_SUPPORTED", err3.code)
     assert.equal(before, sends(s))
@@ -310,9 +306,7 @@ describe("client: API PLEX", function()
     client:close()
     client = assert(alimtalk.new{ templates = sandbox.templates, route = { "apiplex", "sandbox" },
       providers = {
-        apiplex = { base_url = s.https_url, ca_file = s.ca_file, user_id = creds.user_id,
-                    secret_key = creds.secret_key, sender_key = creds.sender_key,
-                    sender_number = "0212345678", timeout = 2 },
+        apiplex = s:client_options("apiplex", { timeout = 2 }),
         sandbox = { profile = "apiplex", outbox = false } } })
     assert(s:fault{ provider = "apiplex", kind = "code", code = "G150", count = 1 })
     local msgs = {}

@@ -30,9 +30,7 @@ describe("client: BizMessage", function()
     assert(s:reset())
     if client then client:close() end
     client = assert(alimtalk.new{ provider = "bizmessage", templates = sandbox.templates,
-      bizmessage = { base_url = s.https_url, ca_file = s.ca_file, client_id = creds.client_id,
-                     client_secret = creds.client_secret, sender_key = creds.sender_key,
-                     sender_no = "0212345678", timeout = 2 },
+      bizmessage = s:client_options("bizmessage", { timeout = 2 }),
       retry = { base_delay = 0.01, max_delay = 0.05, max_retry_after = 0.2 } })
   end)
 
@@ -62,9 +60,7 @@ describe("client: BizMessage", function()
   it("refreshes the token before it expires, without meeting a 401", function()
     assert(s:settings{ token_ttl = 2 })
     local c = assert(alimtalk.new{ provider = "bizmessage", templates = sandbox.templates,
-      bizmessage = { base_url = s.https_url, ca_file = s.ca_file, client_id = creds.client_id,
-                     client_secret = creds.client_secret, sender_key = creds.sender_key,
-                     sender_no = "0212345678", refresh_margin = 1.5 } })
+      bizmessage = s:client_options("bizmessage", { refresh_margin = 1.5 }) })
     assert.equal("accepted", c:send(shipped(10)).status)
     assert.equal("accepted", c:send(shipped(11)).status)     -- still fresh: reused
     assert.equal(1, count(s, "^/v2/oauth/token$"))
@@ -78,9 +74,8 @@ describe("client: BizMessage", function()
   end)
 
   it("reports not_sent when the credentials are refused", function()
-    local bad = assert(alimtalk.new{ provider = "bizmessage", bizmessage = {
-      base_url = s.https_url, ca_file = s.ca_file, client_id = creds.client_id,
-      client_secret = "wrong-secret", sender_key = creds.sender_key, sender_no = "0212345678" } })
+    local bad = assert(alimtalk.new{ provider = "bizmessage",
+      bizmessage = s:client_options("bizmessage", { client_secret = "wrong-secret" }) })
     local r = bad:send(shipped(3, { content = "x" }))
     assert.equal("not_sent", r.status)
     assert.equal(0, count(s, "^/v2/send/kakao$"))
@@ -178,9 +173,7 @@ describe("client: BizMessage", function()
      function()
     assert.equal("accepted", client:send(shipped(100)).status)
     local c = assert(alimtalk.new{ provider = "bizmessage", templates = sandbox.templates,
-      bizmessage = { base_url = s.https_url, ca_file = s.ca_file, client_id = creds.client_id,
-                     client_secret = creds.client_secret, sender_key = "revoked-sender-key",
-                     sender_no = "0212345678", timeout = 2 } })
+      bizmessage = s:client_options("bizmessage", { sender_key = "revoked-sender-key", timeout = 2 }) })
     local tokens, sends = count(s, "^/v2/oauth/token$"), count(s, "^/v2/send/kakao$")
     local r = c:send(shipped(101))
     assert.equal("rejected", r.status)

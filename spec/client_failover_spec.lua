@@ -18,15 +18,10 @@ describe("client: failover", function()
   local s, client
 
   local function new_client(route)
-    local c = s.credentials
     return assert(alimtalk.new{
       providers = {
-        sens = { base_url = s.https_url, ca_file = s.ca_file, access_key = c.sens.access_key,
-                 secret_key = c.sens.secret_key, service_id = c.sens.service_id,
-                 plus_friend_id = c.sens.plus_friend_id, timeout = 2 },
-        bizmessage = { base_url = s.https_url, ca_file = s.ca_file, client_id = c.bizmessage.client_id,
-                       client_secret = c.bizmessage.client_secret, sender_key = c.bizmessage.sender_key,
-                       sender_no = "0212345678", timeout = 2 },
+        sens = s:client_options("sens", { timeout = 2 }),
+        bizmessage = s:client_options("bizmessage", { timeout = 2 }),
       },
       route = route or { order = { "sens", "bizmessage" }, failures = 2, cooldown = 60 },
       templates = sandbox.templates,

@@ -22,9 +22,7 @@ describe("client: SENS", function()
   local s, client, creds
 
   local function new_client(extra, conf_extra)
-    local conf = { base_url = s.https_url, ca_file = s.ca_file, access_key = creds.access_key,
-                   secret_key = creds.secret_key, service_id = creds.service_id,
-                   plus_friend_id = creds.plus_friend_id, timeout = 2 }
+    local conf = s:client_options("sens", { timeout = 2 })
     for k, v in pairs(conf_extra or {}) do conf[k] = v end
     local opts = { provider = "sens", sens = conf, templates = sandbox.templates,
                    retry = { base_delay = 0.01, max_delay = 0.05, max_retry_after = 0.2 } }
@@ -264,9 +262,7 @@ describe("client: SENS", function()
     assert.equal(creds.plus_friend_id, chans[1].channel_id)
     local tpls = assert(client:templates())
     assert.is_true(#tpls > 0)
-    local fresh = assert(alimtalk.new{ provider = "sens", sens = {
-      base_url = s.https_url, ca_file = s.ca_file, access_key = creds.access_key,
-      secret_key = creds.secret_key, service_id = creds.service_id, plus_friend_id = creds.plus_friend_id } })
+    local fresh = assert(alimtalk.new{ provider = "sens", sens = s:client_options("sens") })
     local n = assert(fresh:load_templates())
     assert.equal(#tpls, n)
     assert.truthy(fresh.registry:get("ORDER_SHIPPED"))

@@ -28,9 +28,7 @@ describe("client: Sinch", function()
     assert(s:reset())
     if client then client:close() end
     client = assert(alimtalk.new{ provider = "sinch", templates = sandbox.templates,
-      sinch = { base_url = s.https_url, auth_url = s.https_url, ca_file = s.ca_file,
-                project_id = creds.project_id, app_id = creds.app_id, key_id = creds.key_id,
-                key_secret = creds.key_secret, timeout = 2 },
+      sinch = s:client_options("sinch", { timeout = 2 }),
       retry = { base_delay = 0.01, max_delay = 0.05, max_retry_after = 0.2 } })
   end)
 
@@ -61,9 +59,7 @@ describe("client: Sinch", function()
     -- The flag really travels: without pre-flight checks, an authentication message whose text
     -- lacks every keyword is accepted and then fails delivery the way Sinch reports it.
     local raw = assert(alimtalk.new{ provider = "sinch", templates = sandbox.templates, validate = false,
-      sinch = { base_url = s.https_url, auth_url = s.https_url, ca_file = s.ca_file,
-                project_id = creds.project_id, app_id = creds.app_id, key_id = creds.key_id,
-                key_secret = creds.key_secret } })
+      sinch = s:client_options("sinch") })
     local bad = raw:send{ to = "010-4000-0010", template = "notice_plain", authentication = true,
                           vars = { service = "쇼핑몰", name = "홍길동" } }
     assert.equal("accepted", bad.status)
@@ -133,9 +129,7 @@ describe("client: Sinch", function()
 
     before_each(function()
       ft = assert(alimtalk.new{ provider = "sinch", now = function() return NOON end,
-        sinch = { base_url = s.https_url, auth_url = s.https_url, ca_file = s.ca_file,
-                  project_id = creds.project_id, app_id = creds.app_id, key_id = creds.key_id,
-                  key_secret = creds.key_secret, timeout = 2 },
+        sinch = s:client_options("sinch", { timeout = 2 }),
         retry = { base_delay = 0.01, max_delay = 0.05 } })
     end)
     after_each(function() ft:close() end)
@@ -184,9 +178,7 @@ describe("client: Sinch", function()
 
     it("is refused by the server past its limits when pre-flight validation is off", function()
       local raw = assert(alimtalk.new{ provider = "sinch", validate = false,
-        sinch = { base_url = s.https_url, auth_url = s.https_url, ca_file = s.ca_file,
-                  project_id = creds.project_id, app_id = creds.app_id, key_id = creds.key_id,
-                  key_secret = creds.key_secret, timeout = 2 } })
+        sinch = s:client_options("sinch", { timeout = 2 }) })
       local r = raw:send{ kind = "friendtalk", to = "010-4000-0205", content = string.rep("가", 1001) }
       assert.equal("rejected", r.status)
       assert.equal("INVALID_ARGUMENT", r.code)

@@ -57,6 +57,16 @@ describe("sandbox server", function()
     local h = sandbox.sens_headers(s, "GET", uri, { access_key = server.default_credentials.sens.access_key,
       secret_key = server.default_credentials.sens.secret_key })
     assert.equal(401, assert(sandbox.http(s, { path = uri, headers = h })).status)
+    -- client_options carry the overridden credentials, so a client built from them is accepted
+    local o = s:client_options("sens", { timeout = 3 })
+    assert.equal("MYKEY", o.access_key)
+    assert.equal(s.https_url, o.base_url)
+    assert.equal(s.ca_file, o.ca_file)
+    assert.equal(3, o.timeout)
+    local c = assert(require("alimtalk").new{ provider = "sens", sens = o })
+    finally(function() c:close() end)
+    assert.truthy(c:channels())
+    assert.has_error(function() s:client_options("sms") end)
   end)
 
   it("listens on loopback only: other hosts are refused (the admin API has no authentication)", function()

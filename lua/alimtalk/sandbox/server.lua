@@ -483,6 +483,31 @@ function methods:settings(t) return admin(self, "POST", "/_sandbox/settings", t)
 --- Expire every bearer token now (BizMessage and Sinch).
 function methods:expire_tokens() return admin(self, "POST", "/_sandbox/tokens/expire") end
 
+-- The credentials each provider's client options take (same names as the sandbox's).
+local CLIENT_KEYS = {
+  sens = { "access_key", "secret_key", "service_id", "plus_friend_id" },
+  bizmessage = { "client_id", "client_secret", "sender_key", "sender_no" },
+  apiplex = { "user_id", "secret_key", "sender_key", "sender_number" },
+  sinch = { "project_id", "app_id", "key_id", "key_secret" },
+}
+
+--- Options for `alimtalk.new{ [provider] = ... }` that talk to this sandbox over https with its
+-- CA and its credentials (plain http when started without TLS).
+-- @tparam string provider "sens" | "bizmessage" | "apiplex" | "sinch"
+-- @tparam[opt] table extra options to add or override (`timeout`, `refresh_margin`, ...)
+-- @treturn table the provider's options
+function methods:client_options(provider, extra)
+  local keys = CLIENT_KEYS[provider]
+  if not keys then error("client_options: unknown provider '" .. tostring(provider) .. "'", 2) end
+  local base = self.https_url or self.http_url
+  local o = { base_url = base, ca_file = self.https_url and self.ca_file or nil }
+  if provider == "sinch" then o.auth_url = base end
+  local creds = self.credentials[provider]
+  for _, k in ipairs(keys) do o[k] = creds[k] end
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+
 --- Every webhook delivery try made by the server.
 function methods:webhooks() return admin(self, "GET", "/_sandbox/webhooks") end
 
