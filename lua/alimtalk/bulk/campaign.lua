@@ -504,33 +504,31 @@ run_locked = function(opts, campaign, paths)
       end
       if invalid then rejects:flush() end
       j:commit()
-      down = down or all_down()
-      if down then
-        -- The provider is down (its circuit opened after repeated failures): stop, leaving the
-        -- rest untried for a resume, rather than run every remaining row into not_sent.
-        j:event{ event = "stop", reason = "provider down", provider = down ~= true and down or nil,
-                 at = os.time() }
-        stopped = "provider down: " .. (down ~= true and down or "the provider") .. " failed "
-          .. "repeatedly (circuit open); run 'alimtalk bulk resume " .. campaign .. "' later"
+      -- Stop the run: the rows waiting for another try are not_sent (a resume sends them).
+      local function stop_run(reason, event, why)
+        j:event(event)
+        stopped = why .. "; run 'alimtalk bulk resume " .. campaign .. "' later"
         for i, row in ipairs(again_rows) do
-          j:outcome(row, "not_sent", { reason = "provider down", serial = again_msgs[i].id })
+          j:outcome(row, "not_sent", { reason = reason, serial = again_msgs[i].id })
           counts.not_sent = counts.not_sent + 1
         end
         j:commit()
         return false
       end
+      down = down or all_down()
+      if down then
+        -- The provider is down (its circuit opened after repeated failures): stop, leaving the
+        -- rest untried for a resume, rather than run every remaining row into not_sent.
+        return stop_run("provider down", { event = "stop", reason = "provider down",
+            provider = down ~= true and down or nil, at = os.time() },
+          "provider down: " .. (down ~= true and down or "the provider")
+            .. " failed repeatedly (circuit open)")
+      end
       if #again_rows > 0 then
         pauses = pauses + 1
         if pauses > max_pauses then
-          j:event{ event = "stop", reason = "quota", at = os.time(), row = again_rows[1] }
-          stopped = "the provider reported its quota exhausted " .. pauses .. " times; " ..
-            "run 'alimtalk bulk resume " .. campaign .. "' later"
-          for i, row in ipairs(again_rows) do
-            j:outcome(row, "not_sent", { reason = "quota", serial = again_msgs[i].id })
-            counts.not_sent = counts.not_sent + 1
-          end
-          j:commit()
-          return false
+          return stop_run("quota", { event = "stop", reason = "quota", at = os.time(), row = again_rows[1] },
+            "the provider reported its quota exhausted " .. pauses .. " times")
         end
         j:event{ event = "pause", reason = "quota", seconds = quota_pause, at = os.time() }
         if progress then progress:note("quota reached: pausing " .. quota_pause .. " s") end
