@@ -19,6 +19,7 @@
 local _M = {}
 
 local config = require "alimtalk.config"
+local core = require "alimtalk.core"
 local common = require "alimtalk.providers.common"
 local retry = require "alimtalk.retry"
 
@@ -57,7 +58,6 @@ function _M.new(conf, deps)
     token_fetches = 0,
   }, mt)
   config.hide(self, { key_secret = secret })
-  self.core = require "alimtalk.core"
   return self
 end
 
@@ -65,7 +65,7 @@ end
 -- @treturn boolean true, or nil and an outcome for the messages waiting on it
 function methods:authorize()
   if common.token_valid(self) then return true end
-  local basic = self.core.base64_encode(self.key_id .. ":" .. config.secret(self, "key_secret"))
+  local basic = core.base64_encode(self.key_id .. ":" .. config.secret(self, "key_secret"))
   return common.fetch_token(self, {
     method = "POST", url = self.auth .. "/oauth2/token",
     headers = { ["Authorization"] = "Basic " .. basic,

@@ -12,6 +12,7 @@
 local _M = {}
 
 local config = require "alimtalk.config"
+local core = require "alimtalk.core"
 local errors = require "alimtalk.errors"
 local events = require "alimtalk.events"
 local common = require "alimtalk.providers.common"
@@ -35,8 +36,7 @@ function _M.new(opts)
     if not pw then
       return nil, config.missing("alcmeon_webhook", "basic_password", "ALCMEON_HOOK_PASSWORD")
     end
-    self.core = require "alimtalk.core"
-    config.hide(self, { expected = "Basic " .. self.core.base64_encode(opts.basic_user .. ":" .. pw) })
+    config.hide(self, { expected = "Basic " .. core.base64_encode(opts.basic_user .. ":" .. pw) })
   end
   return self
 end
@@ -69,7 +69,7 @@ function methods:parse(headers, body)
   local expected = config.secret(self, "expected")
   if expected then
     local got = headers and common.header(headers, "authorization")
-    if type(got) ~= "string" or not self.core.equal(got, expected) then
+    if type(got) ~= "string" or not core.equal(got, expected) then
       return fail("UNAUTHORIZED", "missing or wrong Basic credentials")
     end
   end

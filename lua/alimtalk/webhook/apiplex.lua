@@ -13,6 +13,7 @@
 local _M = {}
 
 local config = require "alimtalk.config"
+local core = require "alimtalk.core"
 local errors = require "alimtalk.errors"
 local events = require "alimtalk.events"
 local common = require "alimtalk.providers.common"
@@ -41,7 +42,6 @@ function _M.new(opts)
   end
   local self = setmetatable({ allow = allow }, mt)
   config.hide(self, { echo_token = token })
-  self.core = require "alimtalk.core"
   return self
 end
 
@@ -90,7 +90,7 @@ function methods:parse(headers, body, remote_addr)
   for i, r in ipairs(doc.results) do
     if type(r) ~= "table" then return fail("BAD_JSON", "results[" .. i .. "] is not an object") end
     local echo = common.val(r.echo_to_webhook)
-    if type(echo) ~= "string" or not self.core.equal(echo, token) then
+    if type(echo) ~= "string" or not core.equal(echo, token) then
       return fail("BAD_ECHO_TOKEN", "results[" .. i .. "].echo_to_webhook does not carry the token")
     end
     out[i] = _M.normalize(r)

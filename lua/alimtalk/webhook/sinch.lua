@@ -12,6 +12,7 @@
 local _M = {}
 
 local config = require "alimtalk.config"
+local core = require "alimtalk.core"
 local errors = require "alimtalk.errors"
 local events = require "alimtalk.events"
 local retry = require "alimtalk.retry"
@@ -41,7 +42,6 @@ function _M.new(opts)
     nonces = {}, order = {}, head = 1, count = 0,
   }, mt)
   config.hide(self, { secret = secret })
-  self.core = require "alimtalk.core"
   return self
 end
 
@@ -92,8 +92,8 @@ function methods:verify(headers, body)
     return fail("STALE_TIMESTAMP", string.format("timestamp is %d s from now (window %d s)",
                                                   math.floor(now - t), self.window))
   end
-  local want = self.core.sinch_signature(config.secret(self, "secret"), body, nonce, ts)
-  if not self.core.equal(want, sig) then
+  local want = core.sinch_signature(config.secret(self, "secret"), body, nonce, ts)
+  if not core.equal(want, sig) then
     return fail("BAD_SIGNATURE", "signature does not match the body")
   end
   -- Remember the nonce only after the signature holds, so forgeries cannot fill the cache.
