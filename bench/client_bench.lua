@@ -1,3 +1,4 @@
+-- bench-runtimes: lua5.4 luajit
 -- Client benchmark against the sandbox server (plain http on loopback, keep-alive), measured
 -- with its baselines in the same run:
 --   1. sequential single sends/s through the SENS client (validation, rendering, JSON, a fresh
@@ -6,6 +7,9 @@
 --   2. bulk: 100,000 messages through send_batch (SENS batches of 100, 8 requests in flight)
 --      vs a Node script doing the same rendering, JSON, signing and requests with fetch
 --      (bench/node/sens_bulk.js)                                               goal >= 3x
+-- The bulk lines also print CPU time per message: the client process (os.clock), the Node
+-- process (process.cpuUsage) and the sandbox's nginx workers (/proc), so it shows which side
+-- bounds the rate on this machine's 2 cores.
 -- Both sides run in alternating rounds and the best round of each side is compared (this
 -- machine's cores are shared with other work, which would otherwise skew whichever side it
 -- happened to hit). BENCH_SECONDS (default 3) is each side's total sequential time, in
@@ -30,6 +34,25 @@ end
 
 local function now()
   return require("alimtalk.core").monotonic()
+end
+
+-- CPU seconds the sandbox's nginx workers have used so far (utime + stime from /proc).
+local TICKS = tonumber((sh("getconf CLK_TCK"))) or 100
+local function server_cpu(s)
+  local total = 0
+  for pid in sh("pgrep -P " .. s:pid()):gmatch("%d+") do
+    local f = io.open("/proc/" .. pid .. "/stat")
+    if f then
+      local stat = f:read("*a")
+      f:close()
+      -- fields after the ")" that ends the command name: state is 3rd, utime 14th, stime 15th
+      local rest = stat:match("%) (.*)$")
+      local fields = {}
+      for x in rest:gmatch("%S+") do fields[#fields + 1] = x end
+      total = total + (tonumber(fields[12]) + tonumber(fields[13])) / TICKS
+    end
+  end
+  return total
 end
 
 local function shipped(i)
@@ -98,38 +121,45 @@ local ok, err = pcall(function()
   local function lua_bulk_round()
     assert(s:reset())
     -- the message tables are made inside the timed part, as the Node script makes its objects
-    local t0 = now()
+    local s0, c0, t0 = server_cpu(s), os.clock(), now()
     local msgs = {}
     for i = 1, BULK do msgs[i] = shipped(i) end
     local rs = client:send_batch(msgs, { concurrency = 8 })
-    local bulk_secs = now() - t0
+    local bulk_secs, cpu, scpu = now() - t0, os.clock() - c0, server_cpu(s) - s0
     local acc = 0
     for _, r in ipairs(rs) do if r.status == "accepted" then acc = acc + 1 end end
     assert(acc == BULK, "bulk: only " .. acc .. " accepted")
-    return BULK / bulk_secs
+    return BULK / bulk_secs, cpu / BULK * 1e6, scpu / BULK * 1e6
   end
   local has_node = os.execute("command -v node >/dev/null 2>&1")
   local function node_bulk_round()
     assert(s:reset())
+    local s0 = server_cpu(s)
     local out = sh(string.format(
       "SENS_SECRET_KEY='%s' node '%s/bench/node/sens_bulk.js' '%s' '%s' '%s' '%s' %d 8 2>&1",
       c.secret_key, root, s.http_url, c.service_id, c.plus_friend_id, c.access_key, BULK))
     local res = cjson.decode(out:match("{.*}") or "null")
     assert(res and res.accepted == BULK, "node bulk failed: " .. out)
-    return BULK / res.seconds
+    return BULK / res.seconds, res.cpu_seconds / BULK * 1e6, (server_cpu(s) - s0) / BULK * 1e6
   end
+  -- CPU per message: the lowest of the rounds (the least disturbed by other work)
   local lb, nb, la, na = 0, 0, {}, {}
+  local lcpu, ncpu, lscpu, nscpu = math.huge, math.huge, math.huge, math.huge
   for i = 1, BULK_ROUNDS do
-    local l, n
+    local l, n, lc, nc, ls, ns
     if i % 2 == 1 then
-      l = lua_bulk_round()
-      n = has_node and node_bulk_round()
+      l, lc, ls = lua_bulk_round()
+      if has_node then n, nc, ns = node_bulk_round() end
     else
-      n = has_node and node_bulk_round()
-      l = lua_bulk_round()
+      if has_node then n, nc, ns = node_bulk_round() end
+      l, lc, ls = lua_bulk_round()
     end
     la[i], lb = string.format("%.0f", l), math.max(lb, l)
-    if n then na[i], nb = string.format("%.0f", n), math.max(nb, n) end
+    lcpu, lscpu = math.min(lcpu, lc), math.min(lscpu, ls)
+    if n then
+      na[i], nb = string.format("%.0f", n), math.max(nb, n)
+      ncpu, nscpu = math.min(ncpu, nc), math.min(nscpu, ns)
+    end
   end
   client:close()
   local node_line
@@ -142,6 +172,11 @@ local ok, err = pcall(function()
   end
   print(string.format("bulk %d messages (SENS batches of 100, 8 in flight): client %.0f msgs/s%s",
                       BULK, lb, node_line))
+  if has_node then
+    print(string.format("bulk CPU per message: client process %.1f us, Node process %.1f us "
+      .. "(client/Node efficiency %.2fx); sandbox nginx workers %.1f us serving the client, %.1f us "
+      .. "serving Node  [lowest of %d rounds]", lcpu, ncpu, ncpu / lcpu, lscpu, nscpu, BULK_ROUNDS))
+  end
 end)
 s:stop()
 if not ok then error(err, 0) end

@@ -4,7 +4,8 @@
 // crypto, POST it with fetch, and read every per-message result.
 //   node sens_bulk.js BASE_URL SERVICE_ID PLUS_FRIEND_ID ACCESS_KEY TOTAL CONCURRENCY
 // Secret key from the SENS_SECRET_KEY environment variable.
-// Prints one JSON line: {"messages":N,"accepted":N,"seconds":S}
+// Prints one JSON line: {"messages":N,"accepted":N,"seconds":S,"cpu_seconds":C} (C: this
+// process's user + system CPU time over the same span, from process.cpuUsage)
 'use strict';
 const crypto = require('crypto');
 
@@ -53,6 +54,7 @@ async function main() {
   for (let s = 0; s < total; s += 100) batches.push([s, Math.min(100, total - s)]);
   let next = 0;
   let accepted = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   async function worker() {
     while (next < batches.length) {
@@ -63,7 +65,9 @@ async function main() {
   }
   await Promise.all(Array.from({ length: conc }, worker));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  process.stdout.write(JSON.stringify({ messages: total, accepted, seconds }) + '\n');
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  process.stdout.write(JSON.stringify({ messages: total, accepted, seconds, cpu_seconds: cpuSeconds }) + '\n');
 }
 
 main().catch((e) => { process.stderr.write(String(e && e.stack || e) + '\n'); process.exit(1); });
