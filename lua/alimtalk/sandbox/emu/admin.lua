@@ -64,9 +64,8 @@ local function outbox(args)
   local out = {}
   for _, provider in ipairs(PROVIDERS) do
     if not args.provider or args.provider == provider then
-      for i = 1, state.count(provider) do
-        local r = state.message_at(provider, i)
-        if r and not r.rejected then out[#out + 1] = r end
+      for _, r in ipairs(state.messages(provider)) do
+        if not r.rejected then out[#out + 1] = r end
       end
     end
   end

@@ -45,6 +45,19 @@ _M.BUTTON_TYPES = BUTTON_TYPES
 
 local function nonempty(s) return type(s) == "string" and s ~= "" end
 
+local NONE = {}   -- an absent list, read only
+
+local byte, find = string.byte, string.find
+
+-- Does `u` start with http:// or https://? (`find(u, "^https?://")`, by bytes: it runs for
+-- every link button of every message and the pattern matcher is not compiled.)
+local function http_url(u)
+  local h, t1, t2, p, x = byte(u, 1, 5)
+  if h ~= 104 or t1 ~= 116 or t2 ~= 116 or p ~= 112 then return false end   -- "http"
+  if x == 115 then return find(u, "://", 6, true) == 6 end                  -- "https://"
+  return x == 58 and find(u, "//", 6, true) == 6                             -- "http://"
+end
+
 -- Item summary description: currency symbols/codes, digits, commas, points, spaces; at most
 -- two decimals (seed 001).
 local CURRENCY = { "₩", "원", "元", "円", "¥", "$", "€", "£" }
@@ -55,30 +68,42 @@ local function summary_ok(s)
   return rest == ""
 end
 
---- Check one button's own rules (not the template match).
--- @treturn nil|string,string a Kakao code and a description
-function _M.check_button(b, where)
+local CHAT_KEYS = { "chat_extra", "chat_event" }
+
+-- A button's name in a description: "prefix[i]", or `prefix` alone without `i`. Built only
+-- when there is something to describe: the checks run for every button of every message.
+local function where(prefix, i)
+  return i and (prefix .. "[" .. i .. "]") or prefix
+end
+
+local function check_button(b, prefix, i)
   if type(b) ~= "table" or not nonempty(b.type) or not nonempty(b.name) then
-    return "1030", where .. ": type and name are required"
+    return "1030", where(prefix, i) .. ": type and name are required"
   end
-  if not BUTTON_TYPES[b.type] then return "1030", where .. ": unknown button type " .. b.type end
+  if not BUTTON_TYPES[b.type] then return "1030", where(prefix, i) .. ": unknown button type " .. b.type end
   if b.type == "WL" then
-    if not nonempty(b.url_mobile) then return "1030", where .. ": WL needs the mobile link" end
-    if not b.url_mobile:find("^https?://") or (nonempty(b.url_pc) and not b.url_pc:find("^https?://")) then
-      return "1030", where .. ": WL links must start with http:// or https://"
+    if not nonempty(b.url_mobile) then return "1030", where(prefix, i) .. ": WL needs the mobile link" end
+    if not http_url(b.url_mobile) or (nonempty(b.url_pc) and not http_url(b.url_pc)) then
+      return "1030", where(prefix, i) .. ": WL links must start with http:// or https://"
     end
   elseif b.type == "AL" then
     if not (nonempty(b.scheme_ios) or nonempty(b.scheme_android) or nonempty(b.url_mobile)) then
-      return "1030", where .. ": AL needs the iOS/Android schemes"
+      return "1030", where(prefix, i) .. ": AL needs the iOS/Android schemes"
     end
   elseif b.type == "AC" and b.name ~= "채널 추가" and b.name ~= "Add channel" then
-    return "3027", where .. ": the AC button name is fixed ('채널 추가')"
+    return "3027", where(prefix, i) .. ": the AC button name is fixed ('채널 추가')"
   end
-  for _, k in ipairs({ "chat_extra", "chat_event" }) do
+  for _, k in ipairs(CHAT_KEYS) do
     if b[k] ~= nil and (type(b[k]) ~= "string" or not b[k]:find("^[%w_]*$") or #b[k] > 50) then
-      return "3026", where .. "." .. k .. " must match [A-Za-z0-9_]{1,50}"
+      return "3026", where(prefix, i) .. "." .. k .. " must match [A-Za-z0-9_]{1,50}"
     end
   end
+end
+
+--- Check one button's own rules (not the template match).
+-- @treturn nil|string,string a Kakao code and a description
+function _M.check_button(b, name)
+  return check_button(b, name)
 end
 
 --- Check a message (normalized shape) against its approved template.
@@ -93,15 +118,15 @@ function _M.check(tpl, m, max_var)
   if not nonempty(content) then return "3013", "message is empty", "content" end
   if not text.valid_utf8(content) then return "1030", "content is not UTF-8", "content" end
   local max = tpl.type == "image" and 400 or 1000
-  local n = text.chars(content)
-  if n > max then
-    return "3014", string.format("content is %d characters, the limit is %d", n, max), "content"
+  if text.over(content, max) then
+    return "3014", string.format("content is %d characters, the limit is %d", text.chars(content), max),
+      "content"
   end
   if max_var then
     local caps = registry.captures(tpl.body, content)
     if not caps then return "3016", "content does not match template " .. tpl.name, "content" end
     for i, v in ipairs(caps) do
-      if text.chars(v) > max_var then
+      if text.over(v, max_var) then
         return "3025", string.format("variable #{%s} is over %d characters", tpl.body.names[i], max_var),
           "content"
       end
@@ -112,7 +137,7 @@ function _M.check(tpl, m, max_var)
   -- highlight title
   if tpl.title then
     if not nonempty(m.title) then return "3028", "the template needs a highlight title", "title" end
-    if text.chars(m.title) > 50 then return "3029", "title is over 50 characters", "title" end
+    if text.over(m.title, 50) then return "3029", "title is over 50 characters", "title" end
     if not registry.matches(tpl.title, m.title) then return "3028", "title does not match", "title" end
   elseif nonempty(m.title) then
     return "3030", "the template has no highlight title", "title"
@@ -120,7 +145,7 @@ function _M.check(tpl, m, max_var)
   -- item list header
   if tpl.header then
     if not nonempty(m.header) then return "3031", "the template needs a header", "header" end
-    if text.chars(m.header) > 16 then return "3032", "header is over 16 characters", "header" end
+    if text.over(m.header, 16) then return "3032", "header is over 16 characters", "header" end
     if not registry.matches(tpl.header, m.header) then return "3031", "header does not match", "header" end
   elseif nonempty(m.header) then
     return "3031", "the template has no header", "header"
@@ -133,11 +158,11 @@ function _M.check(tpl, m, max_var)
     end
     local img = ih.image == true
     local tmax, lmax, dmax = img and 21 or 30, img and 10 or 15, img and 13 or 19
-    if text.chars(ih.title) > tmax or text.lines(ih.title) > 2 or text.longest_line(ih.title) > lmax then
+    if text.over(ih.title, tmax) or text.lines(ih.title) > 2 or text.longest_line(ih.title) > lmax then
       return "3034", string.format("item highlight title over %d characters (%d per line, 2 lines)",
         tmax, lmax), "item_highlight.title"
     end
-    if text.chars(ih.description) > dmax or text.lines(ih.description) > 1 then
+    if text.over(ih.description, dmax) or text.lines(ih.description) > 1 then
       return "3035", string.format("item highlight description over %d characters", dmax),
         "item_highlight.description"
     end
@@ -160,8 +185,8 @@ function _M.check(tpl, m, max_var)
       if type(it) ~= "table" or not nonempty(it.title) or not nonempty(it.description) then
         return "3036", f .. " needs title and description", f
       end
-      if text.chars(it.title) > 6 then return "3036", f .. ".title is over 6 characters", f .. ".title" end
-      if text.chars(it.description) > 23 then
+      if text.over(it.title, 6) then return "3036", f .. ".title is over 6 characters", f .. ".title" end
+      if text.over(it.description, 23) then
         return "3037", f .. ".description is over 23 characters", f .. ".description"
       end
       if not registry.matches(tpl.items[i].title, it.title)
@@ -178,8 +203,8 @@ function _M.check(tpl, m, max_var)
     if type(su) ~= "table" or not nonempty(su.title) or not nonempty(su.description) then
       return "3038", "the template needs the item summary", "summary"
     end
-    if text.chars(su.title) > 6 then return "3038", "summary title is over 6 characters", "summary.title" end
-    if text.chars(su.description) > (m.summary_limit or 23) then
+    if text.over(su.title, 6) then return "3038", "summary title is over 6 characters", "summary.title" end
+    if text.over(su.description, m.summary_limit or 23) then
       return "3039", "summary description is too long", "summary.description"
     end
     if not summary_ok(su.description) then
@@ -194,11 +219,11 @@ function _M.check(tpl, m, max_var)
     return "3038", "the template has no item summary", "summary"
   end
   -- buttons
-  local bs = m.buttons or {}
+  local bs = m.buttons or NONE
   if type(bs) ~= "table" then return "1030", "buttons must be a list", "buttons" end
   if #bs > 5 then return "3027", "at most 5 buttons", "buttons" end
   for i, b in ipairs(bs) do
-    local code, desc = _M.check_button(b, "buttons[" .. i .. "]")
+    local code, desc = check_button(b, "buttons", i)
     if code then return code, desc, "buttons[" .. i .. "]" end
   end
   if #bs ~= #tpl.buttons then
@@ -216,8 +241,8 @@ function _M.check(tpl, m, max_var)
       return "3027", "buttons[" .. i .. "] PC link does not match", "buttons[" .. i .. "].url_pc"
     end
   end
-  for i, b in ipairs(m.quick_replies or {}) do
-    local code, desc = _M.check_button(b, "quick_replies[" .. i .. "]")
+  for i, b in ipairs(m.quick_replies or NONE) do
+    local code, desc = check_button(b, "quick_replies", i)
     if code then return code, desc, "quick_replies[" .. i .. "]" end
   end
   return nil
