@@ -85,7 +85,8 @@ end
 -- @treturn table `{ id =, names =, formats = }` or nil
 function _M.find(name)
   if type(name) ~= "string" then return nil end
-  return by_name[name:lower()]
+  -- the names are stored lower-cased, so a name found as given needs no lower()
+  return by_name[name] or by_name[name:lower()]
 end
 
 --- Check a courier name and an invoice number.

@@ -200,6 +200,47 @@ local function check_nested(m, prefix, list)
   return list, fatal
 end
 
+-- Bits of the `rendered` set, one per part a registry entry can fill.
+local R_CONTENT, R_TITLE, R_HEADER, R_IH, R_ITEMS, R_SUMMARY, R_BUTTONS = 1, 2, 4, 8, 16, 32, 64
+local R_NAMES = { { R_CONTENT, "content" }, { R_TITLE, "title" }, { R_HEADER, "header" },
+  { R_IH, "item_highlight" }, { R_ITEMS, "items" }, { R_SUMMARY, "summary" }, { R_BUTTONS, "buttons" } }
+
+-- The `rendered` set for one combination of filled parts: made once per entry and combination
+-- and shared by the messages rendered from it (one table fewer per message).
+local function rendered_set(entry, mask)
+  local sets = entry.rendered_sets
+  if not sets then sets = {}; entry.rendered_sets = sets end
+  local r = sets[mask]
+  if r then return r end
+  r = {}
+  for i = 1, #R_NAMES do
+    local bit, name = R_NAMES[i][1], R_NAMES[i][2]
+    if mask % (2 * bit) >= bit then r[name] = true end
+  end
+  sets[mask] = r
+  return r
+end
+
+-- Per entry: for each button, which earlier part of the same button has the same text
+-- (`url_pc` is usually `url_mobile`), so that text is rendered once.
+local function same_parts(entry)
+  local plan = entry.button_same
+  if plan then return plan end
+  plan = {}
+  for i, b in ipairs(entry.buttons) do
+    local parts, same = b.parts, {}
+    for j = 1, #parts do
+      same[j] = false
+      for k = 1, j - 1 do
+        if b[parts[k]].body == b[parts[j]].body then same[j] = k; break end
+      end
+    end
+    plan[i] = same
+  end
+  entry.button_same = plan
+  return plan
+end
+
 -- Fill what the caller left to the registry entry.
 local function render_entry(m, entry, allow_unknown, prefix, list)
   local vars = m.vars or NOVARS
@@ -209,12 +250,15 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
     vars = template.match(entry.body, m.content) or NOVARS
     lenient = true
   end
-  local rendered = { content = nil, title = nil, buttons = nil }
-  m.rendered = rendered
+  local mask = 0
   if entry.type == "image" and m.image == nil then m.image = true end
   if m.content == nil then
-    m.content, list = fill(entry.body, vars, prefix, list, false, "content")
-    rendered.content = true
+    -- the usual case inline: a compiled renderer and every value present
+    local body = entry.body
+    local fast = body.fast
+    local s = fast and fast(vars)
+    if s then m.content = s else m.content, list = fill(body, vars, prefix, list, false, "content") end
+    mask = R_CONTENT
     -- the entry decides which variables exist (unknown ones are errors unless allowed)
     if not allow_unknown and m.vars then
       local varset = entry.varset
@@ -228,11 +272,11 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
   end
   if m.title == nil and entry.title then
     m.title, list = fill(entry.title, vars, prefix, list, lenient, "title")
-    rendered.title = true
+    mask = mask + R_TITLE
   end
   if m.header == nil and entry.header then
     m.header, list = fill(entry.header, vars, prefix, list, lenient, "header")
-    rendered.header = true
+    mask = mask + R_HEADER
   end
   if m.item_highlight == nil and entry.item_highlight then
     local ih, t, d = entry.item_highlight, nil, nil
@@ -241,7 +285,7 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
       d, list = fill(ih.description, vars, prefix, list, lenient, "item_highlight.description")
     end
     m.item_highlight = { title = t, description = d, image = ih.image }
-    rendered.item_highlight = true
+    mask = mask + R_IH
   end
   if m.items == nil and entry.items then
     m.items = {}
@@ -253,7 +297,7 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
       end
       m.items[i] = { title = t, description = d }
     end
-    rendered.items = true
+    mask = mask + R_ITEMS
   end
   if m.summary == nil and entry.summary then
     local sm, t, d = entry.summary, nil, nil
@@ -262,24 +306,41 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
       d, list = fill(sm.description, vars, prefix, list, lenient, "summary.description")
     end
     m.summary = { title = t, description = d }
-    rendered.summary = true
+    mask = mask + R_SUMMARY
   end
   local tbuttons = entry.buttons
   if m.buttons == nil and tbuttons then
     local out = {}
+    local same = same_parts(entry)
     for i = 1, #tbuttons do
       local b = tbuttons[i]
       local nb = { type = b.type, name = nil, url_mobile = nil, url_pc = nil }
-      local parts = b.parts
+      local parts, bsame = b.parts, same[i]
       for j = 1, #parts do
         local k = parts[j]
-        nb[k], list = fill(b[k], vars, prefix, list, lenient, "buttons", i, k)
+        local t = b[k]
+        local s
+        -- a text equal to an earlier part's: reuse that rendering (a failed one is redone, so
+        -- its errors are reported as before)
+        local sj = bsame[j]
+        if sj then s = nb[parts[sj]] end
+        if s == nil then
+          if #t.names == 0 then
+            s = t.body
+          else
+            local fast = t.fast
+            s = fast and fast(vars)
+            if s == nil then s, list = fill(t, vars, prefix, list, lenient, "buttons", i, k) end
+          end
+        end
+        nb[k] = s
       end
       out[i] = nb
     end
     m.buttons = out
-    rendered.buttons = true
+    mask = mask + R_BUTTONS
   end
+  m.rendered = rendered_set(entry, mask)
   if m.authentication == nil then m.authentication = entry.authentication end
   return list
 end
@@ -315,7 +376,8 @@ local function normalize(msg, reg, provider, allow_unknown, pfx)
   end
   local cc = m.country_code
   if cc == nil then m.country_code = "82" elseif type(cc) == "number" then m.country_code = tostring(cc) end
-  if type(m.id) == "number" then m.id = tostring(m.id) end
+  local id = m.id
+  if id ~= nil and type(id) == "number" then m.id = tostring(id) end
   if nested then list, fatal = check_nested(m, prefix, list) end
   if m.failover == true then m.failover = {} end
 
@@ -377,7 +439,8 @@ end
 -- `template_entry` (registry entry or nil), `template_code` (the provider's code, or the
 -- `template` string itself when the registry does not know it), `recipient` (the number in the
 -- provider's format), `rendered` (set of fields filled from the template: `content`, `title`,
--- `header`, `item_highlight`, `items`, `summary`, `buttons`). Defaults: `kind` "alimtalk",
+-- `header`, `item_highlight`, `items`, `summary`, `buttons`; one table shared by the messages
+-- rendered the same way from an entry: read it, do not change it). Defaults: `kind` "alimtalk",
 -- `country_code` "82", `failover` `true` becomes `{}`.
 -- @return or nil and an error whose `errors` lists every problem (`BAD_TYPE`, `UNKNOWN_FIELD`,
 -- `REQUIRED`, `BAD_VALUE`, `TEMPLATE_NOT_FOUND` (3015), `MISSING_VARIABLE`, `UNKNOWN_VARIABLE`,

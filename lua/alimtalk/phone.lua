@@ -16,6 +16,8 @@ local errors = require "alimtalk.errors"
 
 local _M = {}
 
+local find, sub = string.find, string.sub
+
 local MOBILE_PREFIX = { ["010"] = { 8 }, ["011"] = { 7, 8 }, ["016"] = { 7, 8 }, ["017"] = { 7, 8 },
   ["018"] = { 7, 8 }, ["019"] = { 7, 8 } }
 
@@ -97,6 +99,13 @@ function _M.normalize(number, provider, opts)
   local f = FORMATS[provider]
   if not f then error("phone.normalize: unknown provider " .. tostring(provider), 2) end
   if opts == nil and type(number) == "string" then
+    -- the usual spelling, 010 and 8 digits, is already the national form: no captures, and
+    -- SENS and API PLEX get the caller's own string back
+    if #number == 11 and find(number, "^010%d+$") then
+      if f == FORMATS.sens or f == FORMATS.apiplex or f == FORMATS.national then return number, "82" end
+      if f == FORMATS.bizmessage then return "82" .. sub(number, 2), "82" end
+      return "+82" .. sub(number, 2), "82"
+    end
     local a, b = number:match("^010%-?(%d%d%d%d)%-?(%d%d%d%d)$")
     if a then
       if f == FORMATS.sens or f == FORMATS.apiplex or f == FORMATS.national then return "010" .. a .. b,

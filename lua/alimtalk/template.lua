@@ -65,26 +65,28 @@ local function detect(body)
 end
 
 -- Generate a renderer for one template: a single `..` expression over its pieces (one VM
--- concat, no buffer). It returns nil when a value is missing or not a string or number, and
--- the general path then reports the errors. Templates with very many slots use the general
--- path only (a Lua function has a limited number of registers).
+-- concat, no buffer), with the names and literal pieces as constants of the generated code
+-- (no table lookups to fetch them). It returns nil when a value is missing or not a string or
+-- number, and the general path then reports the errors. Templates with very many slots use
+-- the general path only (a Lua function has a limited number of registers).
 local function compile_render(names, literals)
   local n = #names
   if n == 0 or n > 50 then return nil end
-  local src = { "local L, N, type, tostring = ...\nreturn function(vars)\nlocal t\n" }
+  local q = function(s) return (string.format("%q", s):gsub("\r", "\\r")) end
+  local src = { "local type, tostring = ...\nreturn function(vars)\nlocal t\n" }
   for i = 1, n do
-    src[#src + 1] = string.format("local v%d = vars[N[%d]]\nt = type(v%d)\n", i, i, i)
+    src[#src + 1] = string.format("local v%d = vars[%s]\nt = type(v%d)\n", i, q(names[i]), i)
     src[#src + 1] = string.format("if t == 'number' then v%d = tostring(v%d) elseif t ~= 'string' then "
       .. "return nil end\n", i, i)
   end
-  local expr = { "L[1]" }
-  for i = 1, n do
-    expr[#expr + 1] = "v" .. i
-    expr[#expr + 1] = "L[" .. (i + 1) .. "]"
+  local expr = {}
+  for i = 1, n + 1 do
+    if literals[i] ~= "" then expr[#expr + 1] = q(literals[i]) end
+    if i <= n then expr[#expr + 1] = "v" .. i end
   end
   src[#src + 1] = "return " .. concat(expr, " .. ") .. "\nend\n"
   local chunk = assert(load(concat(src), "=template", "t"))
-  return chunk(literals, names, type, tostring)
+  return chunk(type, tostring)
 end
 
 --- Parse a template body.

@@ -293,7 +293,7 @@ end
 --- SMS/LMS failover checks (sizes in CP949 bytes, sender number).
 function _M.check_failover(ctx, m)
   local fo = m.failover
-  if type(fo) ~= "table" then return end
+  if fo == nil or type(fo) ~= "table" then return end
   local P = ctx.profile
   if fo.content == "" then
     ctx:add("REQUIRED", "failover.content", "failover content is empty", P.codes.failover_content)
@@ -334,6 +334,8 @@ end
 -- `sendwindow.offsets` the reservation cannot be placed on the clock, so neither the
 -- past-time nor the send-window check runs for it.
 function _M.check_timing(ctx, m, window_provider)
+  -- no reservation and a kind without a window (AlimTalk): nothing to check
+  if m.reserve_time == nil and m.reserve_zone == nil and not sendwindow.kinds[m.kind] then return end
   local opts = ctx.opts or NONE
   local P = ctx.profile
   local at
@@ -397,9 +399,15 @@ local function check_ds(ctx, m, e, rendered, content, i)
     end
     local vars = m.vars
     if not c then
-      for _, v in pairs(vars) do
-        c = type(v) == "string" and courier.find(v)
-        if c then break end
+      -- the variable that named the courier last time is tried first
+      local last = e.courier_name_var
+      local v = last and vars[last]
+      c = type(v) == "string" and courier.find(v)
+      if not c then
+        for k, val in pairs(vars) do
+          c = type(val) == "string" and courier.find(val)
+          if c then e.courier_name_var = k; break end
+        end
       end
     end
     if c then
@@ -407,7 +415,10 @@ local function check_ds(ctx, m, e, rendered, content, i)
       -- the variable that held the invoice last time is tried first
       local last = e.courier_var
       local v = last and vars[last]
-      if v ~= nil then invoice = courier.invoice_in(c, tostring(v)) end
+      if v ~= nil then
+        if type(v) ~= "string" then v = tostring(v) end
+        invoice = courier.invoice_in(c, v)
+      end
       if not invoice then
         for k, val in pairs(vars) do
           if type(val) == "string" or type(val) == "number" then
@@ -562,9 +573,11 @@ function _M.check(ctx, m)
   if m.price ~= nil and (m.price < 0 or m.price ~= m.price) then
     ctx:add("BAD_VALUE", "price", "price must be a non-negative number", P.codes.bad_type)
   end
-  for _, f in ipairs(SINCH_ONLY) do
-    if m[f] ~= nil then
-      ctx:add("NOT_SUPPORTED", f, f .. " is a Sinch FriendTalk field; " .. P.name .. " does not send it")
+  if m.media ~= nil or m.choices ~= nil or m.card ~= nil then
+    for _, f in ipairs(SINCH_ONLY) do
+      if m[f] ~= nil then
+        ctx:add("NOT_SUPPORTED", f, f .. " is a Sinch FriendTalk field; " .. P.name .. " does not send it")
+      end
     end
   end
 end

@@ -127,7 +127,10 @@ function ctx_mt:size(field, s, key, label)
       elseif unit == "lines" then actual = lines
       elseif unit == "line_chars" then actual = lines > 1 and longest or 0
       else error("validate: bad unit " .. tostring(unit)) end
-      over(self, field, label or field, sp, actual)
+      local max, min = sp.max, sp.min
+      if (max and actual > max) or (min and actual < min) then
+        over(self, field, label or field, sp, actual)
+      end
     end
   end
   return chars

@@ -44,7 +44,8 @@ local P = {
 
 function P.check(ctx, m)
   kakao.check(ctx, m)
-  if m.country_code ~= nil and not tostring(m.country_code):match("^%d+$") then
+  local cc = m.country_code
+  if cc ~= nil and cc ~= "82" and not tostring(cc):match("^%d+$") then
     ctx:add("BAD_FORMAT", "country_code", "country_code must be digits (default 82)")
   end
 end
