@@ -138,9 +138,13 @@ end
 --- The first invoice number in a text valid for a courier (a name or a courier table).
 -- @treturn string|nil the invoice number
 function _M.invoice_in(c, text)
-  if type(c) == "string" then c = by_name[c:lower()] end
+  -- a courier table has formats; a name (a string) has none and is looked up
+  local formats = c and c.formats
+  if formats == nil and type(c) == "string" then
+    c = by_name[c:lower()]
+    formats = c and c.formats
+  end
   if not c then return nil end
-  local formats = c.formats
   for i = 1, #formats do
     if match_format(text, formats[i]) then return text end
   end

@@ -221,24 +221,62 @@ local function rendered_set(entry, mask)
   return r
 end
 
--- Per entry: for each button, which earlier part of the same button has the same text
--- (`url_pc` is usually `url_mobile`), so that text is rendered once.
-local function same_parts(entry)
-  local plan = entry.button_same
-  if plan then return plan end
-  plan = {}
-  for i, b in ipairs(entry.buttons) do
-    local parts, same = b.parts, {}
+local function quote(str) return (string.format("%q", str):gsub("\r", "\\r")) end
+
+-- Per entry, a generated function that builds the rendered buttons in one go: each button one
+-- table constructor with its texts in place (constants inline, a text shared by several
+-- parts rendered once, e.g. `url_pc` equal to `url_mobile`). It returns nil when a value is
+-- missing or not a string or number, and the general path then reports why. false when the
+-- entry has too many buttons or variables for one generated function.
+local function compile_buttons(entry)
+  local tbuttons = entry.buttons
+  if #tbuttons > 10 then return false end
+  local head, build = { "local type, tostring = ...\nreturn function(vars)\nlocal t\n" }, {}
+  local slot, text, nvars, ntexts = {}, {}, 0, 0
+  for i = 1, #tbuttons do
+    local b = tbuttons[i]
+    local parts = b.parts
+    local fields = { "type = " .. quote(b.type) }
     for j = 1, #parts do
-      same[j] = false
-      for k = 1, j - 1 do
-        if b[parts[k]].body == b[parts[j]].body then same[j] = k; break end
+      local k = parts[j]
+      local t = b[k]
+      local expr
+      if #t.names == 0 then
+        expr = quote(t.body)
+      else
+        expr = text[t.body]
+        if not expr then
+          local pieces = {}
+          for n = 1, #t.names + 1 do
+            if t.literals[n] ~= "" then pieces[#pieces + 1] = quote(t.literals[n]) end
+            local name = t.names[n]
+            if name then
+              local v = slot[name]
+              if not v then
+                nvars = nvars + 1
+                if nvars > 50 then return false end
+                v = "v" .. nvars
+                slot[name] = v
+                head[#head + 1] = string.format("local %s = vars[%s]\nt = type(%s)\nif t == 'number' then "
+                  .. "%s = tostring(%s) elseif t ~= 'string' then return nil end\n", v, quote(name), v, v, v)
+              end
+              pieces[#pieces + 1] = v
+            end
+          end
+          ntexts = ntexts + 1
+          if ntexts > 50 then return false end
+          expr = "s" .. ntexts
+          text[t.body] = expr
+          head[#head + 1] = string.format("local %s = %s\n", expr, table.concat(pieces, " .. "))
+        end
       end
+      fields[#fields + 1] = "[" .. quote(k) .. "] = " .. expr
     end
-    plan[i] = same
+    build[i] = "{ " .. table.concat(fields, ", ") .. " }"
   end
-  entry.button_same = plan
-  return plan
+  local src = table.concat(head) .. "return { " .. table.concat(build, ",\n") .. " }\nend\n"
+  local chunk = assert(load(src, "=buttons", "t"))
+  return chunk(type, tostring)
 end
 
 -- Fill what the caller left to the registry entry.
@@ -310,32 +348,21 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
   end
   local tbuttons = entry.buttons
   if m.buttons == nil and tbuttons then
-    local out = {}
-    local same = same_parts(entry)
-    for i = 1, #tbuttons do
-      local b = tbuttons[i]
-      local nb = { type = b.type, name = nil, url_mobile = nil, url_pc = nil }
-      local parts, bsame = b.parts, same[i]
-      for j = 1, #parts do
-        local k = parts[j]
-        local t = b[k]
-        local s
-        -- a text equal to an earlier part's: reuse that rendering (a failed one is redone, so
-        -- its errors are reported as before)
-        local sj = bsame[j]
-        if sj then s = nb[parts[sj]] end
-        if s == nil then
-          if #t.names == 0 then
-            s = t.body
-          else
-            local fast = t.fast
-            s = fast and fast(vars)
-            if s == nil then s, list = fill(t, vars, prefix, list, lenient, "buttons", i, k) end
-          end
+    local build = entry.build_buttons
+    if build == nil then build = compile_buttons(entry); entry.build_buttons = build end
+    local out = build and build(vars)
+    if not out then
+      out = {}
+      for i = 1, #tbuttons do
+        local b = tbuttons[i]
+        local nb = { type = b.type, name = nil, url_mobile = nil, url_pc = nil }
+        local parts = b.parts
+        for j = 1, #parts do
+          local k = parts[j]
+          nb[k], list = fill(b[k], vars, prefix, list, lenient, "buttons", i, k)
         end
-        nb[k] = s
+        out[i] = nb
       end
-      out[i] = nb
     end
     m.buttons = out
     mask = mask + R_BUTTONS
@@ -425,10 +452,9 @@ function _M.normalize_all(msg, opts)
   return normalize(msg, opts.registry, opts.provider, opts.allow_unknown, opts.field_prefix)
 end
 
---- `normalize_all` with its options as arguments (for alimtalk.validate's hot path).
-function _M.normalize_args(msg, registry, provider, allow_unknown, field_prefix)
-  return normalize(msg, registry, provider, allow_unknown, field_prefix)
-end
+--- `normalize_all` with its options as arguments (for alimtalk.validate's hot path):
+-- `normalize_args(msg, registry, provider, allow_unknown, field_prefix)`.
+_M.normalize_args = normalize
 
 --- Normalize a message.
 -- @tparam table msg the message (see the module description)

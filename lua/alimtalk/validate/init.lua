@@ -34,12 +34,35 @@ function _M.profile(provider)
   return p
 end
 
+-- Option tables made by `options`: their keys were checked when made and every key added
+-- later is checked as it is added, so a call needs no pass over them.
+local checked = setmetatable({}, { __mode = "k" })
+local options_mt = { __name = "alimtalk.validate.options" }
+function options_mt.__newindex(t, k, v)
+  if not OPTS[k] then error("validate: unknown option " .. tostring(k), 2) end
+  rawset(t, k, v)
+end
+
 local function check_opts(opts, fname)
+  if checked[opts] and profiles[opts.provider] then return end
   if type(opts) ~= "table" then error(fname .. ": opts with a provider are required", 3) end
   for k in pairs(opts) do
     if not OPTS[k] then error(fname .. ": unknown option " .. tostring(k), 3) end
   end
   _M.profile(opts.provider)
+end
+
+--- Options checked once, for many calls of `message` or `batch` (a client validating every
+-- message it sends): the same keys as those functions take; a key added later is checked
+-- when it is set (an unknown one raises), so each call skips the pass over the options.
+-- @tparam table opts as for `message`
+-- @treturn table a copy to pass instead of opts (change its fields as needed, e.g. `now`)
+function _M.options(opts)
+  check_opts(opts, "validate.options")
+  local o = setmetatable({}, options_mt)
+  for k, v in pairs(opts) do rawset(o, k, v) end
+  checked[o] = true
+  return o
 end
 
 local function run(msg, opts, prefix)

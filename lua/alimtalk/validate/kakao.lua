@@ -401,11 +401,10 @@ local function check_ds(ctx, m, e, rendered, content, i)
     if not c then
       -- the variable that named the courier last time is tried first
       local last = e.courier_name_var
-      local v = last and vars[last]
-      c = type(v) == "string" and courier.find(v)
+      c = last and courier.find(vars[last])
       if not c then
         for k, val in pairs(vars) do
-          c = type(val) == "string" and courier.find(val)
+          c = courier.find(val)
           if c then e.courier_name_var = k; break end
         end
       end
