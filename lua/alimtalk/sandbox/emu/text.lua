@@ -78,12 +78,26 @@ function _M.valid_utf8(s)
   return true
 end
 
+-- Is `s` exactly "01[016789]" and 7 or 8 more digits? (the pattern below, by bytes: this runs
+-- for every message and the pattern matcher is not compiled)
+local function national(s)
+  local n = #s
+  if n ~= 10 and n ~= 11 then return false end
+  local a, b, c = byte(s, 1, 3)
+  if a ~= 48 or b ~= 49 or not (c == 48 or c == 49 or c >= 54 and c <= 57) then return false end
+  for i = 4, n do
+    local d = byte(s, i)
+    if d < 48 or d > 57 then return false end
+  end
+  return true
+end
+
 --- Korean mobile number check: 01x followed by 7 or 8 digits (or the same with 82 in front).
 -- @treturn string|nil the national form `01...` or nil
 function _M.kr_mobile(s)
   if type(s) ~= "string" then return nil end
   -- the usual case, already national with nothing to strip, without the gsubs below
-  if find(s, "^01[016789]%d%d%d%d%d%d%d%d?$") then return s end
+  if national(s) then return s end
   local d = s:gsub("[%-%s]", "")
   d = d:gsub("^%+", "")
   if d:find("^82") then d = "0" .. d:sub(3) end
