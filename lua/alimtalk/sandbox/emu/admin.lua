@@ -119,8 +119,10 @@ function _M.handle(ctx)
     local provider, id = path:match("^/_sandbox/messages/(%w+)/(.+)$")
     local r = state.message(provider, id)
     if not r then return 404, { error = "no such message" } end
-    r.status = state.status(r)
-    return 200, r
+    local out = {}   -- a copy: stored records are shared
+    for k, v in pairs(r) do out[k] = v end
+    out.status = state.status(r)
+    return 200, out
   elseif path == "/_sandbox/reset" and m == "POST" then
     state.reset()
     return 200, { ok = true }

@@ -177,11 +177,33 @@ function _M.batch_value(provider, first)
   return dict("sbx_msg"):get("b:" .. provider .. ":" .. first)
 end
 
---- The records of the batch at `first`, or nil.
+-- The last batches read, decoded: lookups one message id at a time (GET .../messages/{id}, the
+-- CLI's status) meet the same batch again and again, and decoding it is most of the work.
+-- Keyed by the stored value itself, so a batch that changed (a canceled reservation) is read
+-- anew.
+local cache, cache_order, cache_next = {}, {}, 0
+local CACHED = 8
+
+--- The records of the batch at `first`, or nil. They may be shared with later calls: read
+-- them, never change them.
 function _M.batch(provider, first)
   local read = batch_readers[provider]
   local s = read and dict("sbx_msg"):get("b:" .. provider .. ":" .. first)
-  if s then return read(s, first) end
+  if not s then return nil end
+  local key = provider .. ":" .. first
+  local hit = cache[key]
+  if hit and hit.value == s then return hit.recs end
+  local recs = read(s, first)
+  if recs then
+    if not hit then
+      cache_next = cache_next % CACHED + 1
+      local old = cache_order[cache_next]
+      if old then cache[old] = nil end
+      cache_order[cache_next] = key
+    end
+    cache[key] = { value = s, recs = recs }
+  end
+  return recs
 end
 
 --- Store a message record (rejected ones too: `rec.rejected` keeps them off the outbox).
@@ -204,7 +226,8 @@ function _M.message_at(provider, n)
   if s then return _M.decode(s) end
 end
 
---- Fetch a stored message record by the provider's id, or nil.
+--- Fetch a stored message record by the provider's id, or nil (read it, never change it: it
+-- may be shared, see `batch`).
 function _M.message(provider, id)
   local carried = ID_CARRIES_INDEX[provider]
   local n, first, r
@@ -219,7 +242,8 @@ function _M.message(provider, id)
 end
 
 --- Every stored record of a provider (single and batched), in index order; positions whose
--- entry was evicted (or is still being written by another worker) are skipped.
+-- entry was evicted (or is still being written by another worker) are skipped. Read the
+-- records, never change them (see `batch`).
 function _M.messages(provider)
   local out = {}
   local n, count = 1, _M.count(provider)
