@@ -248,22 +248,21 @@ local function compare_buttons(ctx, list, tbuttons)
   end
   for i = 1, n do
     local b, t = list[i], tbuttons[i]
-    local f = "buttons[" .. i .. "]"
     if b.type ~= t.type then
-      ctx:add("TEMPLATE_MISMATCH", f .. ".type",
+      ctx:add("TEMPLATE_MISMATCH", path("buttons", i, "type"),
         string.format("button type %s differs from the template's %s",
         tostring(b.type), t.type), "3027", nil, nil, nil, { expected = t.type, actual = b.type })
     end
     for _, k in ipairs(COMPARED) do
       local tv, bv = t[k], b[k]
       if tv and bv then
-        match(ctx, tv, bv, f .. "." .. k, "3027")
+        match(ctx, tv, bv, path("buttons", i, k), "3027")
       elseif tv and not bv and k ~= "name" then
-        ctx:add("TEMPLATE_MISMATCH", f .. "." .. k, "the template's button has " .. k
+        ctx:add("TEMPLATE_MISMATCH", path("buttons", i, k), "the template's button has " .. k
           .. ", the message's not",
           "3027")
       elseif bv and bv ~= "" and not tv then
-        ctx:add("TEMPLATE_MISMATCH", f .. "." .. k, "the template's button has no " .. k, "3027")
+        ctx:add("TEMPLATE_MISMATCH", path("buttons", i, k), "the template's button has no " .. k, "3027")
       end
     end
   end
@@ -277,16 +276,25 @@ local function only_item_list(ctx, e, field, code, what)
   return true
 end
 
+-- "<field>.title" and "<field>.description", made once per field name (no string building per
+-- message)
+local SUBFIELDS = setmetatable({}, { __index = function(t, field)
+  local v = { field .. ".title", field .. ".description" }
+  t[field] = v
+  return v
+end })
+
 local function pair(ctx, p, field, tkey, dkey, required_code)
+  local sub = SUBFIELDS[field]
   if p.title == nil or p.title == "" then
-    ctx:add("REQUIRED", field .. ".title", field .. " needs a title", required_code)
+    ctx:add("REQUIRED", sub[1], field .. " needs a title", required_code)
   else
-    ctx:size(field .. ".title", p.title, tkey, field .. ".title")
+    ctx:size(sub[1], p.title, tkey, sub[1])
   end
   if p.description == nil or p.description == "" then
-    ctx:add("REQUIRED", field .. ".description", field .. " needs a description", required_code)
+    ctx:add("REQUIRED", sub[2], field .. " needs a description", required_code)
   else
-    ctx:size(field .. ".description", p.description, dkey, field .. ".description")
+    ctx:size(sub[2], p.description, dkey, sub[2])
   end
 end
 
@@ -467,8 +475,13 @@ function _M.check(ctx, m)
   end
   if m.vars and ctx.limits.variable then
     for k, v in pairs(m.vars) do
-      if type(v) == "string" or type(v) == "number" then
-        ctx:size("vars." .. tostring(k), tostring(v), "variable", "variable " .. tostring(k))
+      local tv = type(v)
+      if tv == "string" or tv == "number" then
+        v = tostring(v)
+        -- the field and label are made only for a value that breaks a limit
+        if not ctx:within(v, "variable") then
+          ctx:size("vars." .. tostring(k), v, "variable", "variable " .. tostring(k))
+        end
       end
     end
   end
@@ -486,8 +499,11 @@ function _M.check(ctx, m)
   end
   local ih = m.item_highlight
   if ih and only_item_list(ctx, e, "item_highlight", "3033", "an item highlight") then
-    local img = ih.image and "_image" or ""
-    pair(ctx, ih, "item_highlight", "ih_title" .. img, "ih_description" .. img, P.codes.required)
+    if ih.image then
+      pair(ctx, ih, "item_highlight", "ih_title_image", "ih_description_image", P.codes.required)
+    else
+      pair(ctx, ih, "item_highlight", "ih_title", "ih_description", P.codes.required)
+    end
     local tih = e and not rendered.item_highlight and e.item_highlight
     if tih then
       if tih.title and ih.title then match(ctx, tih.title, ih.title, "item_highlight.title", "3033") end
@@ -500,7 +516,7 @@ function _M.check(ctx, m)
   if items and only_item_list(ctx, e, "items", "3036", "an item list") then
     local n = len(items)
     ctx:count("items", n, "items", "item list")
-    for i = 1, n do pair(ctx, items[i], "items[" .. i .. "]", "item_title", "item_description",
+    for i = 1, n do pair(ctx, items[i], path("items", i), "item_title", "item_description",
       P.codes.required) end
     local titems = e and not rendered.items and e.items
     if titems then
@@ -510,9 +526,9 @@ function _M.check(ctx, m)
       else
         for i = 1, n do
           local t, it = titems[i], items[i]
-          if t.title and it.title then match(ctx, t.title, it.title, "items[" .. i .. "].title", "3036") end
+          if t.title and it.title then match(ctx, t.title, it.title, path("items", i, "title"), "3036") end
           if t.description and it.description then
-            match(ctx, t.description, it.description, "items[" .. i .. "].description", "3036")
+            match(ctx, t.description, it.description, path("items", i, "description"), "3036")
           end
         end
       end

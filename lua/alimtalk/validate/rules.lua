@@ -100,6 +100,21 @@ local function over(self, field, label, sp, actual)
   end
 end
 
+-- The amount a spec limits, from one measurement.
+local function amount(sp, chars, bytes, cp949, lines, longest)
+  local unit = sp.unit
+  if unit == "chars" then
+    -- "30 characters (2 lines)": the line break itself is not one of the 30
+    if sp.text_only then return chars - (lines - 1) end
+    return chars
+  elseif unit == "bytes" then return bytes
+  elseif unit == "cp949" then return cp949
+  elseif unit == "lines" then return lines
+  elseif unit == "line_chars" then return lines > 1 and longest or 0
+  end
+  error("validate: bad unit " .. tostring(unit))
+end
+
 --- Measure a text and check the specs of a rule key against it.
 -- @tparam string field path below the message
 -- @tparam string s the text
@@ -116,17 +131,7 @@ function ctx_mt:size(field, s, key, label)
   if specs then
     for i = 1, #specs do
       local sp = specs[i]
-      local unit = sp.unit
-      local actual
-      if unit == "chars" then
-        actual = chars
-        -- "30 characters (2 lines)": the line break itself is not one of the 30
-        if sp.text_only then actual = chars - (lines - 1) end
-      elseif unit == "bytes" then actual = bytes
-      elseif unit == "cp949" then actual = cp949
-      elseif unit == "lines" then actual = lines
-      elseif unit == "line_chars" then actual = lines > 1 and longest or 0
-      else error("validate: bad unit " .. tostring(unit)) end
+      local actual = amount(sp, chars, bytes, cp949, lines, longest)
       local max, min = sp.max, sp.min
       if (max and actual > max) or (min and actual < min) then
         over(self, field, label or field, sp, actual)
@@ -134,6 +139,22 @@ function ctx_mt:size(field, s, key, label)
     end
   end
   return chars
+end
+
+--- Whether a text is valid UTF-8 within every spec of a rule key (nothing recorded): lets a
+-- caller build a field path only for a text that `size` will report.
+-- @treturn boolean
+function ctx_mt:within(s, key)
+  local valid, _, chars, bytes, cp949, _, _, lines, longest = measure_fields(s)
+  if not valid then return false end
+  local specs = self.limits[key]
+  if not specs then return true end
+  for i = 1, #specs do
+    local sp = specs[i]
+    local actual = amount(sp, chars, bytes, cp949, lines, longest)
+    if (sp.max and actual > sp.max) or (sp.min and actual < sp.min) then return false end
+  end
+  return true
 end
 
 --- Check a list's length against a rule key (unit "items").
