@@ -367,7 +367,8 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
     m.buttons = out
     mask = mask + R_BUTTONS
   end
-  m.rendered = rendered_set(entry, mask)
+  local sets = entry.rendered_sets
+  m.rendered = sets and sets[mask] or rendered_set(entry, mask)
   if m.authentication == nil then m.authentication = entry.authentication end
   return list
 end
@@ -412,7 +413,9 @@ local function normalize(msg, reg, provider, allow_unknown, pfx)
   local entry
   if m.template then
     if reg then
-      entry = reg:get(m.template, provider)
+      -- a registry name straight from the registry's index; codes and other registries via get
+      local by_name = reg.by_name
+      entry = by_name and by_name[m.template] or reg:get(m.template, provider)
       if not entry then
         list = add(list, prefix, "TEMPLATE_NOT_FOUND", "template", "template " .. m.template
           .. " is not in the registry", "3015")

@@ -560,11 +560,17 @@ function _M.check(ctx, m)
       check_buttons(ctx, buttons, "buttons", P.button_types, "button")
     end
     if e and not rendered.buttons then compare_buttons(ctx, buttons, e.buttons or NONE) end
-    for i = 1, len(buttons) do
-      if buttons[i].type == "DS" and type(content) == "string" and content ~= "" then
-        check_ds(ctx, m, e, rendered, content, i)
-        break
+    if type(content) == "string" and content ~= "" then
+      -- the first DS button; for buttons rendered from the entry, found once per entry
+      local ds = rendered.buttons and e.ds_index
+      if ds == nil then
+        ds = false
+        for i = 1, len(buttons) do
+          if buttons[i].type == "DS" then ds = i; break end
+        end
+        if rendered.buttons then e.ds_index = ds end
       end
+      if ds then check_ds(ctx, m, e, rendered, content, ds) end
     end
   elseif e and e.buttons and len(e.buttons) > 0 and not rendered.buttons then
     ctx:add("TEMPLATE_MISMATCH", "buttons", "the template has buttons, the message none", "3027")
@@ -576,8 +582,11 @@ function _M.check(ctx, m)
       check_buttons(ctx, m.quick_replies, "quick_replies", P.quick_reply_types, "quick reply")
     end
   end
-  _M.check_failover(ctx, m)
-  _M.check_timing(ctx, m)
+  -- (both return at once when there is nothing to check; the guards save the calls)
+  if m.failover ~= nil then _M.check_failover(ctx, m) end
+  if m.reserve_time ~= nil or m.reserve_zone ~= nil or sendwindow.kinds[m.kind] then
+    _M.check_timing(ctx, m)
+  end
   if m.currency ~= nil then
     if not m.currency:match("^%u%u%u$") then
       ctx:add("BAD_FORMAT", "currency", "currency must be an ISO 4217 code such as KRW, USD, EUR",
