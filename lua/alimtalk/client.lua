@@ -224,8 +224,9 @@ end
 function methods:_check(msg, p, index)
   if not self.preflight then return true end
   local vopts = self._vopts
-  if not vopts or vopts.provider ~= p.profile then
-    vopts = { provider = p.profile, registry = self.registry }
+  if not vopts or vopts.provider ~= p.profile or vopts.registry ~= self.registry then
+    -- checked once here rather than on every message (`now` is set per message below)
+    vopts = validate.options{ provider = p.profile, registry = self.registry, now = 0 }
     self._vopts = vopts
   end
   vopts.now = self.now()
@@ -655,7 +656,7 @@ local BATCH_SPEC = { concurrency = "number", before_send = "function", after_res
 local function new_result(i, msg)
   -- `ids` is set by finalize (or at the end of send_batch for results that never got that far)
   return { index = i, id = msg.id, status = nil, provider = nil, ids = nil, attempts = 0,
-           routing = {} }
+           routing = {}, code = nil, message = nil }
 end
 
 --- Send several messages; one result per input, in order.
@@ -696,8 +697,11 @@ function methods:send_batch(msgs, opts)
         plan, decisions = self.router:plan()
       end
       if decisions then for _, d in ipairs(decisions) do r.routing[#r.routing + 1] = d end end
+      -- every field the send loop sets is named here, so the table is sized once (no rehash)
       items[#items + 1] = { index = i, msg = msg, result = r, plan = plan, step = 1, attempts = 0,
-                            field_index = #msgs > 1 and i or nil }
+                            field_index = #msgs > 1 and i or nil, unchecked = true, norm = nil,
+                            entry = nil, attempts_here = 0, done_here = false, reauth = false,
+                            maybe_sent = nil, finished = nil }
     end
   end
   local active = items

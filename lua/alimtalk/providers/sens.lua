@@ -52,13 +52,16 @@ function _M.new(conf, deps)
     transport = deps and deps.transport, now = conf.now or retry.now,
   }, mt)
   self.path = PREFIX .. self.service_id
+  self.send_path = self.path .. "/messages"
+  self.send_url = self.base .. self.send_path   -- made once: every send request uses it
   config.hide(self, { access_key = access, secret_key = secret })
   self.core = require "alimtalk.core"
   return self
 end
 
--- Signed request for METHOD and URI (path + query exactly as sent).
-function methods:signed(method, uri, body)
+-- Signed request for METHOD and URI (path + query exactly as sent); `url` when the caller
+-- already has base .. uri.
+function methods:signed(method, uri, body, url)
   local ts = format("%d", floor(self.now() * 1000))   -- ("%.0f" costs a multi-precision print)
   local access = config.secret(self, "access_key")
   local sig = self.core.ncp_signature(method, uri, ts, access, config.secret(self, "secret_key"))
@@ -68,7 +71,7 @@ function methods:signed(method, uri, body)
     ["x-ncp-apigw-signature-v2"] = sig,
   }
   if body then headers["Content-Type"] = "application/json; charset=utf-8" end
-  return { method = method, url = self.base .. uri, headers = headers, body = body,
+  return { method = method, url = url or self.base .. uri, headers = headers, body = body,
            timeout = self.timeout, connect_timeout = self.connect_timeout }
 end
 
@@ -129,7 +132,7 @@ function methods:build(chunk)
     plusFriendId = self.plus_friend_id, templateCode = first.code, messages = list,
     reserveTime = first.reserve_time, reserveTimeZone = first.reserve_zone,
   })
-  return self:signed("POST", self.path .. "/messages", body)
+  return self:signed("POST", self.send_path, body, self.send_url)
 end
 
 local function error_of(doc)
