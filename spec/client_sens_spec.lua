@@ -269,6 +269,19 @@ describe("client: SENS", function()
     fresh:close()
   end)
 
+  it("renders with templates loaded after the client has already checked a message", function()
+    local fresh = assert(alimtalk.new{ provider = "sens", sens = s:client_options("sens") })
+    -- checked (and refused) before any registry exists
+    local none, err = fresh:send{ template = "WELCOME", vars = { name = "홍길동" } }
+    assert.is_nil(none)
+    assert.equal("to", err.field)
+    assert.is_true(assert(fresh:load_templates()) > 0)
+    local r = assert(fresh:send{ to = "010-5555-0002", template = "WELCOME",
+                                 vars = { name = "홍길동", date = "2026-11-21" } })
+    assert.equal("accepted", r.status)
+    fresh:close()
+  end)
+
   it("takes secrets from the environment and keeps them out of everything it returns", function()
     local conf = { base_url = s.https_url, ca_file = s.ca_file, access_key = creds.access_key,
                    secret_key_env = "ALIMTALK_SPEC_UNSET_SECRET", service_id = creds.service_id }
