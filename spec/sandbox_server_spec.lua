@@ -48,7 +48,12 @@ describe("sandbox server", function()
   it("takes credential overrides", function()
     local s = sandbox.start{ credentials = { sens = { access_key = "MYKEY", secret_key = "mysecret" },
       apiplex = { user_id = "me" } } }
-    finally(function() sandbox.stop(s) end)
+    local c
+    -- one finally: busted keeps only the last one a test registers
+    finally(function()
+      if c then c:close() end
+      sandbox.stop(s)
+    end)
     assert.equal("MYKEY", s.credentials.sens.access_key)
     assert.equal(s.credentials.sens.service_id, server.default_credentials.sens.service_id)
     local uri = sandbox.sens_base(s) .. "/channels"
@@ -63,8 +68,7 @@ describe("sandbox server", function()
     assert.equal(s.https_url, o.base_url)
     assert.equal(s.ca_file, o.ca_file)
     assert.equal(3, o.timeout)
-    local c = assert(require("alimtalk").new{ provider = "sens", sens = o })
-    finally(function() c:close() end)
+    c = assert(require("alimtalk").new{ provider = "sens", sens = o })
     assert.truthy(c:channels())
     assert.has_error(function() s:client_options("sms") end)
   end)
