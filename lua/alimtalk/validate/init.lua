@@ -139,14 +139,16 @@ function _M.batch(msgs, opts)
   end
   for i = 1, n do
     local msg = msgs[i]
-    local prefix = base .. "[" .. i .. "]"
     if type(msg) ~= "table" then
       by_index = by_index or {}
-      by_index[i] = errors.collect{ errors.new{ code = "BAD_TYPE", field = prefix, provider = P.name,
-        message = "a message must be a table" } }
+      by_index[i] = errors.collect{ errors.new{ code = "BAD_TYPE", field = base .. "[" .. i .. "]",
+        provider = P.name, message = "a message must be a table" } }
     else
-      local list, m = run(msg, opts, prefix)
+      -- checked without its path first: "messages[i]" is built only for a message with errors,
+      -- which is checked again to name it in every field
+      local list, m = run(msg, opts, nil)
       if list then
+        list = run(msg, opts, base .. "[" .. i .. "]")
         by_index = by_index or {}
         by_index[i] = errors.collect(list)
       else
