@@ -84,9 +84,12 @@ end
 --- Find a courier by one of its names (case-insensitive).
 -- @treturn table `{ id =, names =, formats = }` or nil
 function _M.find(name)
+  -- the names are stored lower-cased (strings), so a name found as given is a string and
+  -- needs no lower()
+  local c = by_name[name]
+  if c then return c end
   if type(name) ~= "string" then return nil end
-  -- the names are stored lower-cased, so a name found as given needs no lower()
-  return by_name[name] or by_name[name:lower()]
+  return by_name[name:lower()]
 end
 
 --- Check a courier name and an invoice number.

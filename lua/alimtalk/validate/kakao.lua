@@ -560,7 +560,8 @@ function _M.check(ctx, m)
       check_buttons(ctx, buttons, "buttons", P.button_types, "button")
     end
     if e and not rendered.buttons then compare_buttons(ctx, buttons, e.buttons or NONE) end
-    if type(content) == "string" and content ~= "" then
+    -- (content is a string or nil here: the copy holds only fields of the right type)
+    if content ~= nil and content ~= "" then
       -- the first DS button; for buttons rendered from the entry, found once per entry
       local ds = rendered.buttons and e.ds_index
       if ds == nil then
