@@ -1,6 +1,7 @@
 -- The per-message fast paths of message.normalize and validate.message give the answers of
 -- the general paths: checked option tables, generated button builders, shared rendered sets,
--- the 010 number shortcut, the remembered DS courier variable, lazily named variable sizes.
+-- the 010 number shortcut, the DS courier found in the template's variable order, lazily named
+-- variable sizes.
 local validate = require "alimtalk.validate"
 local message = require "alimtalk.message"
 local registry = require "alimtalk.registry"
@@ -112,6 +113,36 @@ describe("DS buttons", function()
     _, err = validate.message(shipped{ vars = { name = "n", order = "A1", courier = "우체국택배",
       invoice = "12345678901" } }, o)
     assert.equal("BAD_INVOICE buttons[1]", codes(err))
+  end)
+
+  it("take the courier Kakao reads first, whatever was checked before", function()
+    local r = assert(registry.load{ templates = { { name = "ds", type = "basic",
+      body = "#{name}님 택배사: #{c1} #{c2} 송장: #{inv}",
+      buttons = { { type = "DS", name = "배송조회" } }, codes = { sens = "DS" } } } })
+    local o = validate.options{ provider = "sens", registry = r }
+    local both = { to = "01012345678", template = "ds",
+      vars = { name = "n", c1 = "한진택배", c2 = "우체국택배", inv = "6302114700001" } }
+    -- the text names Hanjin first; the number is in Korea Post's format, not Hanjin's
+    local _, err = validate.message(both, o)
+    assert.equal("BAD_INVOICE buttons[1]", codes(err))
+    -- a message whose courier is in the second variable, checked in between, changes nothing
+    assert.is_true((validate.message({ to = "01012345678", template = "ds",
+      vars = { name = "n", c1 = "상자", c2 = "우체국택배", inv = "6302114700001" } }, o)))
+    _, err = validate.message(both, o)
+    assert.equal("BAD_INVOICE buttons[1]", codes(err))
+  end)
+end)
+
+describe("generated button builders", function()
+  it("leave a link with very many variables to the general path, which renders it", function()
+    local url = "https://shop.example/" .. ("#{a}/"):rep(100)
+    local r = assert(registry.load{ templates = { { name = "wide", type = "basic",
+      body = "주문 #{a} 안내", buttons = { { type = "WL", name = "보기", url_mobile = url, url_pc = url } },
+      codes = { sens = "WIDE" } } } })
+    local m = assert(message.normalize({ to = "01012345678", template = "wide", vars = { a = "x" } },
+      { registry = r, provider = "sens" }))
+    assert.equal("https://shop.example/" .. ("x/"):rep(100), m.buttons[1].url_mobile)
+    assert.equal(m.buttons[1].url_mobile, m.buttons[1].url_pc)
   end)
 end)
 

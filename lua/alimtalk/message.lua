@@ -245,6 +245,9 @@ local function compile_buttons(entry)
         expr = quote(t.body)
       else
         expr = text[t.body]
+        -- one `..` operand per slot and literal: past 50 slots the expression gets too deep
+        -- for the compiler (C stack / syntax levels), so the general path renders it
+        if not expr and #t.names > 50 then return false end
         if not expr then
           local pieces = {}
           for n = 1, #t.names + 1 do
@@ -275,7 +278,8 @@ local function compile_buttons(entry)
     build[i] = "{ " .. table.concat(fields, ", ") .. " }"
   end
   local src = table.concat(head) .. "return { " .. table.concat(build, ",\n") .. " }\nend\n"
-  local chunk = assert(load(src, "=buttons", "t"))
+  local chunk = load(src, "=buttons", "t")
+  if not chunk then return false end   -- the general path renders what cannot be compiled
   return chunk(type, tostring)
 end
 

@@ -407,14 +407,13 @@ local function check_ds(ctx, m, e, rendered, content, i)
     end
     local vars = m.vars
     if not c then
-      -- the variable that named the courier last time is tried first
-      local last = e.courier_name_var
-      c = last and courier.find(vars[last])
-      if not c then
-        for k, val in pairs(vars) do
-          c = courier.find(val)
-          if c then e.courier_name_var = k; break end
-        end
+      -- Kakao reads the first courier name in the text: the first variable, in the order the
+      -- template uses them, whose value names one (never a remembered one: the verdict must
+      -- not depend on the messages checked before)
+      local names = e.body.variables
+      for j = 1, #names do
+        c = courier.find(vars[names[j]])
+        if c then break end
       end
     end
     if c then
