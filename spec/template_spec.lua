@@ -81,6 +81,20 @@ describe("alimtalk.template", function()
   end)
 
   describe("match", function()
+    it("recovers every value of a template with more slots than a Lua pattern can capture", function()
+      local slots, vals, vars = {}, {}, {}
+      for i = 1, 40 do
+        slots[i], vals[i], vars["v" .. i] = "#{v" .. i .. "}", "값" .. i, "값" .. i
+      end
+      local t = assert(template.parse("시작 " .. table.concat(slots, ", ") .. " 끝"))
+      local got = assert(template.match(t, "시작 " .. table.concat(vals, ", ") .. " 끝"))
+      assert.same(vars, got)
+      -- a text that does not fit is a mismatch error, not a raised one
+      local none, err = template.match(t, "시작 " .. table.concat(vals, "; ") .. " 끝")
+      assert.is_nil(none)
+      assert.equal("TEMPLATE_MISMATCH", err.code)
+    end)
+
     local t = template.parse("#{name}님, 주문하신 #{item}이(가) 발송되었습니다.\n송장번호: #{invoice}")
 
     it("returns the captured values of a matching text", function()

@@ -285,6 +285,30 @@ local function first_difference(t, text)
   return nil
 end
 
+-- Lua patterns hold at most 32 captures. A template with more slots is matched by placing each
+-- literal piece at its leftmost place after the one before (the last piece at the end of the
+-- text): the pattern's lazy `(.-)` slots take the same values, since a later place only leaves
+-- less room for the pieces after it, so the shortest capture that lets the rest match is the
+-- one ending at the leftmost place.
+local MAX_CAPTURES = 32
+local function leftmost_captures(t, text)
+  local lits, n = t.literals, #t.names
+  local head, tail = lits[1], lits[n + 1]
+  if sub(text, 1, #head) ~= head then return nil end
+  local caps, pos = {}, #head + 1
+  for i = 2, n do
+    local piece = lits[i]
+    local s = find(text, piece, pos, true)
+    if not s then return nil end
+    caps[i - 1] = sub(text, pos, s - 1)
+    pos = s + #piece
+  end
+  local at = #text - #tail + 1
+  if at < pos or sub(text, at) ~= tail then return nil end
+  caps[n] = sub(text, pos, at - 1)
+  return caps
+end
+
 --- Match a finished text against a template: exact everywhere except the variable slots.
 -- @param tpl a parsed template or a body string
 -- @tparam string text the finished message text
@@ -299,11 +323,17 @@ function _M.match(tpl, text, opts)
   if type(text) ~= "string" then error("template.match: text must be a string", 2) end
   local field, pcode = "content", "3016"
   if opts then field = opts.field or field; pcode = opts.provider_code or pcode end
-  local caps = { find(text, t.pattern) }
-  if caps[1] then
+  local caps, off
+  if #t.names > MAX_CAPTURES then
+    caps, off = leftmost_captures(t, text), 0
+  else
+    caps, off = { find(text, t.pattern) }, 2   -- find's start and end come first
+    if not caps[1] then caps = nil end
+  end
+  if caps then
     local out, names = {}, t.names
     for i = 1, #names do
-      local name, v = names[i], caps[i + 2]
+      local name, v = names[i], caps[i + off]
       local prev = out[name]
       if prev ~= nil and prev ~= v then
         local e = errors.new{ code = "TEMPLATE_MISMATCH", field = field, provider_code = pcode,

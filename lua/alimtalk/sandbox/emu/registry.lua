@@ -114,6 +114,20 @@ end
 function _M.captures(c, text)
   if c == nil or type(text) ~= "string" then return nil end
   if #c.names == 0 then return text:find(c.pattern) and {} or nil end
+  if #c.names > 32 then
+    -- past the 32 captures a Lua pattern holds: each literal piece at its leftmost place
+    -- (what the pattern's lazy slots give, see `matches`)
+    if not _M.matches(c, text) then return nil end
+    local lits, caps = c.lits, {}
+    local pos = #lits[1] + 1
+    for j = 2, #lits - 1 do
+      local s = find(text, lits[j], pos, true)
+      caps[j - 1] = text:sub(pos, s - 1)
+      pos = s + #lits[j]
+    end
+    caps[#lits - 1] = text:sub(pos, #text - #lits[#lits])
+    return caps
+  end
   local caps = { text:match(c.pattern) }
   if caps[1] == nil then return nil end
   return caps
