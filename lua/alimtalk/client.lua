@@ -282,15 +282,6 @@ local function invalid(it, name, err)
   end
 end
 
--- Every entry the chunk producer still has, in order (when nothing will be sent).
-local function all_entries(next_chunk)
-  local list = {}
-  for c in next_chunk do
-    for _, e in ipairs(c) do list[#list + 1] = e end
-  end
-  return list
-end
-
 -- After a quota answer the provider takes nothing more in this run.
 local function stop_for_quota(p, quota_hit, c)
   for _, e in ipairs(c) do
@@ -319,159 +310,343 @@ local function settled(p, hooks, c)
   if #list > 0 then hooks.after_response(p.name, list) end
 end
 
+-- The send loop below keeps its state in one table per run (`st`) and uses module-level
+-- functions rather than closures made per call: a single send then allocates less, and
+-- LuaJIT can compile it (creating a closure, FNEW, aborts a trace).
+
+-- Check an item against this provider's rules and map it to the provider's entry (nil when
+-- it is refused here). Done as the first round asks for each item, so a long batch is
+-- validated while earlier requests travel.
+local function admit(self, p, it)
+  if it.unchecked then
+    it.unchecked = nil
+    local ok, err = self:_check(it.msg, p, it.field_index)
+    if not ok then
+      invalid(it, p.name, err)
+      return nil
+    end
+    it.norm = type(err) == "table" and err or nil
+  end
+  -- The validated copy has the template rendered and the number in this provider's format.
+  local src = it.norm or it.msg
+  local tpl, code = self:_template(src, p)
+  it.entry, it.attempts_here, it.done_here, it.reauth = nil, 0, false, false
+  local entry = p:prepare(src, tpl, code)
+  entry.item = it
+  it.entry = entry
+  if entry.rejected then
+    -- refused by the provider object itself (e.g. a field its configuration cannot carry)
+    it.result.error = entry.rejected.error
+    finalize(it, p, entry.rejected, "rejected")
+    return nil
+  end
+  return entry
+end
+
+-- The next chunk of a round: consecutive entries with the same group, at most max_batch each,
+-- made on demand (a full chunk goes at once; partly filled ones go at the end, oldest first).
+-- A round of one message (a single send) skips the grouping.
+local function next_chunk(st)
+  local p = st.p
+  if st.single then
+    local e = st.src[1]
+    if st.src_i > 1 or e == nil then return nil end
+    st.src_i = 2
+    if st.round_one then
+      e = admit(st.client, p, e)
+      if e == nil then return nil end
+      st.policy:earn(1)
+    end
+    return { e }
+  end
+  local src, ready, by_group = st.src, st.ready, st.by_group
+  while ready[st.ready_i] == nil and st.src_i <= #src do
+    local e = src[st.src_i]
+    st.src_i = st.src_i + 1
+    if st.round_one then e = admit(st.client, p, e) end
+    if e then
+      local c = by_group[e.group]
+      if not c then
+        c = {}
+        by_group[e.group] = c
+        st.created[#st.created + 1] = c
+      end
+      c[#c + 1] = e
+      if #c >= p.max_batch then
+        by_group[e.group] = nil
+        st.ready_n = st.ready_n + 1
+        ready[st.ready_n] = c
+      end
+    end
+  end
+  if ready[st.ready_i] == nil and st.created then
+    for _, c in ipairs(st.created) do
+      if by_group[c[1].group] == c then
+        st.ready_n = st.ready_n + 1
+        ready[st.ready_n] = c
+      end
+    end
+    st.created = nil
+  end
+  local c = ready[st.ready_i]
+  if c then
+    ready[st.ready_i] = nil
+    st.ready_i = st.ready_i + 1
+    if st.round_one then st.policy:earn(#c) end
+  end
+  return c
+end
+
+-- Every entry the round still has, in order (when nothing will be sent).
+local function all_entries(st)
+  local list = {}
+  while true do
+    local c = next_chunk(st)
+    if not c then break end
+    for _, e in ipairs(c) do list[#list + 1] = e end
+  end
+  return list
+end
+
+-- One retry decision per request: a 429 on a batch of 100 costs one retry, not 100.
+local function may_retry(st, it, chunk)
+  local key = chunk or it
+  local decided = st.decided
+  if not decided then decided = {} st.decided = decided end
+  local d = decided[key]
+  if d == nil then
+    d = st.policy:allow(it.attempts_here) and true or false
+    decided[key] = d
+  end
+  return d
+end
+
+-- One message's outcome of one attempt: settle it here, or queue it for the next round.
+local function handle(st, e, o, chunk)
+  local p, policy = st.p, st.policy
+  local it = e.item
+  it.attempts_here = it.attempts_here + 1
+  it.result.attempts = it.result.attempts + 1
+  local s = o.status
+  if s == "accepted" or s == "duplicate" then
+    finalize(it, p, o, "accepted")
+  elseif s == "rejected" then
+    finalize(it, p, o, "rejected")
+  elseif s == "quota" or s == "auth_failed" then
+    if s == "quota" then st.quota_hit = st.quota_hit or o end
+    finalize(it, p, o, it.maybe_sent and "uncertain" or "not_sent")
+  elseif s == "unauthorized" and p.unauthorized and not it.reauth then
+    it.reauth, st.reauth = true, true
+    st.again[#st.again + 1] = e
+  elseif s == "retryable" then
+    if may_retry(st, it, chunk) then
+      st.wait = math.max(st.wait, policy:delay(it.attempts_here, o.retry_after))
+      st.again[#st.again + 1] = e
+    else
+      local ra = o.retry_after
+      o.retry_after = ra and (tonumber(ra) or retry.parse_retry_after(ra, st.client.now())) or nil
+      finalize(it, p, o, it.maybe_sent and "uncertain" or "not_sent")
+    end
+  elseif s == "unauthorized" then
+    finalize(it, p, o, it.maybe_sent and "uncertain" or "not_sent")
+  else
+    -- uncertain (or anything unexpected): resend only under the same serial where the
+    -- provider dedupes; otherwise it must be reconciled, never resent.
+    it.maybe_sent = true
+    if p.dedupes and e.serial and may_retry(st, it, chunk) then
+      st.wait = math.max(st.wait, policy:delay(it.attempts_here))
+      st.again[#st.again + 1] = e
+    else
+      o.status = "uncertain"
+      finalize(it, p, o, "uncertain")
+    end
+  end
+end
+
+-- A request's answer (or failure) for chunk c: every message's outcome handled, the circuit
+-- breaker told, and the after_response hook called.
+local function outcome(st, c, resp, err, code, sent)
+  local p = st.p
+  local outs
+  if resp then
+    -- A provider answer we cannot read must not cost the batch its other results: every
+    -- message of this request is then uncertain (it may have been taken).
+    local parsed_ok, parsed = pcall(p.parse, p, resp, c)
+    if parsed_ok and type(parsed) == "table" and #parsed == #c then
+      outs = parsed
+    else
+      outs = common.each(#c, { status = "uncertain", code = tostring(resp.status),
+        message = "unreadable answer: " .. (parsed_ok and "wrong number of results"
+                                              or tostring(parsed):gsub("^[^:]*:%d+: ", "")) })
+    end
+  else
+    outs = common.each(#c, common.transport_outcome(err, code, sent ~= false))
+    for j, e in ipairs(c) do
+      if e.serial then
+        outs[j].ids.msg_key, outs[j].ids.cid = nil, nil
+      end
+    end
+  end
+  local down = false
+  for j = 1, #c do if outs[j].down then down = true end end
+  st.router:record(p.name, not down)
+  for j, e in ipairs(c) do handle(st, e, outs[j], c) end
+  local hooks = st.hooks
+  if hooks and hooks.after_response then settled(p, hooks, c) end
+end
+
+-- After a quota answer the provider takes nothing more in this run: what has not gone out
+-- yet is not_sent with `quota` (and may fail over: it was never sent).
+local function quota_stop(st, c)
+  return stop_for_quota(st.p, st.quota_hit, c)
+end
+
+-- The next chunk to send in the pipelined loop: the two read ahead first.
+local function take(st, queue)
+  local q = table.remove(queue, 1)
+  if q then return q end
+  return next_chunk(st)
+end
+
+-- Pipelined: keep `conc` requests unsettled; check, map and build the next requests (and
+-- read the answers that came back) while the others travel. Answers are handled in the order
+-- the requests went out, so results and hooks see the same order as without pipelining.
+local function run_pipelined(st, c1, c2, conc)
+  local p, transport, hooks = st.p, st.p.transport, st.hooks
+  local inflight, n_inflight, order, head, tail, done = {}, 0, {}, 1, 0, {}
+  local queue = { c1, c2 }
+  local c = take(st, queue)
+  while true do
+    while c and n_inflight < conc do
+      if st.quota_hit then
+        quota_stop(st, c)
+        while true do
+          local rest = take(st, queue)
+          if not rest then break end
+          quota_stop(st, rest)
+        end
+        c = nil
+        break
+      end
+      if hooks and hooks.before_send then announce(p, hooks, c) end
+      local id = transport:submit(p:build(c))
+      inflight[id] = c
+      n_inflight = n_inflight + 1
+      tail = tail + 1
+      order[tail] = id
+      c = take(st, queue)
+    end
+    if n_inflight == 0 then break end   -- all answered (or stopped for quota)
+    local id, resp, err, code, sent = transport:wait()
+    if id and inflight[id] and not done[id] then
+      done[id] = { resp or false, err, code, sent }
+      -- A slot frees only when its answer is handled (hooks run), not when it arrives: so at
+      -- most `conc` requests are ever sent without a settled outcome, the bound a crashed
+      -- campaign's journal relies on.
+      while head <= tail and done[order[head]] do
+        n_inflight = n_inflight - 1
+        local hid = order[head]
+        order[head] = nil
+        head = head + 1
+        local r = done[hid]
+        done[hid] = nil
+        local hc = inflight[hid]
+        inflight[hid] = nil
+        outcome(st, hc, r[1] or nil, r[2], r[3], r[4])
+      end
+    elseif not id then
+      -- The transport lost track of its requests: they may have gone out. Settle them as
+      -- uncertain (in order) rather than raise and lose every result of the batch.
+      for k = head, tail do
+        local hid = order[k]
+        local hc = hid and inflight[hid]
+        if hc then
+          local r = done[hid]
+          if r then outcome(st, hc, r[1] or nil, r[2], r[3], r[4])
+          else outcome(st, hc, nil, "transport lost the request", "protocol", true) end
+        end
+      end
+      n_inflight = 0
+      -- what was never submitted did not go out
+      if c then outcome(st, c, nil, "transport lost its requests", "protocol", false); c = nil end
+      while true do
+        local rest = take(st, queue)
+        if not rest then break end
+        outcome(st, rest, nil, "transport lost its requests", "protocol", false)
+      end
+    end
+  end
+end
+
+-- Waves of `conc` requests through request_many (or the provider's own send_chunk).
+local function run_waves(st, c1, c2, conc)
+  local p, transport, hooks = st.p, st.p.transport, st.hooks
+  local chunks = { c1, c2 }
+  if c2 then
+    while true do
+      local c = next_chunk(st)
+      if not c then break end
+      chunks[#chunks + 1] = c
+    end
+  end
+  -- A queuing transport keeps `conc` requests in flight itself: give it more per call so no
+  -- connection idles while the client builds the next requests.
+  local per_call = conc
+  if transport and transport.queues and conc >= (transport.limit or math.huge) then
+    per_call = conc * 4
+  end
+  for w = 1, #chunks, per_call do
+    if st.quota_hit then
+      for k = w, #chunks do quota_stop(st, chunks[k]) end
+      break
+    end
+    local wave = {}
+    for k = w, math.min(w + per_call - 1, #chunks) do wave[#wave + 1] = chunks[k] end
+    if hooks and hooks.before_send then
+      for _, c in ipairs(wave) do announce(p, hooks, c) end
+    end
+    if p.send_chunk then
+      for _, c in ipairs(wave) do
+        local outs = p:send_chunk(c)
+        for j, e in ipairs(c) do handle(st, e, outs[j], c) end
+        if hooks and hooks.after_response then settled(p, hooks, c) end
+      end
+    else
+      local reqs = {}
+      for k, c in ipairs(wave) do reqs[k] = p:build(c) end
+      if #reqs == 1 then
+        local resp, err, code, sent = transport:request(reqs[1])
+        outcome(st, wave[1], resp, err, code, sent)
+      else
+        local res = transport:request_many(reqs)
+        for k, c in ipairs(wave) do
+          local r = res[k]
+          outcome(st, c, r.resp, r.err, r.code, r.sent)
+        end
+      end
+    end
+  end
+end
+
 -- Send items through one provider until each has a final status there. Items marked
 -- `unchecked` are validated for it first.
 function methods:_run(p, items, conc, hooks)
-  local policy, router = self.retry, self.router
-  -- Items are checked against this provider's rules and mapped to its entries as the first
-  -- round asks for them (`admit`), so a long batch is validated while earlier requests travel.
-  local function admit(it)
-    if it.unchecked then
-      it.unchecked = nil
-      local ok, err = self:_check(it.msg, p, it.field_index)
-      if not ok then
-        invalid(it, p.name, err)
-        return nil
-      end
-      it.norm = type(err) == "table" and err or nil
-    end
-    -- The validated copy has the template rendered and the number in this provider's format.
-    local src = it.norm or it.msg
-    local tpl, code = self:_template(src, p)
-    it.entry, it.attempts_here, it.done_here, it.reauth = nil, 0, false, false
-    local entry = p:prepare(src, tpl, code)
-    entry.item = it
-    it.entry = entry
-    if entry.rejected then
-      -- refused by the provider object itself (e.g. a field its configuration cannot carry)
-      it.result.error = entry.rejected.error
-      finalize(it, p, entry.rejected, "rejected")
-      return nil
-    end
-    return entry
-  end
-  local pending, first = items, true
+  local router = self.router
+  local st = { client = self, p = p, policy = self.retry, router = router, hooks = hooks,
+               quota_hit = nil, again = nil, wait = 0, reauth = false, decided = nil,
+               round_one = true, single = false, src = nil, src_i = 1, ready = nil, ready_i = 1,
+               ready_n = 0, by_group = nil, created = nil }
   local transport = p.transport
-  -- After a quota answer the provider takes nothing more in this run: what has not gone out
-  -- yet is not_sent with `quota` (and may fail over: it was never sent).
-  local quota_hit
-  local function quota_stop(c) return stop_for_quota(p, quota_hit, c) end
+  local pending = items
   while #pending > 0 do
-    local again, wait, reauth = {}, 0, false
-    -- Chunks: consecutive entries with the same group, at most max_batch each, made on demand
-    -- (a full chunk goes at once; partly filled ones go at the end, oldest first).
-    local src, src_i, ready, ready_i, ready_n, by_group, created
-    local round_one = first
-    first = false
-    local next_chunk
-    if #pending == 1 then
-      -- one message (a single send): one chunk, without the grouping machinery below
-      local single = pending[1]
-      next_chunk = function()
-        local e = single
-        if e == nil then return nil end
-        single = nil
-        if round_one then
-          e = admit(e)
-          if e == nil then return nil end
-          policy:earn(1)
-        end
-        return { e }
-      end
-    else
-    src, src_i, ready, ready_i, ready_n, by_group, created = pending, 1, {}, 1, 0, {}, {}
-    next_chunk = function()
-      while ready[ready_i] == nil and src_i <= #src do
-        local e = src[src_i]
-        src_i = src_i + 1
-        if round_one then e = admit(e) end
-        if e then
-          local c = by_group[e.group]
-          if not c then
-            c = {}
-            by_group[e.group] = c
-            created[#created + 1] = c
-          end
-          c[#c + 1] = e
-          if #c >= p.max_batch then
-            by_group[e.group] = nil
-            ready_n = ready_n + 1
-            ready[ready_n] = c
-          end
-        end
-      end
-      if ready[ready_i] == nil and created then
-        for _, c in ipairs(created) do
-          if by_group[c[1].group] == c then
-            ready_n = ready_n + 1
-            ready[ready_n] = c
-          end
-        end
-        created = nil
-      end
-      local c = ready[ready_i]
-      if c then
-        ready[ready_i] = nil
-        ready_i = ready_i + 1
-        if round_one then policy:earn(#c) end
-      end
-      return c
+    st.again, st.wait, st.reauth, st.decided = {}, 0, false, nil
+    st.src, st.src_i = pending, 1
+    st.single = #pending == 1
+    if not st.single then
+      st.ready, st.ready_i, st.ready_n, st.by_group, st.created = {}, 1, 0, {}, {}
     end
-    end
-    -- One retry decision per request: a 429 on a batch of 100 costs one retry, not 100.
-    local decided
-    local function may_retry(it, chunk)
-      local key = chunk or it
-      decided = decided or {}
-      local d = decided[key]
-      if d == nil then
-        d = policy:allow(it.attempts_here) and true or false
-        decided[key] = d
-      end
-      return d
-    end
-    local function handle(e, o, chunk)
-      local it = e.item
-      it.attempts_here = it.attempts_here + 1
-      it.result.attempts = it.result.attempts + 1
-      local st = o.status
-      if st == "accepted" or st == "duplicate" then
-        finalize(it, p, o, "accepted")
-      elseif st == "rejected" then
-        finalize(it, p, o, "rejected")
-      elseif st == "quota" or st == "auth_failed" then
-        if st == "quota" then quota_hit = quota_hit or o end
-        finalize(it, p, o, it.maybe_sent and "uncertain" or "not_sent")
-      elseif st == "unauthorized" and p.unauthorized and not it.reauth then
-        it.reauth, reauth = true, true
-        again[#again + 1] = e
-      elseif st == "retryable" then
-        if may_retry(it, chunk) then
-          wait = math.max(wait, policy:delay(it.attempts_here, o.retry_after))
-          again[#again + 1] = e
-        else
-          local ra = o.retry_after
-          o.retry_after = ra and (tonumber(ra) or retry.parse_retry_after(ra, self.now())) or nil
-          finalize(it, p, o, it.maybe_sent and "uncertain" or "not_sent")
-        end
-      elseif st == "unauthorized" then
-        finalize(it, p, o, it.maybe_sent and "uncertain" or "not_sent")
-      else
-        -- uncertain (or anything unexpected): resend only under the same serial where the
-        -- provider dedupes; otherwise it must be reconciled, never resent.
-        it.maybe_sent = true
-        if p.dedupes and e.serial and may_retry(it, chunk) then
-          wait = math.max(wait, policy:delay(it.attempts_here))
-          again[#again + 1] = e
-        else
-          o.status = "uncertain"
-          finalize(it, p, o, "uncertain")
-        end
-      end
-    end
-
     if p.name ~= "sandbox" and router:circuit_state(p.name) == "open" then
-      for _, e in ipairs(all_entries(next_chunk)) do
+      for _, e in ipairs(all_entries(st)) do
         finalize(e.item, p, { code = "CIRCUIT_OPEN", message = "provider circuit open" },
                  e.item.maybe_sent and "uncertain" or "not_sent")
       end
@@ -481,162 +656,36 @@ function methods:_run(p, items, conc, hooks)
     if p.authorize then ok, aout = p:authorize() end
     if not ok then
       router:record(p.name, not aout.down)
-      local list = all_entries(next_chunk)
+      local list = all_entries(st)
       for _, e in ipairs(list) do
-        handle(e, config.copy(aout), list)
+        handle(st, e, config.copy(aout), list)
       end
     else
-      local function outcome(c, resp, err, code, sent)
-        local outs
-        if resp then
-          -- A provider answer we cannot read must not cost the batch its other results: every
-          -- message of this request is then uncertain (it may have been taken).
-          local parsed_ok, parsed = pcall(p.parse, p, resp, c)
-          if parsed_ok and type(parsed) == "table" and #parsed == #c then
-            outs = parsed
-          else
-            outs = common.each(#c, { status = "uncertain", code = tostring(resp.status),
-              message = "unreadable answer: " .. (parsed_ok and "wrong number of results"
-                                                    or tostring(parsed):gsub("^[^:]*:%d+: ", "")) })
-          end
-        else
-          outs = common.each(#c, common.transport_outcome(err, code, sent ~= false))
-          for j, e in ipairs(c) do
-            if e.serial then
-              outs[j].ids.msg_key, outs[j].ids.cid = nil, nil
-            end
-          end
-        end
-        local down = false
-        for j = 1, #c do if outs[j].down then down = true end end
-        router:record(p.name, not down)
-        for j, e in ipairs(c) do handle(e, outs[j], c) end
-        if hooks and hooks.after_response then settled(p, hooks, c) end
-      end
-      local c1 = next_chunk()
-      local c2 = c1 and next_chunk()
+      local c1 = next_chunk(st)
+      local c2 = c1 and next_chunk(st)
       if c2 and transport and transport.submit and not p.send_chunk then
-        -- Pipelined: keep `conc` requests unsettled; check, map and build the next requests
-        -- (and read the answers that came back) while the others travel. Answers are handled
-        -- in the order the requests went out, so results and hooks see the same order as
-        -- without pipelining.
-        local inflight, n_inflight, order, head, tail, done = {}, 0, {}, 1, 0, {}
-        local queue = { c1, c2 }
-        local function take()
-          local q = table.remove(queue, 1)
-          if q then return q end
-          return next_chunk()
-        end
-        local c = take()
-        while true do
-          while c and n_inflight < conc do
-            if quota_hit then
-              quota_stop(c)
-              for rest in take do quota_stop(rest) end
-              c = nil
-              break
-            end
-            if hooks and hooks.before_send then announce(p, hooks, c) end
-            local id = transport:submit(p:build(c))
-            inflight[id] = c
-            n_inflight = n_inflight + 1
-            tail = tail + 1
-            order[tail] = id
-            c = take()
-          end
-          if n_inflight == 0 then break end   -- all answered (or stopped for quota)
-          local id, resp, err, code, sent = transport:wait()
-          if id and inflight[id] and not done[id] then
-            done[id] = { resp or false, err, code, sent }
-            -- A slot frees only when its answer is handled (hooks run), not when it arrives:
-            -- so at most `conc` requests are ever sent without a settled outcome, the bound
-            -- a crashed campaign's journal relies on.
-            while head <= tail and done[order[head]] do
-              n_inflight = n_inflight - 1
-              local hid = order[head]
-              order[head] = nil
-              head = head + 1
-              local r = done[hid]
-              done[hid] = nil
-              local hc = inflight[hid]
-              inflight[hid] = nil
-              outcome(hc, r[1] or nil, r[2], r[3], r[4])
-            end
-          elseif not id then
-            -- The transport lost track of its requests: they may have gone out. Settle them as
-            -- uncertain (in order) rather than raise and lose every result of the batch.
-            for k = head, tail do
-              local hid = order[k]
-              local hc = hid and inflight[hid]
-              if hc then
-                local r = done[hid]
-                if r then outcome(hc, r[1] or nil, r[2], r[3], r[4])
-                else outcome(hc, nil, "transport lost the request", "protocol", true) end
-              end
-            end
-            n_inflight = 0
-            -- what was never submitted did not go out
-            if c then outcome(c, nil, "transport lost its requests", "protocol", false); c = nil end
-            for rest in take do outcome(rest, nil, "transport lost its requests", "protocol", false) end
-          end
-        end
+        run_pipelined(st, c1, c2, conc)
       elseif c1 and not c2 and not p.send_chunk then
         -- one request (a single send, or a small batch)
-        if quota_hit then
-          quota_stop(c1)
+        if st.quota_hit then
+          quota_stop(st, c1)
         else
           if hooks and hooks.before_send then announce(p, hooks, c1) end
           local resp, err, code, sent = transport:request(p:build(c1))
-          outcome(c1, resp, err, code, sent)
+          outcome(st, c1, resp, err, code, sent)
         end
       else
-        local chunks = { c1, c2 }
-        if c2 then for c in next_chunk do chunks[#chunks + 1] = c end end
-        -- A queuing transport keeps `conc` requests in flight itself: give it more per call
-        -- so no connection idles while the client builds the next requests.
-        local per_call = conc
-        if transport and transport.queues and conc >= (transport.limit or math.huge) then
-          per_call = conc * 4
-        end
-        for w = 1, #chunks, per_call do
-          if quota_hit then
-            for k = w, #chunks do quota_stop(chunks[k]) end
-            break
-          end
-          local wave = {}
-          for k = w, math.min(w + per_call - 1, #chunks) do wave[#wave + 1] = chunks[k] end
-          if hooks and hooks.before_send then
-            for _, c in ipairs(wave) do announce(p, hooks, c) end
-          end
-          if p.send_chunk then
-            for _, c in ipairs(wave) do
-              local outs = p:send_chunk(c)
-              for j, e in ipairs(c) do handle(e, outs[j], c) end
-              if hooks and hooks.after_response then settled(p, hooks, c) end
-            end
-          else
-            local reqs = {}
-            for k, c in ipairs(wave) do reqs[k] = p:build(c) end
-            if #reqs == 1 then
-              local resp, err, code, sent = transport:request(reqs[1])
-              outcome(wave[1], resp, err, code, sent)
-            else
-              local res = transport:request_many(reqs)
-              for k, c in ipairs(wave) do
-                local r = res[k]
-                outcome(c, r.resp, r.err, r.code, r.sent)
-              end
-            end
-          end
-        end
+        run_waves(st, c1, c2, conc)
       end
     end
-    if reauth and p.unauthorized then p:unauthorized() end
-    if quota_hit and #again > 0 then
-      quota_stop(again)
+    st.round_one = false
+    if st.reauth and p.unauthorized then p:unauthorized() end
+    local again = st.again
+    if st.quota_hit and #again > 0 then
+      quota_stop(st, again)
       again = {}
     end
-    if #again > 0 and wait > 0 then policy.sleep(wait) end
+    if #again > 0 and st.wait > 0 then st.policy.sleep(st.wait) end
     pending = again
   end
 end
