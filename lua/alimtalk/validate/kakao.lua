@@ -108,6 +108,15 @@ local function match(ctx, tpl, text, field, pcode)
   if err then ctx:push(err) end
 end
 
+-- A title/description pair given by the caller against the template's (item highlight, each
+-- item, summary): each part present on both sides must match.
+local function match_pair(ctx, tpl, given, title_field, description_field, pcode)
+  if tpl.title and given.title then match(ctx, tpl.title, given.title, title_field, pcode) end
+  if tpl.description and given.description then
+    match(ctx, tpl.description, given.description, description_field, pcode)
+  end
+end
+
 local function http_url(s)
   return s:match("^[Hh][Tt][Tt][Pp][Ss]?://.") ~= nil
 end
@@ -504,12 +513,7 @@ function _M.check(ctx, m)
       pair(ctx, ih, "item_highlight", "ih_title", "ih_description", P.codes.required)
     end
     local tih = e and not rendered.item_highlight and e.item_highlight
-    if tih then
-      if tih.title and ih.title then match(ctx, tih.title, ih.title, "item_highlight.title", "3033") end
-      if tih.description and ih.description then
-        match(ctx, tih.description, ih.description, "item_highlight.description", "3033")
-      end
-    end
+    if tih then match_pair(ctx, tih, ih, "item_highlight.title", "item_highlight.description", "3033") end
   end
   local items = m.items
   if items and only_item_list(ctx, e, "items", "3036", "an item list") then
@@ -524,11 +528,8 @@ function _M.check(ctx, m)
           len(titems), n), "3036", len(titems), n, "items")
       else
         for i = 1, n do
-          local t, it = titems[i], items[i]
-          if t.title and it.title then match(ctx, t.title, it.title, path("items", i, "title"), "3036") end
-          if t.description and it.description then
-            match(ctx, t.description, it.description, path("items", i, "description"), "3036")
-          end
+          match_pair(ctx, titems[i], items[i], path("items", i, "title"),
+            path("items", i, "description"), "3036")
         end
       end
     end
@@ -544,12 +545,7 @@ function _M.check(ctx, m)
       end
     end
     local ts = e and not rendered.summary and e.summary
-    if ts then
-      if ts.title and sm.title then match(ctx, ts.title, sm.title, "summary.title", "3038") end
-      if ts.description and sm.description then
-        match(ctx, ts.description, sm.description, "summary.description", "3038")
-      end
-    end
+    if ts then match_pair(ctx, ts, sm, "summary.title", "summary.description", "3038") end
   end
   local buttons = m.buttons
   if buttons then
