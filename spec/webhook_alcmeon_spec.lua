@@ -15,6 +15,10 @@ describe("webhook.alcmeon", function()
     assert.equal("alc-5521", ev.ids.message_id)
     local ok = assert(hook_mod.new()):parse({}, '{"message_id":"m1","status":"delivered","time":"t"}')
     assert.equal("delivered", ok.status)
+    -- a code sent as a JSON number reads as the provider wrote it ("3019", not Lua 5.4's "3019.0")
+    local num = assert(hook_mod.new()):parse({},
+      '{"message_id":"m2","status":"failed","error":{"code":3019,"errorText":"x"}}')
+    assert.equal("3019", num.code)
   end)
 
   it("refuses unknown statuses and bad JSON", function()

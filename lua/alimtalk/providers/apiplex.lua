@@ -226,7 +226,8 @@ function methods.parse(self, resp, chunk)
   else
     o = common.http_outcome(resp)
     if o.status == "unauthorized" then o.status = "auth_failed" end
-    if doc and doc.code then o.code = tostring(doc.code) o.message = common.val(doc.desc) or o.message end
+    local code = doc and common.code(doc.code)
+    if code then o.code = code o.message = common.val(doc.desc) or o.message end
   end
   local out = common.each(#chunk, o)
   for i, e in ipairs(chunk) do out[i].ids.msg_key = e.serial end

@@ -212,7 +212,7 @@ function methods:call(method, path, body)
       if doc then doc[0] = resp.body end
       if resp.status >= 300 or not doc then
         return nil, errors.new{ code = resp.status == 404 and "NOT_FOUND" or "PROVIDER",
-          message = "HTTP " .. resp.status, provider_code = doc and doc.code and tostring(doc.code)
+          message = "HTTP " .. resp.status, provider_code = doc and common.code(doc.code)
           or tostring(resp.status), provider = "bizmessage" }
       end
       return doc
@@ -315,7 +315,7 @@ function methods:detail(uid)
   if type(doc.result) ~= "table" then
     return nil, errors.new{ code = "NOT_FOUND", message = "no message with uid " .. tostring(uid)
                             .. " at bizmessage", provider = "bizmessage",
-                            provider_code = doc.code and tostring(doc.code) }
+                            provider_code = common.code(doc.code) }
   end
   return result_event(doc.result)
 end

@@ -179,7 +179,7 @@ function methods.parse(_, resp, chunk)
   local o = common.http_outcome(resp)
   if o.status == "rejected" or o.status == "unauthorized" then
     local code, msg = error_of(doc)
-    if code then o.provider_code = tostring(code) end
+    if code then o.provider_code = common.code(code) end
     if msg then o.message = msg end
   end
   return common.each(n, o)

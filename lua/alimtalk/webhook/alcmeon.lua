@@ -54,7 +54,7 @@ function _M.normalize(doc)
     return fail("UNSUPPORTED", "status must be delivered or failed")
   end
   local e = type(v(doc.error)) == "table" and doc.error or nil
-  local code = e and v(e.code) and tostring(v(e.code)) or st
+  local code = e and common.code(e.code) or st
   return events.new{
     provider = "alcmeon", status = st, code = code,
     message = e and v(e.errorText) or st, ids = { message_id = v(doc.message_id) },

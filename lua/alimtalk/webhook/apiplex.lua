@@ -53,12 +53,12 @@ end
 -- @treturn table event
 function _M.normalize(r)
   local v = common.val
-  local code = v(r.code) and tostring(v(r.code)) or nil
+  local code = common.code(r.code)
   local status = events.status_for("apiplex", code, "failed")
   local fb = v(r.failback)
   local fallback
   if type(fb) == "table" then
-    local fcode = v(fb.code) and tostring(v(fb.code)) or nil
+    local fcode = common.code(fb.code)
     fallback = { code = fcode, message = v(fb.desc),
                  status = fcode and events.status_for("apiplex", fcode, "failed") }
   end
