@@ -234,6 +234,29 @@ function _M.render(tpl, vars, opts)
   return s
 end
 
+-- How many bytes of `lit` the text holds from `at` on.
+local function common_prefix(text, at, lit)
+  local k = 0
+  while k < #lit and byte(text, at + k) == byte(lit, k + 1) do k = k + 1 end
+  return k
+end
+
+-- A literal piece that is not in the text after `pos`: where its longest prefix found there
+-- stops matching (the text position, the piece, the position in the piece).
+local function closest(text, lit, pos)
+  local best_at, best_k = pos, 0
+  if lit ~= "" then
+    local first = sub(lit, 1, 1)
+    local s = find(text, first, pos, true)
+    while s do
+      local k = common_prefix(text, s, lit)
+      if k > best_k then best_at, best_k = s, k end
+      s = find(text, first, s + 1, true)
+    end
+  end
+  return best_at + best_k, lit, best_k + 1
+end
+
 -- Locate the first difference between a template and a text that does not match it: walk
 -- literal pieces left to right, letting each slot absorb text up to the next literal piece.
 local function first_difference(t, text)
@@ -244,40 +267,18 @@ local function first_difference(t, text)
     if i == 1 or lit == "" and i <= n then
       -- a literal at a fixed place (the start), or an empty one between two slots
       if sub(text, pos, pos + #lit - 1) ~= lit then
-        local k = 0
-        while k < #lit and byte(text, pos + k) == byte(lit, k + 1) do k = k + 1 end
+        local k = common_prefix(text, pos, lit)
         return pos + k, lit, k + 1
       end
       pos = pos + #lit
     elseif i == n + 1 then
       -- the last piece must end the text: align it with the end
       local start = #text - #lit + 1
-      if start < pos or sub(text, start) ~= lit then
-        -- find the longest prefix of lit present after pos, report where it stops matching
-        local best_at, best_k = pos, 0
-        local s = find(text, sub(lit, 1, 1), pos, true)
-        while s and #lit > 0 do
-          local k = 0
-          while k < #lit and byte(text, s + k) == byte(lit, k + 1) do k = k + 1 end
-          if k > best_k then best_at, best_k = s, k end
-          s = find(text, sub(lit, 1, 1), s + 1, true)
-        end
-        return best_at + best_k, lit, best_k + 1
-      end
+      if start < pos or sub(text, start) ~= lit then return closest(text, lit, pos) end
       return nil
     else
       local s = find(text, lit, pos, true)
-      if not s then
-        local best_at, best_k = pos, 0
-        local c = find(text, sub(lit, 1, 1), pos, true)
-        while c do
-          local k = 0
-          while k < #lit and byte(text, c + k) == byte(lit, k + 1) do k = k + 1 end
-          if k > best_k then best_at, best_k = c, k end
-          c = find(text, sub(lit, 1, 1), c + 1, true)
-        end
-        return best_at + best_k, lit, best_k + 1
-      end
+      if not s then return closest(text, lit, pos) end
       pos = s + #lit
     end
   end
