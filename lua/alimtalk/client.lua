@@ -205,19 +205,16 @@ function methods:provider(name)
   return self.providers[name or self.names[1]]
 end
 
--- Template entry and the provider's code for a message.
+-- Template entry and the provider's code for a message. A validated copy carries the entry it
+-- was rendered from; otherwise the registry is asked once. The code is the provider's own, else
+-- its profile's (the sandbox sends as the profile it imitates), else the name as given.
 function methods:_template(msg, p)
   local name = msg.template
-  local reg = self.registry
-  if reg and name then
-    local tpl = reg:get(name)
-    if tpl then
-      local code = reg:code_for(name, p.name)
-      if not code and p.profile ~= p.name then code = reg:code_for(name, p.profile) end
-      return tpl, code or name
-    end
-  end
-  return nil, name or ""
+  local tpl = msg.template_entry
+  if tpl == nil and name and self.registry then tpl = self.registry:get(name) end
+  if not tpl then return nil, name or "" end
+  local codes = tpl.codes
+  return tpl, codes[p.name] or codes[p.profile] or name
 end
 
 -- Pre-flight validation against a provider's rules.
