@@ -158,7 +158,7 @@ function methods.parse(_, resp, chunk)
       return common.each(n, { status = "uncertain", code = tostring(resp.status),
                               message = "unreadable send response" })
     end
-    local out = {}
+    local out, request_id = {}, common.val(doc.requestId)
     for i = 1, n do
       local m = common.val(list[i])
       if type(m) ~= "table" then m = {} end
@@ -171,7 +171,7 @@ function methods.parse(_, resp, chunk)
       out[i] = {
         status = class, code = code,
         message = common.val(m.requestStatusDesc) or common.val(m.requestStatusName),
-        ids = { request_id = common.val(doc.requestId), message_id = common.val(m.messageId) },
+        ids = { request_id = request_id, message_id = common.val(m.messageId) },
       }
     end
     return out
