@@ -1,7 +1,7 @@
 --- AlimTalk templates: parse, list variables, render, and match a finished text.
 -- Kakao writes variables as `#{name}`; Alcmeon writes `{{name}}`. A parsed template is
--- precompiled once (literal pieces, slot names, a Lua pattern for matching) so rendering a
--- message costs one `table.concat` into a reused buffer.
+-- precompiled once (literal pieces, slot names, a generated renderer) so rendering a message
+-- costs one concatenation.
 --
 -- Kakao accepts a message only if its text equals the approved template exactly, whitespace
 -- and newlines included, with only the variable slots differing (code 3016). `match` checks
@@ -19,11 +19,6 @@ local tpl_mt = { __name = "alimtalk.template" }
 tpl_mt.__index = tpl_mt
 
 local SNIPPET = 24 -- bytes of context on each side of a mismatch, widened to whole characters
-
--- Lua pattern special characters escaped so a literal piece matches itself.
-local function escape(s)
-  return (s:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"))
-end
 
 -- Number of UTF-8 characters in s[1..n] (counts lead bytes; the text is UTF-8 checked
 -- elsewhere by the C core, this only turns a byte offset into a position for a message).
@@ -136,17 +131,9 @@ function _M.parse(body, opts)
   end
   literals[#literals + 1] = sub(body, pos)
 
-  local pat = { "^" }
-  for i = 1, #names do
-    pat[#pat + 1] = escape(literals[i])
-    pat[#pat + 1] = "(.-)"
-  end
-  pat[#pat + 1] = escape(literals[#literals])
-  pat[#pat + 1] = "$"
-
   return setmetatable({
     body = body, syntax = syntax, variables = variables, names = names, literals = literals,
-    varset = seen, pattern = concat(pat), buf = {}, fast = compile_render(names, literals),
+    varset = seen, buf = {}, fast = compile_render(names, literals),
   }, tpl_mt)
 end
 
@@ -286,14 +273,14 @@ local function first_difference(t, text)
   return nil
 end
 
--- Lua patterns hold at most 32 captures. A template with more slots is matched by placing each
--- literal piece at its leftmost place after the one before (the last piece at the end of the
--- text): the pattern's lazy `(.-)` slots take the same values, since a later place only leaves
--- less room for the pieces after it, so the shortest capture that lets the rest match is the
--- one ending at the leftmost place.
-local MAX_CAPTURES = 32
+-- The slot values of a text that fits the template, or nil: each literal piece at its leftmost
+-- place after the one before, the last piece at the end of the text. That is enough (a later
+-- place only leaves less room for the pieces after it) and gives each slot the shortest value,
+-- as the anchored pattern with lazy `(.-)` slots would, without its backtracking or its limit
+-- of 32 captures.
 local function leftmost_captures(t, text)
   local lits, n = t.literals, #t.names
+  if n == 0 then return text == lits[1] and {} or nil end
   local head, tail = lits[1], lits[n + 1]
   if sub(text, 1, #head) ~= head then return nil end
   local caps, pos = {}, #head + 1
@@ -324,17 +311,11 @@ function _M.match(tpl, text, opts)
   if type(text) ~= "string" then error("template.match: text must be a string", 2) end
   local field, pcode = "content", "3016"
   if opts then field = opts.field or field; pcode = opts.provider_code or pcode end
-  local caps, off
-  if #t.names > MAX_CAPTURES then
-    caps, off = leftmost_captures(t, text), 0
-  else
-    caps, off = { find(text, t.pattern) }, 2   -- find's start and end come first
-    if not caps[1] then caps = nil end
-  end
+  local caps = leftmost_captures(t, text)
   if caps then
     local out, names = {}, t.names
     for i = 1, #names do
-      local name, v = names[i], caps[i + off]
+      local name, v = names[i], caps[i]
       local prev = out[name]
       if prev ~= nil and prev ~= v then
         local e = errors.new{ code = "TEMPLATE_MISMATCH", field = field, provider_code = pcode,

@@ -8,25 +8,21 @@ local _M = {}
 local templates = {}       -- list, in file order
 local by_code = { sens = {}, bizmessage = {}, apiplex = {}, sinch = {} }
 
--- Turn "a #{x} b" into an anchored Lua pattern with one capture per slot, and keep the
--- literal pieces between the slots ("a ", " b") for `matches`.
+-- Split "a #{x} b" into its literal pieces ("a ", " b") and slot names ("x").
 local function compile(s)
   if type(s) ~= "string" then return nil end
-  local parts, names, lits = { "^" }, {}, {}
+  local names, lits = {}, {}
   local pos = 1
   while true do
     local a, b, name = s:find("#{([^}]*)}", pos)
     local lit = s:sub(pos, (a or 0) - 1)
     if not a then lit = s:sub(pos) end
     lits[#lits + 1] = lit
-    parts[#parts + 1] = (lit:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"))
     if not a then break end
-    parts[#parts + 1] = "(.-)"
     names[#names + 1] = name
     pos = b + 1
   end
-  parts[#parts + 1] = "$"
-  return { pattern = table.concat(parts), names = names, text = s, lits = lits }
+  return { names = names, text = s, lits = lits }
 end
 
 --- Load a registry file (JSON). Raises on a malformed file: the server refuses to start.
@@ -82,15 +78,13 @@ function _M.all() return templates end
 
 local find = string.find
 
---- Does `text` fit the compiled template text `c`? A nil template field matches only nil/"".
--- Same answer as `text:find(c.pattern)`, without the pattern matcher's backtracking (it ran
--- once per message and per button link, the sandbox's hottest check): the text must start
--- with the first literal piece, end with the last, and hold the ones between in order.
--- Taking each middle piece at its leftmost place is enough: a later place only leaves less
--- room for the pieces after it.
-function _M.matches(c, text)
-  if c == nil then return text == nil or text == "" end
-  if type(text) ~= "string" then return false end
+-- Walk `text` against the compiled template text `c`: it must start with the first literal
+-- piece, end with the last and hold the ones between in order, each taken at its leftmost
+-- place (a later place only leaves less room for the pieces after it). That placement also
+-- gives each slot its shortest value, as an anchored pattern with lazy `(.-)` slots would,
+-- without the pattern matcher's backtracking (this runs once per message and per button link,
+-- the sandbox's hottest check) or its limit of 32 captures. Fills `caps` when given.
+local function walk(c, text, caps)
   local lits = c.lits
   local k = #lits
   if k == 1 then return text == lits[1] end
@@ -99,37 +93,30 @@ function _M.matches(c, text)
   local pos = #head + 1
   for j = 2, k - 1 do
     local piece = lits[j]
-    if piece ~= "" then
-      local _, e = find(text, piece, pos, true)
-      if not e then return false end
-      pos = e + 1
-    end
+    local s = find(text, piece, pos, true)   -- an empty piece is found at pos
+    if not s then return false end
+    if caps then caps[j - 1] = text:sub(pos, s - 1) end
+    pos = s + #piece
   end
   local at = #text - #tail + 1
   if at < pos then return false end
-  return tail == "" or find(text, tail, at, true) == at
+  if tail ~= "" and find(text, tail, at, true) ~= at then return false end
+  if caps then caps[k - 1] = text:sub(pos, at - 1) end
+  return true
+end
+
+--- Does `text` fit the compiled template text `c`? A nil template field matches only nil/"".
+function _M.matches(c, text)
+  if c == nil then return text == nil or text == "" end
+  if type(text) ~= "string" then return false end
+  return walk(c, text, nil)
 end
 
 --- The values of the `#{var}` slots in `text`, in order, or nil when it does not match.
 function _M.captures(c, text)
   if c == nil or type(text) ~= "string" then return nil end
-  if #c.names == 0 then return text:find(c.pattern) and {} or nil end
-  if #c.names > 32 then
-    -- past the 32 captures a Lua pattern holds: each literal piece at its leftmost place
-    -- (what the pattern's lazy slots give, see `matches`)
-    if not _M.matches(c, text) then return nil end
-    local lits, caps = c.lits, {}
-    local pos = #lits[1] + 1
-    for j = 2, #lits - 1 do
-      local s = find(text, lits[j], pos, true)
-      caps[j - 1] = text:sub(pos, s - 1)
-      pos = s + #lits[j]
-    end
-    caps[#lits - 1] = text:sub(pos, #text - #lits[#lits])
-    return caps
-  end
-  local caps = { text:match(c.pattern) }
-  if caps[1] == nil then return nil end
+  local caps = {}
+  if not walk(c, text, caps) then return nil end
   return caps
 end
 
