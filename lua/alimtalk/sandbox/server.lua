@@ -165,6 +165,7 @@ http {
   lua_shared_dict sbx_msg ${shm};
   lua_shared_dict sbx_log ${shm};
   lua_shared_dict sbx_tok 4m;
+  lua_shared_dict sbx_seq 64k;
   lua_max_pending_timers 65536;
   lua_max_running_timers 4096;
   lua_socket_log_errors off;

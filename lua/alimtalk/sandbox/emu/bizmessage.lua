@@ -254,7 +254,7 @@ local function search(ctx)
   end
   local now = ngx.now()
   local n = state.count("bizmessage")
-  local start = 1
+  local start = state.first("bizmessage")
   if req.last_uid then
     local rec = state.message("bizmessage", tostring(req.last_uid))
     if not rec then

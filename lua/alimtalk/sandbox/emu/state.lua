@@ -2,7 +2,8 @@
 -- Everything that must be seen by every nginx worker lives in `lua_shared_dict`s:
 -- `sbx_state` (counters, dedup keys, report groups, faults, settings), `sbx_msg` (accepted
 -- messages and the per-provider indexes), `sbx_log` (attempts, webhook deliveries, sink
--- captures) and `sbx_tok` (bearer tokens, with their TTL as the dict expiry).
+-- captures), `sbx_tok` (bearer tokens, with their TTL as the dict expiry) and `sbx_seq`
+-- (the message index counters, which a reset keeps).
 -- Also the JSON helpers, the time formats the providers use and the response helper.
 -- @module alimtalk.sandbox.emu.state
 local cjson = require("cjson").new()
@@ -140,7 +141,7 @@ _M.put = put
 --- Reserve `k` consecutive index positions of a provider's message list (1-based).
 -- @treturn integer the first of them
 function _M.reserve(provider, k)
-  return dict("sbx_msg"):incr("n:" .. provider, k or 1, 0) - (k or 1) + 1
+  return dict("sbx_seq"):incr("n:" .. provider, k or 1, 0) - (k or 1) + 1
 end
 
 -- Records are stored by index position ("m:<provider>:<n>"), or, for a provider that
@@ -246,7 +247,7 @@ end
 -- records, never change them (see `batch`).
 function _M.messages(provider)
   local out = {}
-  local n, count = 1, _M.count(provider)
+  local n, count = _M.first(provider), _M.count(provider)
   local batched = batch_readers[provider] ~= nil
   while n <= count do
     local recs = batched and _M.batch(provider, n)
@@ -262,9 +263,14 @@ function _M.messages(provider)
   return out
 end
 
---- How many messages a provider has stored (the index runs 1..count).
+--- The last index position a provider has handed out (positions run `first`..`count`).
 function _M.count(provider)
-  return dict("sbx_msg"):get("n:" .. provider) or 0
+  return dict("sbx_seq"):get("n:" .. provider) or 0
+end
+
+--- The first index position stored since the last reset (1 before any reset).
+function _M.first(provider)
+  return dict("sbx_msg"):get("f:" .. provider) or 1
 end
 
 --- The delivery status of a record now: "pending", "delivered", "failed" or "canceled".
@@ -309,11 +315,16 @@ function _M.claim(kind, serial, value)
 end
 
 --- Forget everything (messages, logs, tokens, dedup keys, faults, settings overrides).
+-- Index positions are never handed out twice in a server's life, reset or not: a SENS message
+-- id carries its position, so an id from before a reset must not find a message sent after it.
+local PROVIDERS = { "sens", "bizmessage", "apiplex", "sinch" }
 function _M.reset()
   for _, name in ipairs({ "sbx_state", "sbx_msg", "sbx_log", "sbx_tok" }) do
     dict(name):flush_all()
     dict(name):flush_expired()
   end
+  local msg, seq = dict("sbx_msg"), dict("sbx_seq")
+  for _, p in ipairs(PROVIDERS) do put(msg, "f:" .. p, (seq:get("n:" .. p) or 0) + 1) end
   dict("sbx_state"):set("v", ngx.now())
 end
 
