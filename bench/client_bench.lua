@@ -240,6 +240,46 @@ local ok, err = pcall(function()
     print(string.format("bulk CPU per message: client process %.1f us, Node process %.1f us "
       .. "(client/Node efficiency %.2fx); sandbox nginx workers %.1f us serving the client, %.1f us "
       .. "serving Node  [lowest of %d rounds]", lcpu, ncpu, ncpu / lcpu, lscpu, nscpu, BULK_ROUNDS))
+    -- What 3x the Node script leaves the client on this machine: the cores' time per message at
+    -- that rate, less the server's share; and what lua-cjson alone takes of it (encoding a
+    -- 100-message SENS body and decoding its answer, the shapes the client sends and reads).
+    local cores = tonumber((sh("nproc"))) or 1
+    local budget = cores / (3 * nb) * 1e6 - lscpu
+    local sens = client:provider("sens")
+    local entries = {}
+    for i = 1, 100 do entries[i] = sens:prepare(shipped(i), client.registry:get("order_shipped"),
+                                             "ORDER_SHIPPED").payload end
+    local answer = {}
+    for i = 1, 100 do
+      answer[i] = { messageId = string.format("00000001-0002-4003-a004-%012x", i), countryCode = "82",
+        to = entries[i].to, content = entries[i].content, requestStatusCode = "A000",
+        requestStatusName = "success", requestStatusDesc = "성공", useSmsFailover = false }
+    end
+    local body = { plusFriendId = "@pf", templateCode = "ORDER_SHIPPED", messages = entries }
+    local answer_json = cjson.encode({ requestId = "RSAL-1-100-abcdef", statusCode = "202",
+      statusName = "success", requestTime = "2026-11-21T13:00:00.000", messages = answer })
+    local json_best = math.huge
+    for _ = 1, 5 do
+      local c0 = os.clock()
+      for _ = 1, 200 do cjson.decode(answer_json); cjson.encode(body) end
+      json_best = math.min(json_best, (os.clock() - c0) / (200 * 100) * 1e6)
+    end
+    -- and what the pre-flight checks with rendering take, as the client runs them
+    local validate = require "alimtalk.validate"
+    local vopts = validate.options{ provider = "sens", registry = client.registry, now = os.time() }
+    local vmsgs = {}
+    for i = 1, 20000 do vmsgs[i] = shipped(i) end
+    local check_best = math.huge
+    for _ = 1, 3 do
+      local c0 = os.clock()
+      for i = 1, #vmsgs do assert(validate.message(vmsgs[i], vopts)) end
+      check_best = math.min(check_best, (os.clock() - c0) / #vmsgs * 1e6)
+    end
+    print(string.format("3x the Node script is %.0f msgs/s: %d cores then give %.1f us of CPU per "
+      .. "message, %.1f us once the sandbox's share is taken out, for all of the client's work; "
+      .. "lua-cjson alone takes %.1f us per message (encoding the request, decoding the answer) and "
+      .. "the pre-flight checks with rendering %.1f us", 3 * nb, cores, cores / (3 * nb) * 1e6,
+      budget, json_best, check_best))
   end
 end)
 s:stop()
