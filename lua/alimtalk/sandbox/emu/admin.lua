@@ -112,7 +112,19 @@ function _M.handle(ctx)
   if path == "/_sandbox/health" then
     return 200, { ok = true, pid = ngx.worker.pid(), templates = #registry.all() }
   elseif path == "/_sandbox/attempts" and m == "GET" then
-    return 200, state.list(state.read_log("a", since(args), tonumber(args.limit)))
+    local limit = tonumber(args.limit)
+    if not args.provider then return 200, state.list(state.read_log("a", since(args), limit)) end
+    -- one provider's: filtered first, so `limit` keeps that provider's last entries
+    local out = {}
+    for _, a in ipairs(state.read_log("a", since(args))) do
+      if a.provider == args.provider then out[#out + 1] = a end
+    end
+    if limit and #out > limit then
+      local last = {}
+      for i = #out - math.max(0, math.floor(limit)) + 1, #out do last[#last + 1] = out[i] end
+      out = last
+    end
+    return 200, state.list(out)
   elseif path == "/_sandbox/outbox" and m == "GET" then
     return 200, state.list(outbox(args))
   elseif path:find("^/_sandbox/messages/%w+/.+$") and m == "GET" then
