@@ -131,4 +131,13 @@ describe("client: failover", function()
                     service_id = "c" } } }
     end)
   end)
+
+  it("raises when given both one provider and a route, naming both", function()
+    -- (it used to take the provider, drop the route, and then blame the route's second
+    -- provider for being "not in the route")
+    assert.has_error(function()
+      alimtalk.new{ provider = "sandbox", route = { "sandbox", "sens" }, sandbox = {},
+                    sens = { access_key = "a", secret_key = "b", service_id = "c" } }
+    end, "alimtalk.new: give provider (one provider) or route (several), not both")
+  end)
 end)

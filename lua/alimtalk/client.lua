@@ -126,6 +126,10 @@ function _M.new(opts)
     end
   end
   local order
+  if opts.provider and opts.route then
+    -- one provider, or several in an order: both at once would leave one of them unused
+    error("alimtalk.new: give provider (one provider) or route (several), not both", 2)
+  end
   if opts.provider then
     if not PROVIDERS[opts.provider] then
       error("alimtalk.new: unknown provider '" .. opts.provider .. "'", 2)
