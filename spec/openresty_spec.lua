@@ -108,6 +108,11 @@ describe("OpenResty example", function()
                                            vars = { name = "x", date = "y" } })
     assert.are.equal(422, status)
     assert.are.equal("BAD_PHONE", body.error.code)
+    -- a provider the configuration does not have is the caller's mistake, not a server error
+    status, body = call("POST", "/send?provider=sinch", { to = "010-5555-0001", template = "welcome",
+                                                          vars = { name = "x", date = "y" } })
+    assert.are.equal(400, status)
+    assert.matches("provider 'sinch' is not configured", body.error, 1, true)
   end)
 
   it("receives API PLEX result webhooks with the echo token and refuses forged ones", function()

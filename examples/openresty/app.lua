@@ -57,7 +57,7 @@ local function get_client(name)
   if not cfg then return nil, e end
   name = name or cfg.provider or "sandbox"
   if not PROVIDERS[name] or (name ~= "sandbox" and not cfg[name]) then
-    return nil, "provider '" .. tostring(name) .. "' is not configured"
+    return nil, "provider '" .. tostring(name) .. "' is not configured", 400   -- the caller's mistake
   end
   if clients[name] or client_errs[name] then return clients[name], client_errs[name] end
   local ok, c, err = pcall(require("alimtalk").new, { provider = name, [name] = cfg[name],
@@ -74,8 +74,8 @@ function _M.send()
   ngx.req.read_body()
   local msg = cjson.decode(ngx.req.get_body_data() or "")
   if type(msg) ~= "table" then return reply(400, { error = "the body must be a JSON message" }) end
-  local c, e = get_client(ngx.var.arg_provider)
-  if not c then return reply(500, { error = e }) end
+  local c, e, status = get_client(ngx.var.arg_provider)
+  if not c then return reply(status or 500, { error = e }) end
   -- API PLEX result webhooks carry the echo token back: that is how /webhooks/apiplex
   -- knows a result is genuine.
   local token = os.getenv("APIPLEX_ECHO_TOKEN")
