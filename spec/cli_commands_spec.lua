@@ -87,6 +87,14 @@ describe("alimtalk command line", function()
       { { "webhook", "verify", "--provider", "nope" }, "--provider must be sinch, apiplex or alcmeon" },
       { { "send", "--to", "1", "--content", "x", "-c", "nonexistent.json" }, "cannot read configuration" },
       { { "frobnicate" }, "unknown command 'frobnicate'" },
+      -- a variable given twice is refused, naming it, instead of silently keeping the last
+      { { "send", "--to", "010-1234-5678", "--template", "welcome", "--var", "date=1", "--var", "name=a",
+          "--var", "name=b" }, "alimtalk send: --var name is given twice" },
+      { { "render", "--template", "welcome", "--var", "name=a", "--var", "name=b" },
+        "alimtalk render: --var name is given twice" },
+      { { "validate", "--to", "010-1234-5678", "--template", "welcome", "--var", "date=a",
+          "--var", "date=a" },
+        "alimtalk validate: --var date is given twice" },
     }
     for _, c in ipairs(cases) do
       assert_usage_error(c[1], c[2])

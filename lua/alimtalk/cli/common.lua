@@ -251,6 +251,8 @@ function _M.parse(spec, args)
 end
 
 --- Parse `name=value` pairs given with `--var`.
+-- A name given twice is refused: keeping one of two values silently would send a message
+-- nobody asked for.
 -- @tparam table list strings like `name=홍길동`
 -- @treturn table vars, or nil and a message
 function _M.parse_vars(list)
@@ -258,6 +260,7 @@ function _M.parse_vars(list)
   for _, kv in ipairs(list or {}) do
     local k, v = kv:match("^([^=]+)=(.*)$")
     if not k then return nil, "--var needs name=value, got '" .. kv .. "'" end
+    if vars[k] ~= nil then return nil, "--var " .. k .. " is given twice (give each variable once)" end
     vars[k] = v
   end
   return vars
