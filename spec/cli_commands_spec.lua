@@ -470,6 +470,43 @@ describe("alimtalk command line", function()
     assert.matches("ALIMTALK_SENS_ACCESS_KEY", err, 1, true)
   end)
 
+  it("an unset env: reference in a section the command does not use is no error", function()
+    local c = s.credentials
+    write(dir .. "/lazy.json", cjson.encode({ provider = "sens", templates = sandbox.templates,
+      sens = { base_url = s.http_url, access_key = "env:ALIMTALK_SPEC_UNSET_NCP",
+               service_id = c.sens.service_id, plus_friend_id = c.sens.plus_friend_id },
+      apiplex = { base_url = s.http_url, user_id = c.apiplex.user_id, sender_key = c.apiplex.sender_key,
+                  sender_number = "0212345678" } }))
+    local args = { "send", "-c", "lazy.json", "--to", "010-3300-0010", "--template", "welcome",
+                   "--var", "name=a", "--var", "date=b" }
+    -- the section it sends through: the variable is named, exit 2
+    local rc, out, err = run(args)
+    assert.are.equal(2, rc, err)
+    assert.are.equal("", out)
+    assert.matches("sens.access_key names the environment variable ALIMTALK_SPEC_UNSET_NCP", err, 1, true)
+    -- another provider chosen: the sens section is never read
+    args[#args + 1] = "-p"
+    args[#args + 1] = "apiplex"
+    rc, out, err = run(args)
+    assert.are.equal(0, rc, err)
+    assert.matches("^accepted via apiplex", out)
+    -- ALIMTALK_SENS_ACCESS_KEY given: the reference it replaces is not needed
+    rc, out, err = run({ "send", "-c", "lazy.json", "--to", "010-3300-0011", "--template", "welcome",
+                         "--var", "name=a", "--var", "date=b" },
+                       { env = env_prefix .. " ALIMTALK_SENS_ACCESS_KEY=" .. q(c.sens.access_key) })
+    assert.are.equal(0, rc, err)
+    assert.matches("^accepted via sens", out)
+    -- the read-only bulk status sends through nothing
+    write(dir .. "/lz.csv", "to,name,date\n010-3300-0012,a,b\n")
+    rc, out, err = run({ "bulk", "run", "lz.csv", "--campaign", "cli-lz", "--template", "welcome",
+                         "--progress", "none" })
+    assert.are.equal(0, rc, err .. out)
+    rc, out, err = run({ "bulk", "status", "cli-lz", "-c", "lazy.json",
+                         "--state-dir", dir .. "/alimtalk-campaigns", "--json" })
+    assert.are.equal(0, rc, err)
+    assert.are.equal(1, json(out).counts.accepted)
+  end)
+
   it("bulk run without --template and without a template column is refused up front", function()
     write(dir .. "/nt.csv", "to,name,date\n010-3400-0001,가,1일\n010-3400-0002,나,2일\n")
     local rc, out, err = run({ "bulk", "run", "nt.csv", "--campaign", "cli-nt" })

@@ -22,6 +22,7 @@ describe("cli configuration", function()
     local cfg = assert(common.load_config({ config = dir .. "/a.json" },
       env({ MY_ACCESS = "AK-123456", ALIMTALK_SENS_SECRET_KEY = "SK-abcdef",
             ALIMTALK_APIPLEX_SECRET_KEY = "AP-998877" })))
+    assert.are.equal(cfg, common.resolve(cfg))
     assert.are.equal("sens", cfg.provider)
     assert.are.equal(dir .. "/t.json", cfg.templates)
     assert.are.same({ service_id = "svc", access_key = "AK-123456", secret_key = "SK-abcdef",
@@ -35,7 +36,9 @@ describe("cli configuration", function()
 
   it("explains what is wrong in one line", function()
     write(dir .. "/b.json", '{"provider": "sens", "sens": {"secret_key": "env:NOT_SET"}}')
-    local cfg, e = common.load_config({ config = dir .. "/b.json" }, env({}))
+    local cfg = assert(common.load_config({ config = dir .. "/b.json" }, env({})))
+    local e
+    cfg, e = common.resolve(cfg)
     assert.is_nil(cfg)
     assert.matches("sens.secret_key names the environment variable NOT_SET, which is not set", e, 1, true)
     write(dir .. "/c.json", "{not json")
@@ -49,6 +52,29 @@ describe("cli configuration", function()
     cfg, e = common.load_config({ config = dir .. "/d.json" }, env({}))
     assert.is_nil(cfg)
     assert.matches("unknown provider 'kakao'", e, 1, true)
+  end)
+
+  it("reads an env: reference only where the command sends through it", function()
+    write(dir .. "/lazy.json", cjson.encode({ provider = "sens",
+      sens = { service_id = "svc", access_key = "env:LAZY_UNSET_ACCESS", secret_key = "env:LAZY_SK" },
+      sinch = { key_id = "k", key_secret = "env:LAZY_SINCH" },
+      route = { "sens", "sinch" } }))
+    -- the route sends through both: the unset variable is named
+    local cfg = assert(common.load_config({ config = dir .. "/lazy.json" }, env({ LAZY_SK = "sk-1234" })))
+    local ok, e = common.resolve(cfg)
+    assert.is_nil(ok)
+    assert.matches("sens.access_key names the environment variable LAZY_UNSET_ACCESS", e, 1, true)
+    -- -p sinch: the sens section is never read
+    cfg = assert(common.load_config({ config = dir .. "/lazy.json", provider = "sinch" },
+                                    env({ LAZY_SINCH = "ks-5678" })))
+    assert.are.equal(cfg, common.resolve(cfg))
+    assert.are.equal("ks-5678", cfg.sinch.key_secret)
+    assert.are.equal("env:LAZY_UNSET_ACCESS", cfg.sens.access_key)
+    -- ALIMTALK_SENS_ACCESS_KEY set: the reference it replaces is never read
+    cfg = assert(common.load_config({ config = dir .. "/lazy.json", provider = "sens" },
+      env({ ALIMTALK_SENS_ACCESS_KEY = "ak-from-env", LAZY_SK = "sk-1234" })))
+    assert.are.equal(cfg, common.resolve(cfg))
+    assert.are.same({ service_id = "svc", access_key = "ak-from-env", secret_key = "sk-1234" }, cfg.sens)
   end)
 
   it("defaults to the embedded sandbox and lets --provider choose", function()

@@ -282,27 +282,25 @@ function _M.decode_json(text, what)
   return v
 end
 
--- Resolve `"env:NAME"` values and ALIMTALK_<PROVIDER>_<KEY> variables into a provider section.
+-- What load_config learnt about each configuration it returned (weak keys): the getenv it
+-- read with and the sections already resolved by `resolve`.
+local loaded = setmetatable({}, { __mode = "k" })
+
+-- Note a provider section's secrets for redaction and fill ALIMTALK_<PROVIDER>_<KEY> into it.
+-- `"env:NAME"` references are left for `resolve`: a section the command does not send through
+-- must not fail for a variable it would never read.
 local function fill_from_env(name, section, getenv)
   for k, v in pairs(section) do
-    if type(v) == "string" then
-      local var = v:match("^env:([%w_]+)$")
-      if var then
-        local val = getenv(var)
-        if val == nil or val == "" then
-          return nil, "configuration " .. name .. "." .. k .. " names the environment variable "
-            .. var .. ", which is not set"
-        end
-        section[k] = val
-        if SECRET_KEYS[k] then add_secret(val) end
-      elseif SECRET_KEYS[k] then
+    if type(v) == "string" and not v:match("^env:[%w_]+$") then
+      if SECRET_KEYS[k] then
         add_secret(v)
       elseif k:match("_env$") and SECRET_KEYS[k:sub(1, -5)] then
         add_secret(getenv(v))
       end
     end
   end
-  -- Every key of the provider's vocabulary may come from ALIMTALK_<PROVIDER>_<KEY>.
+  -- Every key of the provider's vocabulary may come from ALIMTALK_<PROVIDER>_<KEY>, which
+  -- wins over the file (an `env:` reference it replaces is never read).
   local prefix = "ALIMTALK_" .. name:upper() .. "_"
   for _, k in ipairs(PROVIDER_SECRETS[name] or {}) do
     local val = getenv(prefix .. k:upper())
@@ -320,7 +318,8 @@ end
 -- (a provider section may also sit at the top level under its name, as in `alimtalk.new`).
 -- Secret keys come from the environment: `"secret_key": "env:NCP_SECRET_KEY"`, or
 -- ALIMTALK_<PROVIDER>_<KEY> (e.g. ALIMTALK_SENS_SECRET_KEY) which fills the key when set.
--- `--provider NAME` on the command line picks the provider.
+-- `"env:NAME"` references are resolved by `resolve` (which `client` calls), only in the
+-- sections the command sends through. `--provider NAME` on the command line picks the provider.
 -- @tparam table opts parsed options (`config`, `provider`)
 -- @tparam[opt] function getenv defaults to os.getenv
 -- @treturn table the options for `alimtalk.new`, or nil and a message
@@ -363,9 +362,7 @@ function _M.load_config(opts, getenv)
     local sec = providers[name] or cfg[name]
     if sec ~= nil then
       if type(sec) ~= "table" then return nil, "configuration: " .. name .. " must be an object" end
-      local ok, e = fill_from_env(name, sec, getenv)
-      if not ok then return nil, e end
-      cfg[name] = sec
+      cfg[name] = fill_from_env(name, sec, getenv)
     end
   end
   for name in pairs(providers) do
@@ -376,9 +373,7 @@ function _M.load_config(opts, getenv)
   -- A secret in the environment alone (no section in the file) still makes a section.
   for _, name in ipairs(PROVIDERS) do
     if cfg[name] == nil then
-      local sec = {}
-      local _, e = fill_from_env(name, sec, getenv)
-      if e then return nil, e end
+      local sec = fill_from_env(name, {}, getenv)
       if next(sec) then cfg[name] = sec end
     end
   end
@@ -387,6 +382,56 @@ function _M.load_config(opts, getenv)
     cfg.route = nil
   end
   if cfg.provider == nil and cfg.route == nil then cfg.provider = "sandbox" end
+  loaded[cfg] = { getenv = getenv, path = path, done = {} }
+  return cfg
+end
+
+-- The provider sections a configuration sends through: its route's, else its provider's.
+local function used_sections(cfg)
+  local names, seen = {}, {}
+  local function add(name)
+    if type(name) == "string" and not seen[name] then seen[name] = true; names[#names + 1] = name end
+  end
+  if type(cfg.route) == "table" then
+    for _, name in ipairs(cfg.route.order or cfg.route) do add(name) end
+    if type(cfg.route.weights) == "table" then
+      local w = {}
+      for name in pairs(cfg.route.weights) do w[#w + 1] = tostring(name) end
+      table.sort(w)
+      for _, name in ipairs(w) do add(name) end
+    end
+  elseif cfg.provider then
+    add(cfg.provider)
+  end
+  return names
+end
+
+--- Resolve the `"env:NAME"` references of the provider sections a configuration sends through
+-- (its route, else its provider). A section no command sends through is never read, so an
+-- unset variable there is no error.
+-- @tparam table cfg from load_config
+-- @treturn table cfg, or nil and a one-line message naming the field and the variable
+function _M.resolve(cfg)
+  local info = loaded[cfg]
+  if not info then return cfg end
+  for _, name in ipairs(used_sections(cfg)) do
+    local sec = cfg[name]
+    if type(sec) == "table" and not info.done[name] then
+      for k, v in pairs(sec) do
+        local var = type(v) == "string" and v:match("^env:([%w_]+)$")
+        if var then
+          local val = info.getenv(var)
+          if val == nil or val == "" then
+            return nil, "configuration " .. name .. "." .. k .. " names the environment variable "
+              .. var .. ", which is not set"
+          end
+          sec[k] = val
+          if SECRET_KEYS[k] then add_secret(val) end
+        end
+      end
+      info.done[name] = true
+    end
+  end
   return cfg
 end
 
@@ -394,6 +439,8 @@ end
 -- @tparam table cfg from load_config
 -- @treturn client, or nil and a message
 function _M.client(cfg)
+  local rok, re = _M.resolve(cfg)
+  if not rok then return nil, re end
   local alimtalk = require "alimtalk"
   local c = {}
   local sections = {}
