@@ -507,6 +507,26 @@ describe("alimtalk command line", function()
     assert.are.equal(1, json(out).counts.accepted)
   end)
 
+  it("a secret with a line break is named by its field and source, never shown", function()
+    for _, case in ipairs({
+      { "ALIMTALK_APIPLEX_SECRET_KEY", "apiplex.secret_key (from ALIMTALK_APIPLEX_SECRET_KEY)" },
+      { "ALIMTALK_SENS_SECRET_KEY", "sens.secret_key (from ALIMTALK_SENS_SECRET_KEY)" },
+    }) do
+      local provider = case[2]:match("^(%w+)")
+      local rc, out, err = run({ "send", "-p", provider, "--to", "010-3300-0020", "--template", "welcome",
+                                 "--var", "name=a", "--var", "date=b" },
+        { env = env_prefix .. " " .. case[1] .. "=" .. q("crlf-first-half\r\ncrlf-second-half") })
+      assert.are.equal(2, rc, err)
+      assert.are.equal("", out)
+      assert.matches("configuration " .. case[2] .. " contains a line break", err, 1, true)
+      assert.is_nil(err:find(".lua:", 1, true), err)
+      assert.is_nil(err:find("crlf-", 1, true), err)
+      local _, lines = err:gsub("\n", "")
+      assert.are.equal(1, lines, err)
+    end
+    assert.are.equal(0, #s:outbox({ to = "01033000020" }))
+  end)
+
   it("bulk run without --template and without a template column is refused up front", function()
     write(dir .. "/nt.csv", "to,name,date\n010-3400-0001,가,1일\n010-3400-0002,나,2일\n")
     local rc, out, err = run({ "bulk", "run", "nt.csv", "--campaign", "cli-nt" })

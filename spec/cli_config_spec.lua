@@ -77,6 +77,30 @@ describe("cli configuration", function()
     assert.are.same({ service_id = "svc", access_key = "ak-from-env", secret_key = "sk-1234" }, cfg.sens)
   end)
 
+  it("refuses a line break or NUL in a used section, naming the field and its source", function()
+    write(dir .. "/crlf.json", cjson.encode({ provider = "apiplex",
+      apiplex = { user_id = "u", secret_key_env = "CRLF_SECRET" },
+      sinch = { key_id = "k\nx" } }))
+    local cfg = assert(common.load_config({ config = dir .. "/crlf.json" },
+                                          env({ CRLF_SECRET = "secret-part-1\nsecret-part-2" })))
+    local ok, e = common.resolve(cfg)
+    assert.is_nil(ok)
+    assert.matches("^configuration apiplex%.secret_key %(from CRLF_SECRET%) contains a line break", e)
+    assert.is_nil(e:find("secret-part", 1, true))
+    -- the sinch section is not used by -p apiplex, but it is by -p sinch
+    cfg = assert(common.load_config({ config = dir .. "/crlf.json", provider = "sinch" }, env({})))
+    ok, e = common.resolve(cfg)
+    assert.is_nil(ok)
+    assert.matches("configuration sinch.key_id (from the configuration file " .. dir .. "/crlf.json)",
+                   e, 1, true)
+    -- a provider's own default variable (NCP_SECRET_KEY), when the file gives no key
+    write(dir .. "/crlf2.json", cjson.encode({ provider = "sens", sens = { service_id = "s" } }))
+    cfg = assert(common.load_config({ config = dir .. "/crlf2.json" }, env({ NCP_SECRET_KEY = "a\r\0b" })))
+    ok, e = common.resolve(cfg)
+    assert.is_nil(ok)
+    assert.matches("sens.secret_key (from NCP_SECRET_KEY)", e, 1, true)
+  end)
+
   it("defaults to the embedded sandbox and lets --provider choose", function()
     write(dir .. "/e.json", "{}")
     local cfg = assert(common.load_config({ config = dir .. "/e.json" }, env({})))

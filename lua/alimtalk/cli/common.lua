@@ -289,7 +289,7 @@ local loaded = setmetatable({}, { __mode = "k" })
 -- Note a provider section's secrets for redaction and fill ALIMTALK_<PROVIDER>_<KEY> into it.
 -- `"env:NAME"` references are left for `resolve`: a section the command does not send through
 -- must not fail for a variable it would never read.
-local function fill_from_env(name, section, getenv)
+local function fill_from_env(name, section, getenv, from)
   for k, v in pairs(section) do
     if type(v) == "string" and not v:match("^env:[%w_]+$") then
       if SECRET_KEYS[k] then
@@ -307,6 +307,7 @@ local function fill_from_env(name, section, getenv)
     if val and val ~= "" then
       section[k] = val
       add_secret(val)
+      from[name .. "." .. k] = prefix .. k:upper()
     end
   end
   return section
@@ -358,11 +359,12 @@ function _M.load_config(opts, getenv)
   -- Fold `providers = { x = {...} }` and top-level sections into top-level sections.
   local providers = cfg.providers or {}
   cfg.providers = nil
+  local from = {} -- "sens.access_key" -> the variable that gave it
   for _, name in ipairs(PROVIDERS) do
     local sec = providers[name] or cfg[name]
     if sec ~= nil then
       if type(sec) ~= "table" then return nil, "configuration: " .. name .. " must be an object" end
-      cfg[name] = fill_from_env(name, sec, getenv)
+      cfg[name] = fill_from_env(name, sec, getenv, from)
     end
   end
   for name in pairs(providers) do
@@ -373,7 +375,7 @@ function _M.load_config(opts, getenv)
   -- A secret in the environment alone (no section in the file) still makes a section.
   for _, name in ipairs(PROVIDERS) do
     if cfg[name] == nil then
-      local sec = fill_from_env(name, {}, getenv)
+      local sec = fill_from_env(name, {}, getenv, from)
       if next(sec) then cfg[name] = sec end
     end
   end
@@ -382,7 +384,7 @@ function _M.load_config(opts, getenv)
     cfg.route = nil
   end
   if cfg.provider == nil and cfg.route == nil then cfg.provider = "sandbox" end
-  loaded[cfg] = { getenv = getenv, path = path, done = {} }
+  loaded[cfg] = { getenv = getenv, path = path, done = {}, from = from }
   return cfg
 end
 
@@ -406,11 +408,57 @@ local function used_sections(cfg)
   return names
 end
 
+-- The variables the providers read a secret from when the configuration gives none
+-- (alimtalk.providers.*), checked here too so a bad value is named before any request.
+local DEFAULT_ENV = {
+  ["sens.access_key"] = "NCP_ACCESS_KEY", ["sens.secret_key"] = "NCP_SECRET_KEY",
+  ["bizmessage.client_secret"] = "BIZMSG_CLIENT_SECRET", ["apiplex.secret_key"] = "APIPLEX_SECRET_KEY",
+  ["sinch.key_secret"] = "SINCH_KEY_SECRET",
+}
+
+-- A value that cannot go into a request (a header, a signed string): a line break or a NUL,
+-- most often the newline at the end of a file a secret was copied from.
+local function control(v)
+  return type(v) == "string" and (v:find("[\r\n]") or v:find("\0", 1, true))
+end
+
+local function bad_value(field, from)
+  return "configuration " .. field .. (from and (" (from " .. from .. ")") or "")
+    .. " contains a line break (CR, LF) or NUL byte, which cannot go into a request: remove it"
+end
+
+-- Refuse a value of a provider section (given, or from the variable it names) that cannot go
+-- into a request, naming the field and where the value came from, never the value.
+local function check_values(name, sec, info)
+  local keys = {}
+  for k in pairs(sec) do if type(k) == "string" then keys[#keys + 1] = k end end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local v = sec[k]
+    local base = k:match("^(.-)_env$")
+    if base and SECRET_KEYS[base] and type(v) == "string" then
+      if control(info.getenv(v)) then return nil, bad_value(name .. "." .. base, v) end
+    elseif control(v) then
+      local field = name .. "." .. k
+      return nil, bad_value(field, info.from[field] or (info.path and ("the configuration file "
+        .. info.path)))
+    end
+  end
+  for field, var in pairs(DEFAULT_ENV) do
+    local p, k = field:match("^(%w+)%.(.+)$")
+    if p == name and sec[k] == nil and sec[k .. "_env"] == nil and control(info.getenv(var)) then
+      return nil, bad_value(field, var)
+    end
+  end
+  return true
+end
+
 --- Resolve the `"env:NAME"` references of the provider sections a configuration sends through
--- (its route, else its provider). A section no command sends through is never read, so an
--- unset variable there is no error.
+-- (its route, else its provider), and check their values. A section no command sends through
+-- is never read, so an unset variable there is no error.
 -- @tparam table cfg from load_config
--- @treturn table cfg, or nil and a one-line message naming the field and the variable
+-- @treturn table cfg, or nil and a one-line message naming the field and the variable (a
+-- value with a line break or NUL is refused, naming the field and its source, never the value)
 function _M.resolve(cfg)
   local info = loaded[cfg]
   if not info then return cfg end
@@ -427,12 +475,21 @@ function _M.resolve(cfg)
           end
           sec[k] = val
           if SECRET_KEYS[k] then add_secret(val) end
+          info.from[name .. "." .. k] = var
         end
       end
+      local ok, e = check_values(name, sec, info)
+      if not ok then return nil, e end
       info.done[name] = true
     end
   end
   return cfg
+end
+
+--- An error raised inside the library, for one line on stderr: without the `file.lua:N:` it
+-- starts with (an internal path says nothing to a user) and with every known secret blanked.
+function _M.raised(e)
+  return (_M.redact(tostring(e)):gsub("^[^\n]-%.lua:%d+: ", ""))
 end
 
 --- Build a client from the configuration.
@@ -457,7 +514,7 @@ function _M.client(cfg)
     c[cfg.provider] = cfg[cfg.provider]
   end
   local okn, client, e = pcall(alimtalk.new, c)
-  if not okn then return nil, _M.redact(tostring(client)) end
+  if not okn then return nil, _M.raised(client) end
   if not client then
     -- a missing secret: the command line also reads ALIMTALK_<PROVIDER>_<KEY> (docs/cli.md)
     if type(e) == "table" and e.code == "BAD_OPTION" and type(e.field) == "string" then

@@ -78,7 +78,7 @@ function _M.main(args)
   local ok, r, err = pcall(client.send, client, msg)
   if not ok then
     client:close()
-    return common.usage_error("send", common.redact(r))
+    return common.usage_error("send", common.raised(r))
   end
   client:close()
   if not r then

@@ -58,7 +58,7 @@ function _M.main(args)
     local ok, res, err = pcall(client[method], client, id)
     if not ok then
       client:close()
-      return common.usage_error("status", common.redact(res))
+      return common.usage_error("status", common.raised(res))
     end
     if not res then
       failed = true

@@ -90,7 +90,7 @@ local function fetch(opts, cfg)
   local q = { channel_id = opts.channel, template_code = opts.code }
   local okc, got, err = pcall(client.templates, client, q)
   client:close()
-  if not okc then return common.fail(opts, "templates", common.redact(got), 2) end
+  if not okc then return common.fail(opts, "templates", common.raised(got), 2) end
   if not got then return common.fail(opts, "templates", err) end
   local n, ae = reg:add_sens_templates(got)
   if not n then return common.fail(opts, "templates", ae) end

@@ -77,10 +77,10 @@ function _M.main(args)
     wopts.now = function() return at end
   end
   local okm, hook, herr = pcall(function() return require("alimtalk.webhook." .. provider).new(wopts) end)
-  if not okm then return common.usage_error("webhook", common.redact(hook)) end
+  if not okm then return common.usage_error("webhook", common.raised(hook)) end
   if not hook then return common.usage_error("webhook", tostring(herr)) end
   local ok, res, err = pcall(hook.parse, hook, headers, body, opts.remote_addr)
-  if not ok then return common.fail(opts, "webhook", common.redact(res), 1) end
+  if not ok then return common.fail(opts, "webhook", common.raised(res), 1) end
   if not res then
     if opts.json then common.print_json({ ok = false, provider = provider, error = err })
     else common.err("alimtalk webhook: refused: ", tostring(err), "\n") end
