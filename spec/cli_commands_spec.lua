@@ -507,6 +507,30 @@ describe("alimtalk command line", function()
     assert.are.equal(1, json(out).counts.accepted)
   end)
 
+  it("a secret written in the configuration file works, with a warning that never shows it", function()
+    local c = s.credentials
+    write(dir .. "/literal.json", cjson.encode({ provider = "apiplex", templates = sandbox.templates,
+      apiplex = { base_url = s.http_url, user_id = c.apiplex.user_id, sender_key = c.apiplex.sender_key,
+                  sender_number = "0212345678", secret_key = c.apiplex.secret_key },
+      -- a section the command does not send through draws no warning
+      sinch = { key_id = "k", key_secret = "unused-literal-secret" } }))
+    local rc, out, err = run({ "send", "-c", "literal.json", "--to", "010-3300-0030",
+                               "--template", "welcome", "--var", "name=a", "--var", "date=b" },
+                             { env = "env ALIMTALK_OUTBOX=" .. q(dir .. "/outbox.jsonl") })
+    assert.are.equal(0, rc, err)
+    assert.matches("^accepted via apiplex", out)
+    assert.are.equal("alimtalk: warning: apiplex.secret_key is written in the configuration file "
+      .. "literal.json: anyone who can read the file can use it; prefer \"env:NAME\" or "
+      .. "ALIMTALK_APIPLEX_SECRET_KEY (docs/cli.md)\n", err)
+    assert.is_nil((out .. err):find(c.apiplex.secret_key, 1, true))
+    -- the variable given: it wins, and there is nothing to warn about
+    rc, out, err = run({ "send", "-c", "literal.json", "--to", "010-3300-0031", "--template", "welcome",
+                         "--var", "name=a", "--var", "date=b" })
+    assert.are.equal(0, rc, err)
+    assert.matches("^accepted via apiplex", out)
+    assert.are.equal("", err)
+  end)
+
   it("a secret with a line break is named by its field and source, never shown", function()
     for _, case in ipairs({
       { "ALIMTALK_APIPLEX_SECRET_KEY", "apiplex.secret_key (from ALIMTALK_APIPLEX_SECRET_KEY)" },

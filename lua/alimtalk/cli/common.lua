@@ -1,9 +1,11 @@
 --- Shared pieces of the `alimtalk` commands: argument parsing, the configuration file,
--- secrets from the environment, output (human or `--json`) and exit codes.
+-- secrets, output (human or `--json`) and exit codes.
 --
--- Secrets are read from the environment only and every line the command line prints passes
--- through a filter that blanks any secret value it knows, so not even `--verbose` or an error
--- message quoting a provider's answer can show one.
+-- Secrets come from the environment (`"env:NAME"`, `<key>_env`, ALIMTALK_<PROVIDER>_<KEY>, the
+-- providers' own variables) or, with a warning on stderr, from the configuration file itself;
+-- never from arguments. Every line the command line prints passes through a filter that blanks
+-- any secret value it knows, so not even `--verbose` or an error message quoting a provider's
+-- answer can show one.
 -- @module alimtalk.cli.common
 local cjson = require("cjson.safe")
 
@@ -294,6 +296,7 @@ local function fill_from_env(name, section, getenv, from)
     if type(v) == "string" and not v:match("^env:[%w_]+$") then
       if SECRET_KEYS[k] then
         add_secret(v)
+        from[name .. "." .. k] = false -- written in the file itself
       elseif k:match("_env$") and SECRET_KEYS[k:sub(1, -5)] then
         add_secret(getenv(v))
       end
@@ -384,7 +387,7 @@ function _M.load_config(opts, getenv)
     cfg.route = nil
   end
   if cfg.provider == nil and cfg.route == nil then cfg.provider = "sandbox" end
-  loaded[cfg] = { getenv = getenv, path = path, done = {}, from = from }
+  loaded[cfg] = { getenv = getenv, path = path, done = {}, from = from, warned = {} }
   return cfg
 end
 
@@ -453,6 +456,30 @@ local function check_values(name, sec, info)
   return true
 end
 
+--- Warn on stderr, once per field, that a secret is written in the configuration file itself:
+-- it works, but anyone who can read the file (a backup, a repository) can use it. An NCP
+-- access key is the public half of its key pair and draws no warning.
+-- @tparam string field e.g. `apiplex.secret_key`
+-- @tparam[opt] string path the configuration file
+-- @tparam[opt] string var the variable that would hold it instead
+function _M.warn_literal(field, path, var)
+  _M.err("alimtalk: warning: ", field, " is written in the configuration file", path and (" " .. path) or "",
+    ": anyone who can read the file can use it; prefer \"env:NAME\"",
+    var and (" or " .. var) or "", " (docs/cli.md)\n")
+end
+
+local function warn_literals(name, sec, info)
+  for k in pairs(sec) do
+    local field = name .. "." .. k
+    if SECRET_KEYS[k] and k ~= "access_key" and info.from[field] == false and not info.warned[field] then
+      info.warned[field] = true
+      local listed = false
+      for _, pk in ipairs(PROVIDER_SECRETS[name] or {}) do if pk == k then listed = true end end
+      _M.warn_literal(field, info.path, listed and ("ALIMTALK_" .. name:upper() .. "_" .. k:upper()) or nil)
+    end
+  end
+end
+
 --- Resolve the `"env:NAME"` references of the provider sections a configuration sends through
 -- (its route, else its provider), and check their values. A section no command sends through
 -- is never read, so an unset variable there is no error.
@@ -480,10 +507,44 @@ function _M.resolve(cfg)
       end
       local ok, e = check_values(name, sec, info)
       if not ok then return nil, e end
+      warn_literals(name, sec, info)
       info.done[name] = true
     end
   end
   return cfg
+end
+
+-- The secret options of the webhook receivers (alimtalk.webhook.*).
+local WEBHOOK_SECRETS = { secret = true, echo_token = true, basic_password = true }
+
+--- The configuration's `webhook.<provider>` options for a receiver: `"env:NAME"` values
+-- resolved, secrets remembered for redaction, and a warning for a secret written in the file.
+-- @tparam table cfg from load_config
+-- @tparam string provider sinch, apiplex or alcmeon
+-- @treturn table options (a copy), or nil and a one-line message
+function _M.webhook_options(cfg, provider)
+  local info = loaded[cfg] or { getenv = os.getenv }
+  local section = type(cfg.webhook) == "table" and cfg.webhook[provider] or nil
+  local out = {}
+  if type(section) ~= "table" then return out end
+  for k, v in pairs(section) do
+    local var = type(v) == "string" and v:match("^env:([%w_]+)$")
+    if var then
+      v = info.getenv(var)
+      if v == nil or v == "" then
+        return nil, "configuration webhook." .. provider .. "." .. k .. " names the environment variable "
+          .. var .. ", which is not set"
+      end
+      if WEBHOOK_SECRETS[k] then add_secret(v) end
+    elseif WEBHOOK_SECRETS[k] and type(v) == "string" then
+      add_secret(v)
+      _M.warn_literal("webhook." .. provider .. "." .. k, info.path)
+    elseif type(k) == "string" and k:match("_env$") and WEBHOOK_SECRETS[k:sub(1, -5)] then
+      add_secret(info.getenv(v))
+    end
+    out[k] = v
+  end
+  return out
 end
 
 --- An error raised inside the library, for one line on stderr: without the `file.lua:N:` it

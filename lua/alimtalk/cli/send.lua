@@ -27,7 +27,8 @@ Send one AlimTalk through the configured provider and print the result.
   -v, --verbose        also print every routing decision
   -h, --help           this help
 
-Secrets come from the environment only (see docs/cli.md), never from arguments.
+Secrets come from the environment (or, with a warning, the configuration file; see
+docs/cli.md), never from arguments.
 Exit status: 0 accepted, 1 rejected or not sent, 2 bad arguments or configuration,
 3 uncertain (may have been sent: reconcile with 'alimtalk status').
 ]]

@@ -23,7 +23,8 @@ print the normalized delivery events.
   -h, --help           this help
 
 Secrets come from the environment: SINCH_WEBHOOK_SECRET, APIPLEX_ECHO_TOKEN,
-ALCMEON_HOOK_PASSWORD (or the *_env names given in the configuration).
+ALCMEON_HOOK_PASSWORD (or the *_env names or "env:NAME" values given in the configuration;
+a secret written in the configuration itself works, with a warning).
 Exit status: 0 verified, 1 refused (bad signature, stale, replayed, bad token), 2 bad arguments.
 ]]
 
@@ -69,9 +70,8 @@ function _M.main(args)
     if not h:find(":", 1, true) then return common.usage_error("webhook", "--header needs 'Name: value'") end
     parse_headers(h, headers)
   end
-  local wopts = {}
-  local section = type(cfg.webhook) == "table" and cfg.webhook[provider] or nil
-  for k, v in pairs(section or {}) do wopts[k] = v end
+  local wopts, we = common.webhook_options(cfg, provider)
+  if not wopts then return common.usage_error("webhook", we) end
   if opts.at and provider == "sinch" then
     local at = opts.at
     wopts.now = function() return at end
