@@ -307,10 +307,15 @@ describe("alimtalk command line", function()
     assert.are.equal(1, rc)
     assert.are.equal("BAD_SIGNATURE", json(out).error.code)
     rc, out, err = run({ "webhook", "verify", "--provider", "sinch", "--body", "hook.json",
-                       "--headers", "hook.headers", "--at", tostring(os.time() + 3600) }, { env = env })
+                       "--headers", "hook.headers", "--at", tostring(tonumber(ts) + 400) }, { env = env })
     assert.are.equal("", out)
     assert.are.equal(1, rc)
-    assert.matches("STALE_TIMESTAMP", err, 1, true)
+    assert.matches("STALE_TIMESTAMP timestamp is 400 s old (window 300 s) as of --at", err, 1, true)
+    rc, out, err = run({ "webhook", "verify", "--provider", "sinch", "--body", "hook.json",
+                         "--headers", "hook.headers", "--at", tostring(tonumber(ts) - 400) }, { env = env })
+    assert.are.equal("", out)
+    assert.are.equal(1, rc)
+    assert.matches("timestamp is 400 s in the future (window 300 s)", err, 1, true)
     -- API PLEX: the echo token
     write(dir .. "/ap.json", cjson.encode({ results = { { msg_key = "k1", code = "0000", desc = "ok",
                                                          echo_to_webhook = "tok-123" } } }))
