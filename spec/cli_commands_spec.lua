@@ -283,6 +283,21 @@ describe("alimtalk command line", function()
     assert.is_nil(err:find(" fail\n", 1, true), err)
   end)
 
+  it("status: a question the provider cannot answer is a bad argument naming who can", function()
+    local rc, out, err = run({ "status", "-p", "apiplex", "--request", "R-1" })
+    assert.are.equal(2, rc, err)
+    assert.are.equal("", out)
+    assert.matches("--request (a send request id) works with sens only; apiplex has no request query", err,
+                   1, true)
+    local _, lines = err:gsub("\n", "")
+    assert.are.equal(1, lines, err)
+    rc, out, err = run({ "status", "-p", "apiplex", "M-1" })
+    assert.are.equal(2, rc, err)
+    assert.are.equal("", out)
+    assert.matches("apiplex cannot be asked about a message", err, 1, true)
+    assert.matches("status works with sens, bizmessage, sandbox", err, 1, true)
+  end)
+
   it("webhook verify: a signed Sinch capture passes, a changed byte or an old one fails", function()
     local body = cjson.encode({ app_id = "SANDBOXAPP", message_delivery_report = {
       message_id = "01CLI", status = "DELIVERED",

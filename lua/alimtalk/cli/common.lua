@@ -391,7 +391,9 @@ function _M.load_config(opts, getenv)
   return cfg
 end
 
--- The provider sections a configuration sends through: its route's, else its provider's.
+--- The providers a configuration sends through: its route's, else its provider.
+-- @tparam table cfg from load_config
+-- @treturn table names in route order
 local function used_sections(cfg)
   local names, seen = {}, {}
   local function add(name)
@@ -410,6 +412,7 @@ local function used_sections(cfg)
   end
   return names
 end
+_M.used_sections = used_sections
 
 -- The variables the providers read a secret from when the configuration gives none
 -- (alimtalk.providers.*), checked here too so a bad value is named before any request.

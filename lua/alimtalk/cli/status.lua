@@ -12,17 +12,24 @@ sandbox's message id, BizMessage uid), or with --request a send request id (SENS
 requestId: every message of that request). Prints one delivery event per message:
 delivered, failed or pending, with the provider's code.
 
-  --request            the IDs are request ids
+  --request            the IDs are request ids (SENS only)
   -p, --provider NAME  provider to ask (default: the configured one)
   -c, --config FILE    configuration (default $ALIMTALK_CONFIG or ./alimtalk.json)
   --json               one JSON object per event
   -h, --help           this help
 
-Exit status: 0 all delivered, 1 some failed or a query failed, 2 bad arguments,
-3 some still pending.
+Providers: sens, bizmessage (uid) and the sandbox answer by message id, sens also by request
+id; API PLEX and Sinch report results by webhook only ('alimtalk webhook verify').
+Exit status: 0 all delivered, 1 some failed or a query failed, 2 bad arguments (or a question
+the provider cannot answer), 3 some still pending.
 ]]
 
 local spec = { options = { request = {} }, min_args = 1, missing = "give at least one id" }
+
+-- The providers that answer each question (alimtalk.providers.*: query_request; query_message
+-- or BizMessage's detail), for the message to a user who asked another.
+local REQUEST_QUERY = { "sens" }
+local MESSAGE_QUERY = { "sens", "bizmessage", "sandbox" }
 
 local function show(opts, id, ev)
   if opts.json then
@@ -47,6 +54,26 @@ function _M.main(args)
   if not opts then return cfg end
   local client, ce = common.client(cfg)
   if not client then return common.usage_error("status", ce) end
+  -- Not every provider can be asked: a question it cannot answer is a bad argument (exit 2),
+  -- said before anything is sent, with the providers that can answer it.
+  local names = common.used_sections(cfg)
+  local can_request, can_message = false, false
+  for _, n in ipairs(names) do
+    local p = client:provider(n)
+    if p and p.query_request then can_request = true end
+    if p and (p.query_message or p.detail) then can_message = true end
+  end
+  local name = table.concat(names, ", ")
+  if opts.request and not can_request then
+    client:close()
+    return common.usage_error("status", "--request (a send request id) works with "
+      .. table.concat(REQUEST_QUERY, ", ") .. " only; " .. name .. " has no request query: give message ids")
+  end
+  if not opts.request and not can_message then
+    client:close()
+    return common.usage_error("status", name .. " cannot be asked about a message (results come by "
+      .. "webhook: see 'alimtalk webhook verify'); status works with " .. table.concat(MESSAGE_QUERY, ", "))
+  end
   local failed, pending = false, false
   for _, id in ipairs(opts.args) do
     local method
