@@ -238,6 +238,72 @@ describe("alimtalk command line", function()
     assert.are.equal("G141", codes.BAD_PHONE)
   end)
 
+  it("validate -p bizmessage: the serial comes as bulk run and send give it", function()
+    local c = s.credentials.bizmessage
+    write(dir .. "/bz.json", cjson.encode({ provider = "bizmessage", templates = sandbox.templates,
+      bizmessage = { base_url = s.http_url, client_id = c.client_id, sender_key = c.sender_key,
+                     sender_no = c.sender_no } }))
+    local env = env_prefix .. " ALIMTALK_BIZMESSAGE_CLIENT_SECRET=" .. q(c.client_secret)
+    -- one message: --id, as for send; without it the missing serial says how to give it
+    local rc, out, err = run({ "validate", "-c", "bz.json", "--to", "010-3500-0001", "--template", "welcome",
+                               "--var", "name=a", "--var", "date=b", "--id", "v-1" }, { env = env })
+    assert.are.equal(0, rc, out .. err)
+    assert.are.equal("ok\n", out)
+    rc, out = run({ "validate", "-c", "bz.json", "--to", "010-3500-0001", "--template", "welcome",
+                    "--var", "name=a", "--var", "date=b" }, { env = env })
+    assert.are.equal(1, rc)
+    assert.matches("id: REQUIRED .* %(%-%-id SERIAL%)", out)
+    -- a file: the serials bulk run makes (row numbers here), so the same CSV validates clean ...
+    write(dir .. "/bz.csv", "to,name,date\n010-3500-0002,가,1일\n010-3500-0003,나,2일\n")
+    rc, out, err = run({ "validate", "-c", "bz.json", "bz.csv", "--template", "welcome" }, { env = env })
+    assert.are.equal(0, rc, out .. err)
+    assert.matches("2 message(s), 2 valid, 0 invalid (bizmessage rules)", out, 1, true)
+    -- ... and is sent whole by bulk run
+    rc, out, err = run({ "bulk", "run", "bz.csv", "--campaign", "cli-bz", "--template", "welcome",
+                         "-c", "bz.json", "--progress", "none", "--json" }, { env = env })
+    assert.are.equal(0, rc, out .. err)
+    assert.are.equal(2, json(out).counts.accepted)
+    assert.are.equal(1, #s:outbox({ provider = "bizmessage", to = "821035000003" }))
+    -- JSON lines keep their own id; --key-column makes the serial from that column, which is a
+    -- variable only where the template uses it, and an empty key is that row's violation
+    write(dir .. "/bz.jsonl", cjson.encode({ to = "010-3500-0004", template = "welcome", id = "own-1",
+                                             vars = { name = "a", date = "b" } }) .. "\n")
+    rc, out, err = run({ "validate", "-c", "bz.json", "bz.jsonl" }, { env = env })
+    assert.are.equal(0, rc, out .. err)
+    write(dir .. "/bzk.csv", "to,customer_id,name,date\n010-3500-0005,C-1,가,1일\n010-3500-0006,,나,2일\n")
+    rc, out = run({ "validate", "-c", "bz.json", "bzk.csv", "--template", "welcome",
+                    "--key-column", "customer_id", "--json" }, { env = env })
+    assert.are.equal(1, rc)
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do lines[#lines + 1] = cjson.decode(l) end
+    assert.are.same({ row = 1, ok = true, provider = "bizmessage" }, lines[1])
+    assert.are.equal(2, lines[2].row)
+    assert.are.equal("customer_id", lines[2].errors[1].field)
+    assert.are.equal(1, #lines[2].errors)
+    -- a key column the file lacks is refused up front
+    rc, out, err = run({ "validate", "-c", "bz.json", "bzk.csv", "--template", "welcome",
+                         "--key-column", "nope" }, { env = env })
+    assert.are.equal(2, rc)
+    assert.are.equal("", out)
+    assert.matches("bzk.csv has no column 'nope' (--key-column)", err, 1, true)
+  end)
+
+  it("render FILE and validate FILE without a template to use are refused up front", function()
+    write(dir .. "/nt2.csv", "to,name,date\n010-3500-0010,가,1일\n")
+    for _, cmd in ipairs({ "render", "validate" }) do
+      assert_usage_error({ cmd, "nt2.csv" }, "alimtalk " .. cmd .. ": no template: give --template NAME "
+        .. "(nt2.csv has no 'template' column)")
+    end
+    -- render --json names the row by its number, as validate --json does
+    local rc, out = run({ "render", "nt2.csv", "--template", "welcome", "--json" })
+    assert.are.equal(0, rc)
+    assert.are.equal(1, json(out).row)
+    rc, out = run({ "render", "nt2.csv", "--template", "login_code", "--json" })
+    assert.are.equal(1, rc)
+    assert.are.equal(1, json(out).row)
+    assert.is_false(json(out).ok)
+  end)
+
   it("templates: list the registry, fetch SENS templates into a registry file", function()
     local rc, out = run({ "templates", "list" })
     assert.are.equal(0, rc)

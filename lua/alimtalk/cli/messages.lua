@@ -110,13 +110,90 @@ function _M.render(reg, msg)
   return out
 end
 
---- Call `fn(row, msg)` (or `fn(row, nil, reason)`) for each message in a file.
--- CSV: a header row; `to` (or `phone`) is the recipient, `template` optional, every other column
--- a variable. JSON lines: one message object per line.
+-- The campaign name validate's serials are derived from when none is given: a serial's value
+-- does not change a verdict, only its presence and form do.
+_M.SERIAL_CAMPAIGN = "validate"
+
+--- Tell a command-line user how to give a required serial: a REQUIRED violation of `id`
+-- (BizMessage's cid) gets "(--id SERIAL)" appended, in `err` and every one of `err.errors`.
+function _M.hint_id(err)
+  if type(err) ~= "table" then return err end
+  for _, v in ipairs(err.errors or {}) do _M.hint_id(v) end
+  if err.field == "id" and err.code == "REQUIRED" and type(err.message) == "string"
+     and not err.message:find("--id", 1, true) then
+    err.message = err.message .. " (--id SERIAL)"
+  end
+  return err
+end
+
+--- Why a file cannot be rendered or checked without `--template` (as `bulk run` refuses it):
+-- a CSV without a 'template' column, or JSON lines whose first message has neither template
+-- nor content, would fail on every row.
+-- @treturn string|nil the one-line reason, nil when the file names its templates (or cannot
+-- be read: `each` reports that)
+function _M.no_template(path, format)
+  local reader = input.open(path, { format = format })
+  if not reader then return nil end
+  local why
+  if reader.format == "csv" then
+    local has = false
+    for _, name in ipairs(reader.header or {}) do
+      if name == "template" then has = true end
+    end
+    if not has then why = path .. " has no 'template' column" end
+  else
+    local _, t = reader:next()
+    if type(t) == "table" and t.template == nil and t.content == nil then
+      why = "the first message of " .. path .. " has no template"
+    end
+  end
+  reader:close()
+  return why and ("no template: give --template NAME (" .. why .. ")")
+end
+
+--- Call `fn(row, msg)` (or `fn(row, nil, reason)`) for each message in a file, each message as
+-- `bulk run` builds it (alimtalk.bulk.campaign): CSV has a header row, `to` (or `phone`, or
+-- `opts.to_column`) is the recipient, `template` optional, every other column a variable except
+-- the key column (`opts.key_column`), which is one only when the row's template uses it. Each
+-- message's `id` is the serial `bulk run` gives it, derived from the key column's value or the
+-- row number (JSON lines: the message's own `id` when it has one), so a provider that needs a
+-- serial (BizMessage) checks the file as it would be sent.
+-- @tparam string path the file
+-- @tparam table opts `format`, `template`, `to_column`, `key_column`, `campaign`, `need_to` (a
+-- CSV without the recipient column is refused, as bulk run refuses it; render needs none)
+-- @tparam[opt] registry reg the template registry (whether a template uses the key column)
 -- @treturn true or nil and a message
-function _M.each(path, opts, fn)
+function _M.each(path, opts, fn, reg)
   local reader, e = input.open(path, { format = opts.format })
   if not reader then return nil, e end
+  local serial = require("alimtalk.bulk.campaign").serial
+  local campaign = opts.campaign or _M.SERIAL_CAMPAIGN
+  local to_col, key_col = opts.to_column or "to", opts.key_column
+  if reader.format == "csv" then
+    local have = {}
+    for _, name in ipairs(reader.header or {}) do have[name] = true end
+    local bad
+    if opts.need_to and not have[to_col] and not (to_col == "to" and have.phone) then
+      bad = to_col == "to" and "no 'to' or 'phone' column (name it with --to-column)"
+        or ("no column '" .. to_col .. "' (--to-column)")
+    elseif key_col and not have[key_col] then
+      bad = "no column '" .. key_col .. "' (--key-column)"
+    end
+    if bad then
+      reader:close()
+      return nil, path .. " has " .. bad .. " (its columns: " .. table.concat(reader.header or {}, ", ")
+        .. ")"
+    end
+  end
+  local uses = {}
+  local function uses_key(tname)
+    if uses[tname] == nil then
+      local entry = reg and tname and reg:get(tname)
+      uses[tname] = type(entry) == "table" and type(entry.varset) == "table" and entry.varset[key_col] ~= nil
+        or false
+    end
+    return uses[tname]
+  end
   while true do
     local row, t, perr = reader:next()
     if not row then break end
@@ -124,14 +201,27 @@ function _M.each(path, opts, fn)
       fn(row, nil, errors.new{ code = "BAD_ROW", message = perr })
     elseif reader.format == "jsonl" then
       if t.template == nil and t.content == nil then t.template = opts.template end
+      if t.id ~= nil then t.id = tostring(t.id) else t.id = serial(campaign, "row:" .. row) end
       fn(row, t)
     else
-      local msg = { to = t.to or t.phone, template = (t.template ~= "" and t.template) or opts.template,
-                    vars = {} }
+      local tname = (t.template ~= nil and t.template ~= "") and t.template or opts.template
+      local msg = { to = t[to_col], template = tname, vars = {} }
+      if msg.to == nil and to_col == "to" then msg.to = t.phone end
+      local key = key_col and t[key_col]
+      local key_var = key_col ~= nil and uses_key(tname)
       for k, v in pairs(t) do
-        if k ~= "to" and k ~= "template" and (k ~= "phone" or t.to) then msg.vars[k] = v end
+        if k ~= to_col and k ~= "template" and (k ~= "phone" or to_col ~= "to" or t.to)
+           and (k ~= key_col or key_var) then
+          msg.vars[k] = v
+        end
       end
-      fn(row, msg)
+      if key_col and (key == nil or key == "") then
+        fn(row, nil, errors.new{ code = "REQUIRED", field = key_col,
+                                 message = "the key column '" .. key_col .. "' is empty" })
+      else
+        msg.id = serial(campaign, key and ("key:" .. key) or ("row:" .. row))
+        fn(row, msg)
+      end
     end
   end
   reader:close()

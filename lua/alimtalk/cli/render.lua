@@ -11,12 +11,17 @@ usage: alimtalk render --template NAME [--var NAME=VALUE ...] [options]
 
 Show the text a message will carry: the template from the registry with the variables
 filled in (body, title, header, item highlight, items, summary and button links). FILE is
-CSV (a header row; columns are variables, 'to' the phone) or JSON lines (one message per
-line); every row is rendered. A missing variable is reported once, with the first part
-that needs it; an unknown one with its field.
+read as 'alimtalk bulk run' reads it: CSV (a header row; 'to' or 'phone' the recipient,
+'template' optional, other columns variables) or JSON lines (one message per line); every
+row is rendered. Without --template, FILE must name each row's template (a 'template'
+column or field). A missing variable is reported once, with the first part that needs it;
+an unknown one with its field.
 
   --template NAME      registry template name (or a provider code listed in the registry)
   --var NAME=VALUE     a template variable (repeat for each)
+  --to-column NAME     FILE: CSV column with the phone number (default 'to', then 'phone')
+  --key-column NAME    FILE: CSV column of bulk run's serials (a variable only where the
+                       template uses it)
   --templates FILE     template registry (default: the configuration's 'templates')
   --format csv|jsonl   format of FILE (default: from its extension)
   -c, --config FILE    configuration (default $ALIMTALK_CONFIG or ./alimtalk.json)
@@ -30,6 +35,7 @@ local spec = {
   options = {
     template = { value = true, short = "t" }, var = { value = true, multi = true },
     templates = { value = true }, format = { value = true, choices = { "csv", "jsonl" } },
+    ["to-column"] = { value = true }, ["key-column"] = { value = true },
   },
   max_args = 1,
 }
@@ -41,19 +47,21 @@ function _M.main(args)
   local reg, re = messages.registry(opts, cfg)
   if not reg then return common.usage_error("render", re) end
   local failed = 0
-  local function show(label, msg)
+  -- `row` is the row number of FILE (a number in --json, as validate gives it), nil for one message
+  local function show(row, msg)
+    local label = row and ("row " .. row)
     local out, err = messages.render(reg, msg)
     if not out then
       failed = failed + 1
       if opts.json then
-        common.print_json({ row = label, ok = false, error = err })
+        common.print_json({ row = row, ok = false, error = err })
       else
         common.out(label and (label .. ": ") or "", "error: ", tostring(err), "\n")
       end
       return
     end
     if opts.json then
-      out.row = label
+      out.row = row
       out.ok = true
       common.print_json(out)
     else
@@ -78,16 +86,25 @@ function _M.main(args)
     end
   end
   if opts.args[1] then
+    if opts.var then return common.usage_error("render", "FILE cannot be combined with --var") end
+    if not opts.template then
+      local te = messages.no_template(opts.args[1], opts.format)
+      if te then return common.usage_error("render", te) end
+    end
     local ok, e = messages.each(opts.args[1], opts, function(row, msg, perr)
       if perr then
         failed = failed + 1
-        common.out("row ", row, ": error: ", tostring(perr), "\n")
+        if opts.json then common.print_json({ row = row, ok = false, error = perr })
+        else common.out("row ", row, ": error: ", tostring(perr), "\n") end
       else
-        show("row " .. row, msg)
+        show(row, msg)
       end
-    end)
+    end, reg)
     if not ok then return common.usage_error("render", e) end
   else
+    if opts.to_column or opts.key_column then
+      return common.usage_error("render", "--to-column and --key-column are for a FILE")
+    end
     if not opts.template then return common.usage_error("render", "give --template NAME or a FILE") end
     local vars, ve = common.parse_vars(opts.var)
     if not vars then return common.usage_error("render", ve) end

@@ -83,6 +83,7 @@ function _M.main(args)
   end
   client:close()
   if not r then
+    messages.hint_id(err)
     if opts.json then
       common.print_json({ ok = false, status = "rejected", error = err })
     else

@@ -6,19 +6,28 @@ local messages = require("alimtalk.cli.messages")
 local _M = {}
 
 _M.help = [[
-usage: alimtalk validate --to PHONE --template NAME [--var NAME=VALUE ...] [options]
-       alimtalk validate FILE [--template NAME] [options]
+usage: alimtalk validate --to PHONE --template NAME [--var NAME=VALUE ...] [--id SERIAL] [options]
+       alimtalk validate FILE [--template NAME] [--key-column NAME] [options]
 
 Check messages against a provider's rules (field limits in their own units, template
 matching, phone numbers, buttons) without sending anything, and show every violation with
-its field and the code the provider would answer. FILE is CSV (a header row; 'to' or
-'phone' is the recipient, other columns are variables) or JSON lines (one message per line).
+its field and the code the provider would answer. FILE is read as 'alimtalk bulk run' reads
+it: CSV (a header row; 'to' or 'phone' is the recipient, 'template' optional, other columns
+are variables) or JSON lines (one message per line), and each message gets the serial bulk
+run would give it (from --key-column, else the row number; JSON lines: its own 'id'), so a
+file bulk run accepts validates clean, BizMessage's required serial included.
 
   --to PHONE           recipient
   --template NAME      registry template name or provider code (with --var a registry
-                       is needed: --templates FILE or the configuration's)
+                       is needed: --templates FILE or the configuration's); for FILE, the
+                       template of rows without a 'template' column / field
   --var NAME=VALUE     a template variable (repeat for each)
   --content TEXT       the finished text instead of variables
+  --id SERIAL          the message's serial, as 'alimtalk send --id' (BizMessage needs one)
+  --to-column NAME     FILE: CSV column with the phone number (default 'to', then 'phone')
+  --key-column NAME    FILE: CSV column whose value makes the serial (a variable only where
+                       the template uses it), as in 'alimtalk bulk run'
+
   -p, --provider NAME  whose rules: sens | bizmessage | apiplex | sinch (default: the
                        configured provider; the sandbox's profile for the sandbox)
   --templates FILE     template registry (default: the configuration's 'templates')
@@ -33,8 +42,9 @@ Exit status: 0 every message valid, 1 some invalid, 2 bad arguments or configura
 local spec = {
   options = {
     to = { value = true }, template = { value = true, short = "t" },
-    var = { value = true, multi = true }, content = { value = true },
+    var = { value = true, multi = true }, content = { value = true }, id = { value = true },
     templates = { value = true }, format = { value = true, choices = { "csv", "jsonl" } },
+    ["to-column"] = { value = true }, ["key-column"] = { value = true },
   },
   max_args = 1,
 }
@@ -76,6 +86,7 @@ function _M.main(args)
       ok, err = nil, { errors = { messages.no_registry_error(msg) } }
     else
       ok, err = validate.message(msg, { provider = profile, registry = reg or nil, now = os.time() })
+      if not ok and not label then messages.hint_id(err) end
     end
     if opts.json then
       common.print_json({ row = label, ok = ok and true or false, provider = profile,
@@ -90,21 +101,32 @@ function _M.main(args)
     if not ok then bad = bad + 1 end
   end
   if opts.args[1] then
+    opts.need_to = true
+    if opts.to or opts.var or opts.content or opts.id then
+      return common.usage_error("validate", "FILE cannot be combined with --to/--var/--content/--id")
+    end
+    if not opts.template then
+      local te = messages.no_template(opts.args[1], opts.format)
+      if te then return common.usage_error("validate", te) end
+    end
     local ok, e = messages.each(opts.args[1], opts, function(row, msg, perr)
       if perr then
         total, bad = total + 1, bad + 1
         if opts.json then common.print_json({ row = row, ok = false, errors = { perr } })
-        else common.out("row ", row, ": ", line(perr), "\n") end
+        else common.out(row, ": ", line(perr), "\n") end
       else
         check(row, msg)
       end
-    end)
+    end, reg or nil)
     if not ok then return common.usage_error("validate", e) end
     if not opts.json then
       common.out(string.format("%d message(s), %d valid, %d invalid (%s rules)\n",
                                total, total - bad, bad, profile))
     end
   else
+    if opts.to_column or opts.key_column then
+      return common.usage_error("validate", "--to-column and --key-column are for a FILE")
+    end
     if not opts.to then return common.usage_error("validate", "give --to and --template, or a FILE") end
     if not opts.template and not opts.content then
       return common.usage_error("validate", "give --template (with --var) or --content")
@@ -114,7 +136,7 @@ function _M.main(args)
     if not reg and opts.template and next(vars) then
       return common.usage_error("validate", messages.NO_REGISTRY)
     end
-    check(nil, { to = opts.to, template = opts.template, content = opts.content,
+    check(nil, { to = opts.to, template = opts.template, content = opts.content, id = opts.id,
                  vars = next(vars) and vars or nil })
   end
   return bad > 0 and common.EXIT.failed or common.EXIT.ok
