@@ -116,7 +116,7 @@ describe("bulk campaigns against the sandbox server", function()
     s:clear_faults()
     local resume = ("cd '%s' && %s '%s/bin/alimtalk' bulk resume %s -c %s.json --state-dir st "
       .. "--progress none "
-      .. "--json > %s.out 2>&1"):format(dir, RUNTIME, ROOT, id, id, id)
+      .. "--json > %s.out 2>/dev/null"):format(dir, RUNTIME, ROOT, id, id, id)
     sh(resume)
     return cjson.decode(read_lines(dir .. "/" .. id .. ".out")[1]), inflight
   end
@@ -245,7 +245,7 @@ describe("bulk campaigns against the sandbox server", function()
     assert.are.same({ 200, 100 }, { sum.counts.accepted, sum.counts.not_sent })
     -- the resume finds the provider down at once: it stops, and nothing else was left to try
     cf.sens.base_url = "http://127.0.0.1:1"
-    cf.route = { order = { "sens" }, failures = 1 }
+    cf.provider, cf.route = nil, { order = { "sens" }, failures = 1 }
     c = assert(alimtalk.new(cf))
     sum = assert(campaign.run({ client = c, campaign = "dn2", state_dir = dir, chunk = 100, fsync = false }))
     c:close()
