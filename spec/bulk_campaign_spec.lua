@@ -97,6 +97,22 @@ describe("bulk campaigns against the sandbox server", function()
     assert.are.equal(campaign.serial("b1", "row:1"), first.result.serial)
   end)
 
+  it("does not take the key column for a template variable unless the template has one so named", function()
+    write(dir .. "/v.csv", "to,name,date,customer_id\n" .. phone(31) .. ",a,2026-01-01,c-1\n"
+      .. phone(32) .. ",b,2026-01-02,c-2\n")
+    local c = client("sens")
+    local sum = assert(campaign.run({ client = c, campaign = "v1", state_dir = dir, input = dir .. "/v.csv",
+                                      template = "welcome", key_column = "customer_id", fsync = false }))
+    assert.are.equal(2, sum.counts.accepted)
+    assert.are.equal(0, sum.counts.invalid)
+    -- a key column the template uses is still a variable
+    sum = assert(campaign.run({ client = c, campaign = "v2", state_dir = dir, input = dir .. "/v.csv",
+                                template = "welcome", key_column = "name", to_column = "to", fsync = false }))
+    c:close()
+    assert.are.equal(2, sum.counts.invalid) -- customer_id is not a variable of welcome
+    assert.are.equal("vars.customer_id", cjson.decode(read_lines(sum.files.rejects)[1]).error.field)
+  end)
+
   -- Run the real command in the background and kill it while a request hangs in the server.
   local function killed_mid_request(provider, id, n)
     csv(dir .. "/" .. id .. ".csv", n)

@@ -79,6 +79,19 @@ local function file_exists(p)
   return false
 end
 
+-- Whether the registry entry of template `tname` has a variable `name` (remembered per name).
+local function uses_var(c, tname, name)
+  if tname == nil then return false end
+  local known = c.uses_key[tname]
+  if known == nil then
+    local reg = c.registry
+    local e = type(reg) == "table" and type(reg.get) == "function" and reg:get(tname) or nil
+    known = type(e) == "table" and type(e.varset) == "table" and e.varset[name] ~= nil or false
+    c.uses_key[tname] = known
+  end
+  return known
+end
+
 -- Turn one input row into a message.
 local function row_message(c, row, t)
   local msg
@@ -93,20 +106,24 @@ local function row_message(c, row, t)
   else
     local to = t[c.to_column]
     if to == nil and c.to_column == "to" then to = t.phone end
+    local tname = (t.template ~= nil and t.template ~= "") and t.template or c.template
+    -- the key column makes the serial; like the phone column it is no variable, unless the
+    -- row's template has a variable of that name
+    local kc = c.key_column
+    local key = kc and t[kc]
+    local key_var = kc ~= nil and uses_var(c, tname, kc)
     local vars = {}
-    local key
     for k, v in pairs(t) do
-      if k == c.key_column then key = v end
-      if k ~= c.to_column and k ~= "template" and (k ~= "phone" or c.to_column ~= "to" or t.to) then
+      if k ~= c.to_column and k ~= "template" and (k ~= "phone" or c.to_column ~= "to" or t.to)
+        and (k ~= kc or key_var) then
         vars[k] = v
       end
     end
-    if c.key_column and (key == nil or key == "") then
-      return nil, errors.new{ code = "REQUIRED", field = c.key_column,
-                              message = "the key column '" .. c.key_column .. "' is empty" }
+    if kc and (key == nil or key == "") then
+      return nil, errors.new{ code = "REQUIRED", field = kc,
+                              message = "the key column '" .. kc .. "' is empty" }
     end
-    msg = { to = to, template = (t.template ~= nil and t.template ~= "") and t.template or c.template,
-            vars = vars }
+    msg = { to = to, template = tname, vars = vars }
     msg.id = _M.serial(c.campaign, key and ("key:" .. key) or ("row:" .. row))
   end
   if msg.to == nil or msg.to == "" then
@@ -283,7 +300,7 @@ end
 run_locked = function(opts, campaign, paths)
   local resuming = file_exists(paths.journal)
   local st
-  local c = { campaign = campaign }
+  local c = { campaign = campaign, uses_key = {}, registry = opts.client.registry }
   if resuming then
     local e
     st, e = journal_mod.scan(paths.journal)
