@@ -87,6 +87,8 @@ describe("alimtalk command line", function()
       { { "webhook", "verify", "--provider", "nope" }, "--provider must be sinch, apiplex or alcmeon" },
       { { "send", "--to", "1", "--content", "x", "-c", "nonexistent.json" }, "cannot read configuration" },
       { { "frobnicate" }, "unknown command 'frobnicate'" },
+      -- -p where it would mean nothing is refused, not ignored (docs/cli.md's table)
+      { { "render", "-p", "sens", "--template", "welcome" }, "alimtalk render: unknown option '-p'" },
       -- a variable given twice is refused, naming it, instead of silently keeping the last
       { { "send", "--to", "010-1234-5678", "--template", "welcome", "--var", "date=1", "--var", "name=a",
           "--var", "name=b" }, "alimtalk send: --var name is given twice" },
@@ -483,7 +485,6 @@ describe("alimtalk command line", function()
       { "validate", "--provider", "nope", "p.jsonl" },
       { "validate", "--provider", "nope", "--to", "010-1234-5678", "--content", "x" },
       { "send", "--provider", "nope", "--to", "010-1234-5678", "--content", "x", "--template", "T" },
-      { "render", "-p", "nope", "--template", "welcome" },
       { "status", "--provider=nope", "x" },
       { "bulk", "run", "p.jsonl", "--campaign", "pp", "--provider", "nope" },
       { "templates", "list", "--provider", "nope" },
@@ -708,6 +709,54 @@ describe("alimtalk command line", function()
     }) do
       assert_usage_error(c[1], c[2])
     end
+  end)
+
+  it("sandbox: a bad port is a bad option, a busy one a single line naming it", function()
+    for _, port in ipairs({ "99999", "-1", "1.5", "http" }) do
+      assert_usage_error({ "sandbox", "start", "--run-dir", "sbx-port", "--port", port },
+        "alimtalk sandbox: --port ")
+    end
+    local busy = s.http_url:match(":(%d+)$")
+    local rc, out, err = run({ "sandbox", "start", "--run-dir", "sbx-busy", "--no-tls", "--port", busy })
+    finally(function() run({ "sandbox", "stop", "--run-dir", "sbx-busy" }) end)
+    assert.are.equal(1, rc, err)
+    assert.are.equal("", out)
+    assert.are.equal("alimtalk sandbox: port " .. busy .. " is already in use: give another "
+      .. "--port/--https-port, or none for a free one\n", err)
+    -- -v adds nginx's own messages
+    rc, out, err = run({ "sandbox", "start", "--run-dir", "sbx-busy", "--no-tls", "--port", busy, "-v" })
+    assert.are.equal("", out)
+    assert.are.equal(1, rc)
+    assert.matches("[emerg]", err, 1, true)
+  end)
+
+  it("sandbox: -c, -p, --json and -v where they mean something, refused where they do not", function()
+    write(dir .. "/sbx-cfg.json", cjson.encode({ templates = sandbox.templates }))
+    local rc, out, err = run({ "sandbox", "start", "--run-dir", "sbx-opt", "--no-tls", "-c", "sbx-cfg.json",
+                               "--json" })
+    finally(function() run({ "sandbox", "stop", "--run-dir", "sbx-opt" }) end)
+    assert.are.equal(0, rc, err)
+    local r = json(out)
+    assert.is_true(r.running)
+    assert.are.equal(sandbox.templates, r.templates)
+    assert.matches("^http://127%.0%.0%.1:%d+$", r.http_url)
+    rc, out = run({ "sandbox", "outbox", "--run-dir", "sbx-opt", "-p", "sens", "--json" })
+    assert.are.equal(0, rc)
+    assert.are.equal("", out)
+    for _, c in ipairs({
+      { { "sandbox", "status", "--run-dir", "sbx-opt", "-v" }, "-v is not an option of 'sandbox status'" },
+      { { "sandbox", "status", "--run-dir", "sbx-opt", "-c", "sbx-cfg.json" },
+        "-c is not an option of 'sandbox status'" },
+      { { "sandbox", "start", "--run-dir", "sbx-opt", "--to", "010" },
+        "--to is not an option of 'sandbox start'" },
+      { { "sandbox", "stop", "--run-dir", "sbx-opt", "-p", "sens" },
+        "-p is not an option of 'sandbox stop'" },
+    }) do
+      assert_usage_error(c[1], c[2])
+    end
+    rc, out = run({ "sandbox", "stop", "--run-dir", "sbx-opt", "--json" })
+    assert.are.equal(0, rc)
+    assert.is_true(json(out).stopped)
   end)
 
   it("sandbox start: the default registry is examples/templates.json, as in README and examples", function()

@@ -168,8 +168,9 @@ end
 -- `spec.options` maps long names to `{ value = true|false, short = "x", multi = true,
 -- number = true, choices = { ... } }`. `--name value`, `--name=value`, `-x value`, flags and
 -- positionals are accepted; `--` ends options. `help`, `json`, `verbose`, `config` and
--- `provider` are always known; `--provider` must name a known provider unless
--- `spec.own_provider_check` says the command checks it itself.
+-- `provider` are known (`provider` unless `spec.no_provider` says the command has no use for
+-- one); `--provider` must name a known provider unless `spec.own_provider_check` says the
+-- command checks it itself.
 -- @tparam table spec `{ options = {...}, min_args = n, max_args = n }`
 -- @tparam table args the raw arguments
 -- @treturn table options by name (dashes become underscores) with positionals in `opts.args`,
@@ -179,6 +180,8 @@ function _M.parse(spec, args)
     help = { short = "h" }, json = {}, verbose = { short = "v" },
     config = { value = true, short = "c" }, provider = { value = true, short = "p" },
   }
+  -- a command that has no use for a provider refuses -p rather than ignoring it
+  if spec.no_provider then options.provider = nil end
   for k, v in pairs(spec.options or {}) do options[k] = v end
   local short = {}
   for k, v in pairs(options) do if v.short then short[v.short] = k end end

@@ -37,7 +37,7 @@ local spec = {
     templates = { value = true }, format = { value = true, choices = { "csv", "jsonl" } },
     ["to-column"] = { value = true }, ["key-column"] = { value = true },
   },
-  max_args = 1,
+  max_args = 1, no_provider = true,
 }
 
 --- Run `alimtalk render`.

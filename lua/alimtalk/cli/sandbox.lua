@@ -13,35 +13,55 @@ usage: alimtalk sandbox <start|stop|status|outbox> [options]
   status   print its URLs, pid and message counts (exit 1 when not running)
   outbox   print what each handset received
 
-options:
+options (each subcommand takes only its own, and --run-dir, --json, --help):
   --run-dir DIR            run folder (default .alimtalk-sandbox)
-  --port N                 HTTP port (default: a free one); --https-port N likewise
+  --json                   print JSON (start: URLs and pid; stop; status; outbox: one
+                           message per line)
+start:
+  --port N                 HTTP port, 1-65535 (default: a free one); --https-port N likewise
   --no-tls                 serve plain HTTP only
-  --templates FILE         template registry JSON (default: examples/templates.json of the
-                           source tree when present, the registry README and examples
-                           use; else none)
+  --templates FILE         template registry JSON (default: the configuration's 'templates'
+                           with -c, else examples/templates.json of the source tree when
+                           present, the registry README and examples use; else none)
+  -c, --config FILE        a client configuration whose 'templates' registry to load
   --delivery-delay S       seconds until accepted messages are delivered (default 0.05)
   --token-ttl S            bearer token lifetime (default 3600)
   --credentials FILE       JSON { provider = { field = value } } overriding the defaults
   --webhook-apiplex URL    where API PLEX result webhooks go
   --webhook-sinch URL      where Sinch delivery reports go
   --unreachable NUMBER     a number that is not a KakaoTalk user (repeatable)
-  --to NUMBER              outbox: only this recipient (any spelling: 010-..., +82 ...)
-  --provider NAME          outbox: only this provider (sens, bizmessage, apiplex, sinch)
-  --json                   outbox/status: print JSON
+  -v, --verbose            when nginx does not start, also print its own messages
+outbox:
+  --to NUMBER              only this recipient (any spelling: 010-..., +82 ...)
+  -p, --provider NAME      only this provider (sens, bizmessage, apiplex, sinch)
   -h, --help               this text
+
+Exit status: 0 done, 1 failed (not running, a busy port, nginx did not start), 2 bad
+arguments.
 ]]
 
 local VALUED = { ["--run-dir"] = "run_dir", ["--port"] = "port", ["--https-port"] = "https_port",
   ["--templates"] = "templates", ["--delivery-delay"] = "delivery_delay", ["--token-ttl"] = "token_ttl",
   ["--credentials"] = "credentials", ["--webhook-apiplex"] = "webhook_apiplex",
   ["--webhook-sinch"] = "webhook_sinch", ["--unreachable"] = "unreachable", ["--to"] = "to",
-  ["--provider"] = "provider" }
-local FLAGS = { ["--no-tls"] = "no_tls", ["--json"] = "json", ["--help"] = "help", ["-h"] = "help" }
+  ["--provider"] = "provider", ["-p"] = "provider", ["--config"] = "config", ["-c"] = "config" }
+local FLAGS = { ["--no-tls"] = "no_tls", ["--json"] = "json", ["--help"] = "help", ["-h"] = "help",
+  ["--verbose"] = "verbose", ["-v"] = "verbose" }
 local NUMBERS = { port = true, https_port = true, delivery_delay = true, token_ttl = true }
+
+-- The options each subcommand takes (beyond run_dir, json and help): any other is refused,
+-- not ignored.
+local TAKES = {
+  start = { port = true, https_port = true, no_tls = true, templates = true, delivery_delay = true,
+    token_ttl = true, credentials = true, webhook_apiplex = true, webhook_sinch = true,
+    unreachable = true, verbose = true, config = true },
+  stop = {}, status = {},
+  outbox = { to = true, provider = true },
+}
 
 local function parse(args)
   local o = { unreachable = {} }
+  local given = {} -- option name -> how it was spelled
   local i = 1
   while i <= #args do
     local a = args[i]
@@ -52,12 +72,18 @@ local function parse(args)
       if val == nil then return nil, key .. " needs a value" end
       local name = VALUED[key]
       if NUMBERS[name] then
-        val = tonumber(val)
-        if not val then return nil, key .. " needs a number" end
+        local n = tonumber(val)
+        if not n or n < 0 then return nil, key .. " needs a number >= 0, got '" .. val .. "'" end
+        if (name == "port" or name == "https_port") and (n % 1 ~= 0 or n > 65535) then
+          return nil, key .. " must be a port number from 1 to 65535 (or 0: a free one), got '" .. val .. "'"
+        end
+        val = n
       end
       if name == "unreachable" then o.unreachable[#o.unreachable + 1] = val else o[name] = val end
+      given[name] = key
     elseif FLAGS[a] then
       o[FLAGS[a]] = true
+      given[FLAGS[a]] = a
     elseif a:sub(1, 1) == "-" then
       return nil, "unknown option '" .. a .. "'"
     elseif not o.command then
@@ -67,10 +93,27 @@ local function parse(args)
     end
     i = i + 1
   end
+  local takes = TAKES[o.command]
+  if takes and not o.help then
+    local names = {}
+    for name in pairs(given) do names[#names + 1] = name end
+    table.sort(names)
+    for _, name in ipairs(names) do
+      if name ~= "run_dir" and name ~= "json" and name ~= "help" and not takes[name] then
+        return nil, given[name] .. " is not an option of 'sandbox " .. o.command .. "'"
+          .. (name == "config" and " (only start reads a configuration: its template registry)" or "")
+      end
+    end
+  end
   return o
 end
 
 local read_file = require("alimtalk.cli.common").read_file
+
+-- One JSON line, URLs and paths without cjson's escaped slashes (as the other commands print).
+local function json_line(v)
+  return (cjson.encode(v):gsub("\\/", "/")) .. "\n"
+end
 
 -- The registry README and examples/ use: examples/templates.json of the source tree this
 -- module runs from (bin/alimtalk in a checkout), when present.
@@ -87,6 +130,18 @@ local function default_templates()
   return nil
 end
 
+-- One line for a server that did not start: nginx's output (a dozen [emerg] lines for a busy
+-- port) is kept for -v.
+local function start_failure(err, o)
+  if err:find("Address already in use", 1, true) then
+    local port = err:match("bind%(%) to [^\n]-:(%d+) failed") or tostring(o.port or o.https_port or "")
+    return "port " .. port .. " is already in use: give another --port/--https-port, or none for "
+      .. "a free one"
+  end
+  local first = err:match("%[emerg%][^\n]-: ([^\n]+)") or err:match("^([^\n]*)")
+  return "the server did not start: " .. first .. (o.verbose and "" or " (-v shows nginx's messages)")
+end
+
 local function start(o, server)
   local existing = server.attach(o.run_dir)
   if existing and existing:pid() then
@@ -96,7 +151,23 @@ local function start(o, server)
   end
   local opts = { run_dir = o.run_dir, port = o.port, https_port = o.https_port, tls = not o.no_tls,
     delivery_delay = o.delivery_delay, token_ttl = o.token_ttl }
-  local templates = o.templates or default_templates()
+  local templates = o.templates
+  if not templates and o.config then
+    -- the registry the client sends from is the natural set of "approved" templates
+    local common = require "alimtalk.cli.common"
+    local cfg, ce = common.load_config({ config = o.config })
+    if not cfg then
+      io.stderr:write("alimtalk sandbox: " .. common.redact(ce) .. "\n")
+      return 2
+    end
+    templates = cfg.templates
+    if not templates then
+      io.stderr:write("alimtalk sandbox: configuration " .. o.config .. " names no 'templates' registry "
+        .. "(give --templates FILE)\n")
+      return 2
+    end
+  end
+  templates = templates or default_templates()
   opts.templates = templates
   if o.credentials then
     local s = read_file(o.credentials)
@@ -119,8 +190,16 @@ local function start(o, server)
     return 2
   end
   if not s then
-    io.stderr:write("alimtalk sandbox: " .. tostring(err) .. "\n")
+    io.stderr:write("alimtalk sandbox: " .. start_failure(tostring(err), o) .. "\n")
+    if o.verbose then
+      io.stderr:write((tostring(err):gsub("^nginx did not start: ", ""):gsub("\n*$", "\n")))
+    end
     return 1
+  end
+  if o.json then
+    io.stdout:write(json_line({ running = true, pid = s:pid(), http_url = s.http_url,
+      https_url = s.https_url, ca_file = s.ca_file, run_dir = s.run_dir, templates = templates }))
+    return 0
   end
   io.stdout:write("sandbox running (pid " .. tostring(s:pid()) .. ")\n",
     "  http:  " .. s.http_url .. "\n")
@@ -157,9 +236,9 @@ local function status(o, server)
   local counts = {}
   for _, m in ipairs(box) do counts[m.status] = (counts[m.status] or 0) + 1 end
   if o.json then
-    io.stdout:write(cjson.encode({ running = true, pid = s:pid(), http_url = s.http_url,
+    io.stdout:write(json_line({ running = true, pid = s:pid(), http_url = s.http_url,
       https_url = s.https_url, ca_file = s.ca_file, run_dir = s.run_dir, messages = #box,
-      by_status = counts }), "\n")
+      by_status = counts }))
     return 0
   end
   io.stdout:write("sandbox running (pid " .. s:pid() .. ")\n  http:  " .. s.http_url .. "\n")
@@ -208,7 +287,7 @@ local function outbox(o, server)
     box = kept
   end
   if o.json then
-    for _, m in ipairs(box) do io.stdout:write(cjson.encode(m), "\n") end
+    for _, m in ipairs(box) do io.stdout:write(json_line(m)) end
     return 0
   end
   for _, m in ipairs(box) do
@@ -254,7 +333,8 @@ function _M.main(args)
       return 1
     end
     s:stop()
-    io.stdout:write("sandbox stopped\n")
+    if o.json then io.stdout:write(json_line({ stopped = true, run_dir = s.run_dir }))
+    else io.stdout:write("sandbox stopped\n") end
     return 0
   end
   if o.command == "status" then return status(o, server) end
