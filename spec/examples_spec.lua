@@ -59,10 +59,15 @@ describe("examples", function()
     end
   end)
 
+  -- What each example exits with: 0, except bulk_csv.lua, whose customers.csv has an invalid
+  -- row (a landline), which makes it exit 1 after sending the others, as `alimtalk bulk run`.
+  local function want_rc(name) return name == "bulk_csv" and 1 or 0 end
+
   it("runs each one with no settings (the embedded sandbox)", function()
     for _, name in ipairs(examples()) do
       local rc, out = run(name)
-      assert.are.equal(0, rc, name .. ".lua failed:\n" .. out)
+      assert.are.equal(want_rc(name), rc, name .. ".lua failed:\n" .. out)
+      if name == "bulk_csv" then assert.matches("4 accepted, 1 invalid", out, 1, true) end
     end
   end)
 
@@ -75,7 +80,7 @@ describe("examples", function()
       if name ~= "webhook_receiver" then
         s:reset()
         local rc, out = run(name, env)
-        assert.are.equal(0, rc, name .. ".lua failed:\n" .. out)
+        assert.are.equal(want_rc(name), rc, name .. ".lua failed:\n" .. out)
         if name == "quickstart" then
           assert.are.equal(1, #s:outbox({ provider = "sens" }), out)
         elseif name == "bulk_csv" then
