@@ -113,6 +113,26 @@ describe("bulk campaigns against the sandbox server", function()
     assert.are.equal("vars.customer_id", cjson.decode(read_lines(sum.files.rejects)[1]).error.field)
   end)
 
+  it("refuses a recipient or key column the CSV header lacks, before anything starts", function()
+    csv(dir .. "/h.csv", 3)
+    local c = client("sens")
+    local sum, err = campaign.run({ client = c, campaign = "h1", state_dir = dir, input = dir .. "/h.csv",
+                                    template = "welcome", to_column = "mobile", fsync = false })
+    assert.is_nil(sum)
+    assert.are.equal("BAD_OPTION", err.code)
+    assert.are.equal("to_column", err.field)
+    assert.matches("'mobile'", err.message, 1, true)
+    assert.matches("to, name, date", err.message, 1, true)
+    sum, err = campaign.run({ client = c, campaign = "h1", state_dir = dir, input = dir .. "/h.csv",
+                              template = "welcome", key_column = "cust", fsync = false })
+    c:close()
+    assert.is_nil(sum)
+    assert.are.equal("key_column", err.field)
+    assert.matches("'cust'", err.message, 1, true)
+    assert.is_nil(io.open(dir .. "/h1/journal.log"))
+    assert.are.equal(0, outbox_count(phone(1)))
+  end)
+
   -- Run the real command in the background and kill it while a request hangs in the server.
   local function killed_mid_request(provider, id, n)
     csv(dir .. "/" .. id .. ".csv", n)

@@ -92,6 +92,25 @@ local function uses_var(c, tname, name)
   return known
 end
 
+-- The recipient and key columns must be in a CSV's header: otherwise every row would be
+-- rejected ("no phone number"), so the campaign is refused before it starts.
+local function missing_column(header, c)
+  local have = {}
+  for _, name in ipairs(header) do have[name] = true end
+  local cols = " (its columns: " .. table.concat(header, ", ") .. ")"
+  if not have[c.to_column] and not (c.to_column == "to" and have.phone) then
+    local what = c.to_column == "to" and "no 'to' or 'phone' column (name it with --to-column)"
+      or ("no column '" .. c.to_column .. "' (--to-column)")
+    return errors.new{ code = "BAD_OPTION", field = "to_column", message = "input " .. c.input
+      .. " has " .. what .. cols }
+  end
+  if c.key_column and not have[c.key_column] then
+    return errors.new{ code = "BAD_OPTION", field = "key_column", message = "input " .. c.input
+      .. " has no column '" .. c.key_column .. "' (--key-column)" .. cols }
+  end
+  return nil
+end
+
 -- Turn one input row into a message.
 local function row_message(c, row, t)
   local msg
@@ -266,7 +285,8 @@ end
 --  `progress` (an alimtalk.bulk.progress or nil), `quota_pause` (seconds, default 60),
 --  `max_pauses` (default 3), `validate` (function(msg) -> true | nil, err, checked before
 --  the client's own pre-flight validation), `provider` (name, for the journal), `on_chunk`
---  (function(stats) after each chunk)
+--  (function(stats) after each chunk).
+--  A CSV whose header lacks the recipient or key column is refused (`BAD_OPTION`).
 -- @treturn table summary: `counts` (accepted, rejected, invalid, uncertain, not_sent,
 --  unattempted), `files`, `stopped` (reason when the campaign stopped early), or nil and an error
 local run_locked
@@ -293,6 +313,8 @@ function _M.run(opts)
   if not unlock then return nil, le end
   local ok, summary, err = pcall(run_locked, opts, campaign, paths)
   unlock()
+  -- a new campaign refused before its journal was written leaves no empty folder behind
+  if not file_exists(paths.journal) then os.remove(paths.dir) end
   if not ok then error(summary, 0) end
   return summary, err
 end
@@ -331,6 +353,8 @@ run_locked = function(opts, campaign, paths)
   local reader, re = input.open(c.input, { format = c.format })
   if not reader then return nil, errors.new{ code = "BAD_INPUT", field = "input", message = re } end
   c.format = reader.format
+  local ce = reader.header and missing_column(reader.header, c)
+  if ce then reader:close(); return nil, ce end
 
   local client = opts.client
   local provider = opts.provider

@@ -1,0 +1,82 @@
+-- `alimtalk bulk` on the command line against the sandbox server: a resume keeps the provider
+-- and the run options its journal records, a recipient or key column the CSV lacks is refused
+-- up front, and a campaign that stops early says what it left untried.
+local sandbox = require("support.sandbox")
+local cjson = require("cjson")
+local fs = require("support.fs")
+
+local ROOT, RUNTIME = sandbox.root, fs.RUNTIME
+local write, read_lines, capture = fs.write, fs.read_lines, fs.capture
+
+local function phone(i) return string.format("010-%04d-%04d", 5000 + math.floor(i / 10000), i % 10000) end
+
+local function csv(path, n)
+  local t = { "to,name,date" }
+  for i = 1, n do t[#t + 1] = phone(i) .. ",고객" .. i .. ",2026-11-21" end
+  write(path, table.concat(t, "\n") .. "\n")
+end
+
+describe("alimtalk bulk (command line)", function()
+  local s, dir
+
+  -- a configuration naming SENS as the provider, with a BizMessage section too (the secrets
+  -- come from the environment, as docs/cli.md says)
+  local function config(path, sens_url)
+    local c = s.credentials
+    write(path, cjson.encode({ provider = "sens", templates = sandbox.templates,
+      retry = { max_attempts = 1 },
+      sens = { base_url = sens_url or s.http_url, service_id = c.sens.service_id,
+               plus_friend_id = c.sens.plus_friend_id },
+      bizmessage = { base_url = s.http_url, client_id = c.bizmessage.client_id,
+                     sender_key = c.bizmessage.sender_key, sender_no = "0212345678" } }))
+  end
+
+  -- run `alimtalk bulk ARGS` in dir: exit code, stdout lines, stderr lines
+  local function bulk(args)
+    local out, err = dir .. "/cmd.out", dir .. "/cmd.err"
+    local c = s.credentials
+    local env = ("ALIMTALK_SENS_ACCESS_KEY=%s ALIMTALK_SENS_SECRET_KEY=%s "
+      .. "ALIMTALK_BIZMESSAGE_CLIENT_SECRET=%s"):format(fs.q(c.sens.access_key), fs.q(c.sens.secret_key),
+      fs.q(c.bizmessage.client_secret))
+    local rc = capture(("(cd %s && %s %s %s/bin/alimtalk bulk %s --state-dir st >%s 2>%s)")
+      :format(fs.q(dir), env, RUNTIME, fs.q(ROOT), args, fs.q(out), fs.q(err)))
+    return rc, read_lines(out), read_lines(err)
+  end
+
+  local function outbox(provider)
+    return assert(s:outbox({ provider = provider }))
+  end
+
+  setup(function()
+    s = sandbox.start({ delivery_delay = 0.05 })
+    dir = fs.tmpdir("alimtalk-bulk-cli")
+    config(dir .. "/cfg.json")
+  end)
+  teardown(function()
+    local errs = sandbox.stop(s)
+    fs.rmtree(dir)
+    assert.are.same({}, errs)
+  end)
+  before_each(function() s:reset() end)
+
+  it("refuses a --to-column or --key-column the CSV header lacks, with the header's columns", function()
+    csv(dir .. "/h.csv", 3)
+    for _, case in ipairs({ { "--to-column nosuch", "'nosuch'" }, { "--key-column cust", "'cust'" } }) do
+      local rc, out, err = bulk("run h.csv --campaign h1 --template welcome -c cfg.json --progress none "
+        .. case[1])
+      assert.are.equal(2, rc)
+      assert.are.same({}, out)
+      assert.are.equal(1, #err)
+      assert.matches(case[2], err[1], 1, true)
+      assert.matches("to, name, date", err[1], 1, true)
+    end
+    -- without --to-column, a CSV with neither 'to' nor 'phone'
+    write(dir .. "/m.csv", "mobile,name,date\n010-5000-0001,a,b\n")
+    local rc, _, err = bulk("run m.csv --campaign h2 --template welcome -c cfg.json --progress none")
+    assert.are.equal(2, rc)
+    assert.matches("'to' or 'phone'", err[1], 1, true)
+    assert.matches("mobile, name, date", err[1], 1, true)
+    assert.are.equal(0, #outbox())
+    assert.is_nil(io.open(dir .. "/st/h1/journal.log"))
+  end)
+end)
