@@ -59,6 +59,30 @@ describe("alimtalk bulk (command line)", function()
   end)
   before_each(function() s:reset() end)
 
+  it("resumes through the journal's provider, and refuses -p naming another", function()
+    csv(dir .. "/p.csv", 6)
+    -- BizMessage fails one request: that row is not sent, the others are accepted
+    assert(s:fault({ provider = "bizmessage", path = "/v2/send/kakao", kind = "status", status = 503,
+                     count = 1 }))
+    local rc = bulk("run p.csv --campaign p1 --template welcome -c cfg.json -p bizmessage --progress none")
+    assert.are.equal(1, rc)
+    assert.are.equal(5, #outbox("bizmessage"))
+    s:clear_faults()
+    -- the configuration's provider is SENS: naming it for the resume is refused
+    local out, err
+    rc, out, err = bulk("resume p1 -c cfg.json -p sens --progress none")
+    assert.are.equal(2, rc)
+    assert.are.same({}, out)
+    assert.are.equal(1, #err)
+    assert.matches("bizmessage", err[1], 1, true)
+    assert.matches("not sens", err[1], 1, true)
+    -- without -p the rest goes through BizMessage, as the journal says, not the config's SENS
+    rc = bulk("resume p1 -c cfg.json --progress none")
+    assert.are.equal(0, rc)
+    assert.are.equal(6, #outbox("bizmessage"))
+    assert.are.equal(0, #outbox("sens"))
+  end)
+
   it("refuses a --to-column or --key-column the CSV header lacks, with the header's columns", function()
     csv(dir .. "/h.csv", 3)
     for _, case in ipairs({ { "--to-column nosuch", "'nosuch'" }, { "--key-column cust", "'cust'" } }) do

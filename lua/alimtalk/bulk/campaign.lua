@@ -30,7 +30,7 @@ local OPTIONS = {
   client = true, input = true, format = true, campaign = true, state_dir = true, template = true,
   to_column = true, key_column = true, rate = true, chunk = true, concurrency = true,
   dedupes = true, fsync = true, progress = true, quota_pause = true, max_pauses = true,
-  validate = true, provider = true, on_chunk = true,
+  validate = true, provider = true, on_chunk = true, same_provider = true,
 }
 
 local core = require "alimtalk.core"
@@ -285,7 +285,8 @@ end
 --  `progress` (an alimtalk.bulk.progress or nil), `quota_pause` (seconds, default 60),
 --  `max_pauses` (default 3), `validate` (function(msg) -> true | nil, err, checked before
 --  the client's own pre-flight validation), `provider` (name, for the journal), `on_chunk`
---  (function(stats) after each chunk).
+--  (function(stats) after each chunk), `same_provider` (a resume through another provider
+--  than the journal's is refused: `PROVIDER_CHANGED`).
 --  A CSV whose header lacks the recipient or key column is refused (`BAD_OPTION`).
 -- @treturn table summary: `counts` (accepted, rejected, invalid, uncertain, not_sent,
 --  unattempted), `files`, `stopped` (reason when the campaign stopped early), or nil and an error
@@ -360,6 +361,13 @@ run_locked = function(opts, campaign, paths)
   local provider = opts.provider
   if provider == nil and type(client.names) == "table" then provider = table.concat(client.names, ",") end
   if type(provider) ~= "string" then provider = st and st.header.provider or nil end
+  if st and opts.same_provider and st.run_provider and provider ~= st.run_provider then
+    reader:close()
+    return nil, errors.new{ code = "PROVIDER_CHANGED", field = "provider", message = "campaign "
+      .. campaign .. " is sent through " .. st.run_provider .. ", not " .. tostring(provider)
+      .. ": resume it through " .. st.run_provider .. " (rows in doubt are resent only to the "
+      .. "provider they may have reached)" }
+  end
   local dedupes = opts.dedupes
   if dedupes == nil then
     -- Resending under the same serial is safe only when one provider that drops duplicate

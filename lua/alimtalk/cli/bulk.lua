@@ -17,7 +17,8 @@ run     send every row of INPUT (CSV with a header row: 'to' or 'phone' is the r
         journal before it goes out, so a campaign killed at any moment is resumed with
         nothing lost and nothing sent twice. Invalid rows go to rejects.jsonl with their
         reasons while the valid ones are sent.
-resume  continue a stopped or killed campaign (input and options come from its journal)
+resume  continue a stopped or killed campaign (input and options come from its journal;
+        it goes on through the journal's provider, and a -p naming another is refused)
 status  show a campaign's counts and files without sending (read-only while the campaign
         runs; otherwise the lists are brought up to date from the journal)
 
@@ -125,6 +126,16 @@ local function no_template(path, format)
   return why and ("no template: give --template NAME (" .. why .. ")")
 end
 
+-- The header record of a campaign's journal (its first line), or nil.
+local function journal_header(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local line = f:read("l")
+  f:close()
+  local h = line and line:sub(1, 2) == "H\t" and require("cjson.safe").decode(line:sub(3))
+  return type(h) == "table" and h or nil
+end
+
 --- Run `alimtalk bulk`.
 function _M.main(args)
   local opts, cfg = common.start("bulk", spec, _M.help, args, true)
@@ -169,9 +180,20 @@ function _M.main(args)
   else
     id = arg2 or opts.campaign
     if not id then return common.usage_error("bulk", "bulk resume needs a campaign id") end
-    local j = io.open(campaign.paths(state_dir, id).journal, "rb")
-    if not j then return common.usage_error("bulk", "no campaign '" .. id .. "' in " .. state_dir) end
-    j:close()
+    local h = journal_header(campaign.paths(state_dir, id).journal)
+    if not h then return common.usage_error("bulk", "no campaign '" .. id .. "' in " .. state_dir) end
+    -- The rest of the campaign goes through the provider it was started with: another one
+    -- would bill elsewhere and could not drop the duplicates of rows in doubt.
+    local recorded = type(h.provider) == "string" and h.provider or nil
+    if recorded and opts.provider and opts.provider ~= recorded then
+      return common.usage_error("bulk", "campaign '" .. id .. "' is sent through " .. recorded
+        .. ", not " .. opts.provider .. ": resume it without -p (rows in doubt are resent only to "
+        .. "the provider they may have reached)")
+    end
+    if recorded and not opts.provider and common.known_provider(recorded) then
+      -- as -p does (common.load_config): the one provider, not the configuration's route
+      opts.provider, cfg.provider, cfg.route = recorded, recorded, nil
+    end
   end
   if opts.templates then cfg.templates = opts.templates end
   local client, ce = common.client(cfg)
@@ -185,6 +207,7 @@ function _M.main(args)
     concurrency = opts.concurrency or bulkcfg.concurrency,
     fsync = not opts.no_fsync and bulkcfg.fsync ~= false,
     progress = progress, quota_pause = opts.quota_pause, max_pauses = opts.max_pauses,
+    same_provider = sub == "resume" or nil,
   })
   client:close()
   if not ok then return common.fail(opts, "bulk", common.redact(s), 1) end
