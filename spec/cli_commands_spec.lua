@@ -282,6 +282,15 @@ describe("alimtalk command line", function()
     assert.are.equal(2, lines[2].row)
     assert.are.equal("customer_id", lines[2].errors[1].field)
     assert.are.equal(1, #lines[2].errors)
+    -- a key repeated anywhere in the file: the later rows would share a serial, bulk run
+    -- refuses them, and so does validate
+    write(dir .. "/bzd.csv", "to,customer_id,name,date\n010-3500-0007,C-1,가,1일\n010-3500-0008,C-2,나,2일\n"
+      .. "010-3500-0009,C-1,다,3일\n")
+    rc, out = run({ "validate", "-c", "bz.json", "bzd.csv", "--template", "welcome",
+                    "--key-column", "customer_id" }, { env = env })
+    assert.are.equal(1, rc)
+    assert.matches("1: ok\n2: ok\n3: customer_id: DUPLICATE_ID the key column 'customer_id' has the value "
+      .. "of row 1", out, 1, true)
     -- a key column the file lacks is refused up front
     rc, out, err = run({ "validate", "-c", "bz.json", "bzk.csv", "--template", "welcome",
                          "--key-column", "nope" }, { env = env })

@@ -151,6 +151,47 @@ function _M.no_template(path, format)
   return why and ("no template: give --template NAME (" .. why .. ")")
 end
 
+local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- Rows whose serial an earlier row already has (a repeated --key-column value, or a JSON lines
+-- id seen before): `bulk run` refuses them, since the provider would keep one message of the
+-- two. One pass writes "serial<TAB>row" lines to a scratch file that sort(1) orders within a
+-- fixed memory budget, so memory stays flat; only the repeats are kept: row -> first row.
+-- Returns nil when serials come from row numbers (they cannot repeat).
+local function repeated_serials(path, opts, key_col, serial, campaign)
+  local reader = input.open(path, { format = opts.format })
+  if not reader then return nil end
+  if reader.format == "csv" and not key_col then reader:close() return nil end
+  local tmp = os.tmpname()
+  local f = io.open(tmp, "wb")
+  if not f then reader:close() return nil end
+  while true do
+    local row, t = reader:next()
+    if not row then break end
+    local id
+    if t and reader.format == "csv" then
+      local key = t[key_col]
+      if key ~= nil and key ~= "" then id = serial(campaign, "key:" .. key) end
+    elseif t and t.id ~= nil then
+      id = serial(campaign, "id:" .. tostring(t.id)) -- any id, as a word sort(1) can order
+    end
+    if id then f:write(id, "\t", row, "\n") end
+  end
+  reader:close()
+  f:close()
+  local repeats = {}
+  local p = io.popen("LC_ALL=C sort -S 16M -t '\t' -k1,1 -k2,2n " .. sh_quote(tmp))
+  local last, first
+  for line in p:lines() do
+    local id, row = line:match("^(%x+)\t(%d+)$")
+    if id == last then repeats[tonumber(row)] = first
+    else last, first = id, tonumber(row) end
+  end
+  p:close()
+  os.remove(tmp)
+  return repeats
+end
+
 --- Call `fn(row, msg)` (or `fn(row, nil, reason)`) for each message in a file, each message as
 -- `bulk run` builds it (alimtalk.bulk.campaign): CSV has a header row, `to` (or `phone`, or
 -- `opts.to_column`) is the recipient, `template` optional, every other column a variable except
@@ -160,7 +201,9 @@ end
 -- serial (BizMessage) checks the file as it would be sent.
 -- @tparam string path the file
 -- @tparam table opts `format`, `template`, `to_column`, `key_column`, `campaign`, `need_to` (a
--- CSV without the recipient column is refused, as bulk run refuses it; render needs none)
+-- CSV without the recipient column is refused, as bulk run refuses it; render needs none),
+-- `check_serials` (a row whose serial an earlier row has is reported as DUPLICATE_ID, as bulk
+-- run refuses it)
 -- @tparam[opt] registry reg the template registry (whether a template uses the key column)
 -- @treturn true or nil and a message
 function _M.each(path, opts, fn, reg)
@@ -185,6 +228,12 @@ function _M.each(path, opts, fn, reg)
         .. ")"
     end
   end
+  local repeats = opts.check_serials and repeated_serials(path, opts, key_col, serial, campaign) or {}
+  local function repeated(row)
+    return errors.new{ code = "DUPLICATE_ID", field = key_col or "id", message = (key_col
+      and ("the key column '" .. key_col .. "' has the value of row ") or "the id is that of row ")
+      .. repeats[row] .. ": each message needs its own serial (bulk run refuses this row)" }
+  end
   local uses = {}
   local function uses_key(tname)
     if uses[tname] == nil then
@@ -199,6 +248,8 @@ function _M.each(path, opts, fn, reg)
     if not row then break end
     if not t then
       fn(row, nil, errors.new{ code = "BAD_ROW", message = perr })
+    elseif repeats[row] then
+      fn(row, nil, repeated(row))
     elseif reader.format == "jsonl" then
       if t.template == nil and t.content == nil then t.template = opts.template end
       if t.id ~= nil then t.id = tostring(t.id) else t.id = serial(campaign, "row:" .. row) end

@@ -15,7 +15,8 @@ its field and the code the provider would answer. FILE is read as 'alimtalk bulk
 it: CSV (a header row; 'to' or 'phone' is the recipient, 'template' optional, other columns
 are variables) or JSON lines (one message per line), and each message gets the serial bulk
 run would give it (from --key-column, else the row number; JSON lines: its own 'id'), so a
-file bulk run accepts validates clean, BizMessage's required serial included.
+file bulk run accepts validates clean, BizMessage's required serial included, and a row whose
+serial an earlier row has (a repeated key or id) is DUPLICATE_ID, as bulk run refuses it.
 
   --to PHONE           recipient
   --template NAME      registry template name or provider code (with --var a registry
@@ -101,7 +102,7 @@ function _M.main(args)
     if not ok then bad = bad + 1 end
   end
   if opts.args[1] then
-    opts.need_to = true
+    opts.need_to, opts.check_serials = true, true
     if opts.to or opts.var or opts.content or opts.id then
       return common.usage_error("validate", "FILE cannot be combined with --to/--var/--content/--id")
     end
