@@ -133,6 +133,34 @@ describe("bulk campaigns against the sandbox server", function()
     assert.are.equal(0, outbox_count(phone(1)))
   end)
 
+  it("records the run options in the journal and resumes with them; a resume's own replace them", function()
+    csv(dir .. "/ro.csv", 30)
+    local c = client("sens")
+    local ok = pcall(campaign.run, { client = c, campaign = "ro", state_dir = dir, input = dir .. "/ro.csv",
+      template = "welcome", rate = 40, concurrency = 2, quota_pause = 7, max_pauses = 5, fsync = false,
+      on_chunk = function() error("stop after the first chunk") end })
+    assert.is_false(ok)
+    collectgarbage() -- closes the journal the error left open
+    local journal = require("alimtalk.bulk.journal")
+    assert.are.same({ rate = 40, concurrency = 2, quota_pause = 7, max_pauses = 5, fsync = false },
+                    journal.scan(dir .. "/ro/journal.log").options)
+    s:reset()
+    local sum = assert(campaign.run({ client = c, campaign = "ro", state_dir = dir }))
+    assert.are.equal(30, sum.counts.accepted)
+    -- the 26 rows left went out at 40/s: at least 0.5 s from the first to the last
+    local first, last = math.huge, 0
+    for _, a in ipairs(assert(s:attempts({ provider = "sens" }))) do
+      if a.method == "POST" then first, last = math.min(first, a.time), math.max(last, a.time) end
+    end
+    assert.is_true(last - first >= 0.5, "spread " .. (last - first))
+    -- a resume's own option replaces the recorded one, for later resumes too
+    assert(campaign.run({ client = c, campaign = "ro", state_dir = dir, rate = 1000 }))
+    c:close()
+    local o = journal.scan(dir .. "/ro/journal.log").options
+    assert.are.equal(1000, o.rate)
+    assert.are.equal(2, o.concurrency)
+  end)
+
   -- Run the real command in the background and kill it while a request hangs in the server.
   local function killed_mid_request(provider, id, n)
     csv(dir .. "/" .. id .. ".csv", n)

@@ -2,6 +2,7 @@
 -- and the run options its journal records, a recipient or key column the CSV lacks is refused
 -- up front, and a campaign that stops early says what it left untried.
 local sandbox = require("support.sandbox")
+local journal = require("alimtalk.bulk.journal")
 local cjson = require("cjson")
 local fs = require("support.fs")
 
@@ -81,6 +82,56 @@ describe("alimtalk bulk (command line)", function()
     assert.are.equal(0, rc)
     assert.are.equal(6, #outbox("bizmessage"))
     assert.are.equal(0, #outbox("sens"))
+  end)
+
+  it("resumes with the run options the journal recorded; one given to resume replaces it", function()
+    csv(dir .. "/r.csv", 30)
+    -- the first 4 requests fail: their rows are not sent (a rate of 40/s makes chunks of 4 rows,
+    -- one request each)
+    assert(s:fault({ provider = "sens", path = "messages", kind = "status", status = 503, count = 4 }))
+    local rc = bulk("run r.csv --campaign r1 --template welcome -c cfg.json --progress none --rate 40 "
+      .. "--concurrency 2 --quota-pause 7 --max-pauses 5 --no-fsync")
+    assert.are.equal(1, rc)
+    s:reset()
+    rc = bulk("resume r1 -c cfg.json --progress none")
+    assert.are.equal(0, rc)
+    assert.are.same({ rate = 40, concurrency = 2, quota_pause = 7, max_pauses = 5, fsync = false },
+                    journal.scan(dir .. "/st/r1/journal.log").options)
+    assert.are.equal(16, #outbox("sens"))
+    -- the 16 rows left went out at 40/s again: 4 chunks of 4, a tenth of a second apart
+    local first, last = math.huge, 0
+    for _, a in ipairs(assert(s:attempts())) do
+      if a.method == "POST" then first, last = math.min(first, a.time), math.max(last, a.time) end
+    end
+    assert.is_true(last - first >= 0.25, "spread " .. (last - first))
+    -- an option given to resume replaces the recorded one
+    rc = bulk("resume r1 -c cfg.json --progress none --rate 500 --fsync")
+    assert.are.equal(0, rc)
+    local o = journal.scan(dir .. "/st/r1/journal.log").options
+    assert.are.equal(500, o.rate)
+    assert.are.equal(true, o.fsync)
+    assert.are.equal(2, o.concurrency)
+  end)
+
+  it("resumes a journal that records no options (an older one) with the defaults", function()
+    csv(dir .. "/o.csv", 5)
+    assert.are.equal(0, (bulk("run o.csv --campaign o1 --template welcome -c cfg.json --progress none")))
+    -- rewrite the header as an older version wrote it, and drop the outcomes of rows 4 and 5
+    local kept = {}
+    for _, l in ipairs(read_lines(dir .. "/st/o1/journal.log")) do
+      if l:match("^H\t") then
+        local h = cjson.decode(l:sub(3))
+        h.options = nil
+        l = "H\t" .. cjson.encode(h)
+      end
+      if not l:match("^O\t[45]\t") and not l:match("^P\t[45]\t") and not l:match('^E\t.*"done"') then
+        kept[#kept + 1] = l
+      end
+    end
+    write(dir .. "/st/o1/journal.log", table.concat(kept, "\n") .. "\n")
+    s:reset()
+    assert.are.equal(0, (bulk("resume o1 -c cfg.json --progress none")))
+    assert.are.equal(2, #outbox("sens"))
   end)
 
   it("refuses a --to-column or --key-column the CSV header lacks, with the header's columns", function()

@@ -33,6 +33,10 @@ local OPTIONS = {
   validate = true, provider = true, on_chunk = true, same_provider = true,
 }
 
+-- Run options kept in the journal (header, then each resume's event): a resume reuses them,
+-- and an option given to the resume replaces the recorded one from then on.
+_M.RUN_OPTIONS = { "rate", "chunk", "concurrency", "quota_pause", "max_pauses", "fsync" }
+
 local core = require "alimtalk.core"
 local hex = core.hex
 
@@ -286,7 +290,9 @@ end
 --  `max_pauses` (default 3), `validate` (function(msg) -> true | nil, err, checked before
 --  the client's own pre-flight validation), `provider` (name, for the journal), `on_chunk`
 --  (function(stats) after each chunk), `same_provider` (a resume through another provider
---  than the journal's is refused: `PROVIDER_CHANGED`).
+--  than the journal's is refused: `PROVIDER_CHANGED`). The run options (`rate`, `chunk`,
+--  `concurrency`, `quota_pause`, `max_pauses`, `fsync`) are recorded in the journal; a resume
+--  takes the recorded ones unless given again (a given one is recorded for later resumes).
 --  A CSV whose header lacks the recipient or key column is refused (`BAD_OPTION`).
 -- @treturn table summary: `counts` (accepted, rejected, invalid, uncertain, not_sent,
 --  unattempted), `files`, `stopped` (reason when the campaign stopped early), or nil and an error
@@ -324,6 +330,11 @@ run_locked = function(opts, campaign, paths)
   local resuming = file_exists(paths.journal)
   local st
   local c = { campaign = campaign, uses_key = {}, registry = opts.client.registry }
+  -- the run options: given ones, else the journal's (ro), else the defaults below
+  local ro, given = {}, {}
+  for _, k in ipairs(_M.RUN_OPTIONS) do
+    if opts[k] ~= nil then ro[k], given[k] = opts[k], opts[k] end
+  end
   if resuming then
     local e
     st, e = journal_mod.scan(paths.journal)
@@ -335,6 +346,9 @@ run_locked = function(opts, campaign, paths)
     end
     c.input, c.format, c.template = h.input, h.format, h.template
     c.to_column, c.key_column = h.to_column, h.key_column
+    for k, v in pairs(st.options) do
+      if ro[k] == nil then ro[k] = v end
+    end
     local fp = fingerprint(c.input)
     if not fp then
       return nil, errors.new{ code = "BAD_OPTION", field = "input",
@@ -379,8 +393,9 @@ run_locked = function(opts, campaign, paths)
   end
   local header = { campaign = campaign, input = c.input, format = c.format, template = c.template,
                    to_column = c.to_column, key_column = c.key_column, provider = provider,
-                   fingerprint = fingerprint(c.input), version = _M.VERSION, started = os.time() }
-  local j, je = journal_mod.open(paths.journal, header, { fsync = opts.fsync })
+                   options = ro, fingerprint = fingerprint(c.input), version = _M.VERSION,
+                   started = os.time() }
+  local j, je = journal_mod.open(paths.journal, header, { fsync = ro.fsync })
   if not j then reader:close(); return nil, errors.new{ code = "BAD_JOURNAL", message = je } end
 
   local counts = { accepted = 0, rejected = 0, invalid = 0, uncertain = 0, not_sent = 0 }
@@ -422,7 +437,8 @@ run_locked = function(opts, campaign, paths)
       redo_uncertain = st.uncertain_at[provider]
       counts.uncertain = counts.uncertain - redo_uncertain.n
     end
-    j:event{ event = "resume", at = os.time(), hwm = hwm, dedupes = dedupes, provider = provider }
+    j:event{ event = "resume", at = os.time(), hwm = hwm, dedupes = dedupes, provider = provider,
+             options = next(given) and given or nil }
   end
   local rejects, rerr = io.open(paths.rejects, "ab")
   if not rejects then
@@ -433,17 +449,17 @@ run_locked = function(opts, campaign, paths)
   local validate = opts.validate or function() return true end
   -- Rows per chunk (one fsync each): enough for every request slot to be busy, e.g. SENS
   -- 100 per request x 8 in flight x 2; at least 500, at most 2000 (memory grows with it).
-  local chunk_size = opts.chunk
+  local chunk_size = ro.chunk
   if not chunk_size then
     local p = type(client.provider) == "function" and client:provider() or nil
     local per_request = type(p) == "table" and tonumber(p.max_batch) or 1
-    chunk_size = math.max(500, math.min(2000, per_request * (opts.concurrency or 8) * 2))
+    chunk_size = math.max(500, math.min(2000, per_request * (ro.concurrency or 8) * 2))
   end
-  local rate = opts.rate
+  local rate = ro.rate
   -- with a rate, chunks of a tenth of a second's worth keep the flow even
   if rate and rate > 0 then chunk_size = math.max(1, math.min(chunk_size, math.floor(rate / 10))) end
-  local concurrency = opts.concurrency or 8
-  local quota_pause, max_pauses = opts.quota_pause or 60, opts.max_pauses or 3
+  local concurrency = ro.concurrency or 8
+  local quota_pause, max_pauses = ro.quota_pause or 60, ro.max_pauses or 3
   local progress = opts.progress
   local t0 = sys.now()
   local sent_this_run, done_this_run = 0, 0

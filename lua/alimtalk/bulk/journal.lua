@@ -1,7 +1,9 @@
 --- The durable journal of a bulk campaign.
 -- One append-only text file, one record per line, tab-separated:
 --
---     H  {json}                 header: campaign, input, template, provider, input fingerprint
+--     H  {json}                 header: campaign, input, template, provider, input fingerprint,
+--                               run options (rate, concurrency, ...; a resume's event may
+--                               replace some)
 --     B  boot_id                a run started on this boot of the machine
 --     P  row  serial            planned: the row will be sent under this serial
 --     C  first  last            chunk: the planned rows in [first, last] may be sent from now
@@ -187,14 +189,15 @@ end
 -- `uncertain` (bitsets of the rows whose last outcome is that), `uncertain_at` (provider ->
 -- bitset: the uncertain rows that may have reached that provider), `counts` (`accepted`,
 -- `rejected`, `invalid`, `not_sent`, `uncertain`), `events` (the last few), `boot_id` (of
--- the last run), `done`, or nil and a message
+-- the last run), `options` (the run options: the header's, as replaced by later resumes),
+-- `done`, or nil and a message
 function _M.scan(path)
   local f, e = io.open(path, "rb")
   if not f then return nil, e end
   local st = { hwm = 0, planned = {}, chunked = {}, in_flight = {}, sent_via = {}, events = {},
                not_sent = _M.bits(), uncertain = _M.bits(), uncertain_at = {},
                counts = { accepted = 0, rejected = 0, invalid = 0, not_sent = 0, uncertain = 0 },
-               lines = 0 }
+               lines = 0, options = {} }
   local planned, chunked, in_flight, counts = st.planned, st.chunked, st.in_flight, st.counts
   local sent_via, not_sent, uncertain, uncertain_at = st.sent_via, st.not_sent, st.uncertain, st.uncertain_at
   -- forget a row's not_sent/uncertain outcome (superseded by a new plan or outcome)
@@ -271,6 +274,10 @@ function _M.scan(path)
     elseif kind == "H" and not st.header then
       st.header = cjson.decode(line:sub(3))
       st.run_provider = st.header and st.header.provider
+      local o = st.header and st.header.options
+      if type(o) == "table" then
+        for k, v in pairs(o) do st.options[k] = v end
+      end
     elseif kind == "E" then
       local ev = cjson.decode(line:sub(3))
       if ev then
@@ -280,6 +287,9 @@ function _M.scan(path)
         elseif ev.event == "resume" then
           st.done = nil
           if ev.provider then st.run_provider = ev.provider end
+          if type(ev.options) == "table" then
+            for k, v in pairs(ev.options) do st.options[k] = v end
+          end
         end
       end
     end

@@ -17,8 +17,10 @@ run     send every row of INPUT (CSV with a header row: 'to' or 'phone' is the r
         journal before it goes out, so a campaign killed at any moment is resumed with
         nothing lost and nothing sent twice. Invalid rows go to rejects.jsonl with their
         reasons while the valid ones are sent.
-resume  continue a stopped or killed campaign (input and options come from its journal;
-        it goes on through the journal's provider, and a -p naming another is refused)
+resume  continue a stopped or killed campaign: the input, the provider and the run options
+        (--rate, --concurrency, --chunk, --quota-pause, --max-pauses, --no-fsync) come from
+        its journal; a run option given to resume replaces the recorded one. A -p naming
+        another provider than the journal's is refused
 status  show a campaign's counts and files without sending (read-only while the campaign
         runs; otherwise the lists are brought up to date from the journal)
 
@@ -40,7 +42,7 @@ rejected.jsonl, uncertain.jsonl, not_sent.jsonl, summary.json.
   --quota-pause S      seconds to pause when the provider reports its quota (default 60)
   --max-pauses N       quota pauses before stopping (default 3)
   --no-fsync           flush the journal without fsync (survives a killed process, not a
-                       power cut)
+                       power cut); --fsync on resume turns fsync back on
   --progress MODE      auto | bar | lines | none (default auto: a bar on a terminal)
   --templates FILE     template registry (overrides the configuration's)
   -p, --provider NAME  provider (default: the configured one)
@@ -63,7 +65,7 @@ local spec = {
     chunk = { value = true, number = true, min = 1 },
     ["quota-pause"] = { value = true, number = true, min = 0 },
     ["max-pauses"] = { value = true, number = true, min = 0 },
-    ["no-fsync"] = {}, progress = { value = true, choices = { "auto", "bar", "lines", "none" } },
+    ["no-fsync"] = {}, fsync = {}, progress = { value = true, choices = { "auto", "bar", "lines", "none" } },
     templates = { value = true },
   },
   min_args = 1, max_args = 2, missing = "give a subcommand: run, resume or status",
@@ -140,6 +142,9 @@ end
 function _M.main(args)
   local opts, cfg = common.start("bulk", spec, _M.help, args, true)
   if not opts then return cfg end
+  if opts.fsync and opts.no_fsync then
+    return common.usage_error("bulk", "give --fsync or --no-fsync, not both")
+  end
   local sub, arg2 = opts.args[1], opts.args[2]
   local bulkcfg = type(cfg.bulk) == "table" and cfg.bulk or {}
   local state_dir = opts.state_dir or bulkcfg.state_dir or "alimtalk-campaigns"
@@ -200,15 +205,21 @@ function _M.main(args)
   if not client then return common.usage_error("bulk", ce) end
   local progress = require("alimtalk.bulk.progress").new{
     mode = opts.json and "none" or (opts.progress or bulkcfg.progress or "auto") }
-  local ok, s, e = pcall(campaign.run, {
+  local run = {
     client = client, campaign = id, state_dir = state_dir, input = input_path,
     format = opts.format, template = opts.template, to_column = opts.to_column,
-    key_column = opts.key_column, rate = opts.rate or bulkcfg.rate, chunk = opts.chunk,
-    concurrency = opts.concurrency or bulkcfg.concurrency,
-    fsync = not opts.no_fsync and bulkcfg.fsync ~= false,
-    progress = progress, quota_pause = opts.quota_pause, max_pauses = opts.max_pauses,
-    same_provider = sub == "resume" or nil,
-  })
+    key_column = opts.key_column, rate = opts.rate, chunk = opts.chunk,
+    concurrency = opts.concurrency, quota_pause = opts.quota_pause, max_pauses = opts.max_pauses,
+    progress = progress, same_provider = sub == "resume" or nil,
+  }
+  if opts.no_fsync then run.fsync = false elseif opts.fsync then run.fsync = true end
+  if sub == "run" then
+    -- a new campaign takes the configuration's defaults; a resume, the journal's options
+    run.rate = run.rate or bulkcfg.rate
+    run.concurrency = run.concurrency or bulkcfg.concurrency
+    if run.fsync == nil then run.fsync = bulkcfg.fsync ~= false end
+  end
+  local ok, s, e = pcall(campaign.run, run)
   client:close()
   if not ok then return common.fail(opts, "bulk", common.redact(s), 1) end
   if not s then return common.fail(opts, "bulk", e, 2) end
