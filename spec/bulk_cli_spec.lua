@@ -154,4 +154,20 @@ describe("alimtalk bulk (command line)", function()
     assert.are.equal(0, #outbox())
     assert.is_nil(io.open(dir .. "/st/h1/journal.log"))
   end)
+
+  it("says how many rows a stopped campaign did not try, and no rate for messages never sent", function()
+    csv(dir .. "/d.csv", 1500)
+    config(dir .. "/down.json", "http://127.0.0.1:1") -- nothing listens there
+    local rc, out, err = bulk("run d.csv --campaign d1 --template welcome -c down.json --progress lines "
+      .. "--chunk 500")
+    assert.are.equal(1, rc)
+    local last = err[#err]
+    assert.matches("1000 rows not tried", last, 1, true)
+    assert.is_nil(last:find("100%", 1, true), last)
+    assert.is_nil(last:find("ETA", 1, true), last)
+    local text = table.concat(out, "\n")
+    assert.matches("not tried +1000", text)
+    assert.matches("500 rows handled, 0 sent to the provider", text, 1, true)
+    assert.is_nil(text:find("messages/s", 1, true), text)
+  end)
 end)

@@ -531,7 +531,8 @@ run_locked = function(opts, campaign, paths)
         j:outcome(todo_rows[i], r.status, d)
         counts[r.status] = (counts[r.status] or 0) + 1
         done_this_run = done_this_run + 1
-        sent_this_run = sent_this_run + 1
+        -- messages the provider answered for (not_sent ones never reached it)
+        if r.status ~= "not_sent" then sent_this_run = sent_this_run + 1 end
         written[i] = true
       end
       local function after_response(_, list)
@@ -617,7 +618,9 @@ run_locked = function(opts, campaign, paths)
   end
 
   local unattempted = 0
+  local stop_fraction -- how far into the input the run got when it stopped
   while true do
+    if stopped and not stop_fraction then stop_fraction = reader:progress() end
     local row, t, perr = reader:next()
     if not row then break end
     local redo = resend[row]
@@ -656,8 +659,9 @@ run_locked = function(opts, campaign, paths)
   local elapsed = sys.now() - t0
   if progress then
     progress:update({ done = done_this_run, total_done = total_done + done_this_run,
-                      sent = sent_this_run, fraction = stopped and reader:progress() or 1,
-                      start_fraction = start_fraction }, true)
+                      sent = sent_this_run, fraction = stopped and (stop_fraction or 0) or 1,
+                      start_fraction = start_fraction, not_tried = stopped and unattempted or nil },
+                    true)
   end
   if not stopped then j:event{ event = "done", at = os.time() } end
   j:close()
@@ -666,7 +670,8 @@ run_locked = function(opts, campaign, paths)
   summary.stopped = stopped
   summary.elapsed = elapsed
   summary.sent_this_run = sent_this_run
-  summary.rate = elapsed > 0 and sent_this_run / elapsed or nil
+  summary.tried_this_run = done_this_run
+  summary.rate = elapsed > 0 and sent_this_run > 0 and sent_this_run / elapsed or nil
   local f = io.open(paths.summary, "wb")
   if f then f:write(cjson.encode(summary), "\n"); f:close() end
   return summary

@@ -35,7 +35,8 @@ end
 
 --- Show the state.
 -- @tparam table s `done` (rows handled this run), `total_done` (rows handled in all runs),
--- `sent` (messages sent this run), `fraction` (0..1 of the input read)
+-- `sent` (messages the provider answered for this run), `fraction` (0..1 of the input read),
+-- `not_tried` (the run stopped early: rows it left for a resume)
 -- @tparam[opt] boolean final the last call
 function methods:update(s, final)
   if self.mode == "none" then return end
@@ -43,7 +44,8 @@ function methods:update(s, final)
   if not final and now - self.last < (self.mode == "bar" and 0.2 or self.interval) then return end
   local shown = s.total_done or s.done or 0
   -- the closing line repeats nothing a line just said
-  if final and self.mode == "lines" and self.shown == shown and now - self.last < self.interval then
+  if final and self.mode == "lines" and self.shown == shown and now - self.last < self.interval
+    and not s.not_tried then
     return
   end
   self.last, self.shown = now, shown
@@ -53,16 +55,19 @@ function methods:update(s, final)
   local eta
   if frac >= 1 then eta = 0
   elseif frac > 0 then eta = elapsed * (1 - frac) / math.max(frac - (s.start_fraction or 0), 1e-9) end
+  -- a stopped run has no ETA: it says how many rows it left untried instead
+  local tail = s.not_tried and string.format("stopped, %d rows not tried", s.not_tried)
+    or ("ETA " .. clock(eta))
   if self.mode == "bar" then
     local width = 30
     local filled = math.floor(frac * width + 0.5)
-    self.out:write(string.format("\r[%s%s] %3d%% %d rows  %.0f msg/s  ETA %s ",
+    self.out:write(string.format("\r[%s%s] %3d%% %d rows  %.0f msg/s  %s ",
       string.rep("#", filled), string.rep(".", width - filled), math.floor(frac * 100),
-      s.total_done or s.done or 0, rate, clock(eta)))
+      s.total_done or s.done or 0, rate, tail))
     if final then self.out:write("\n") end
   else
-    self.out:write(string.format("bulk: %d rows (%d%%), %.0f msg/s, ETA %s\n",
-      s.total_done or s.done or 0, math.floor(frac * 100), rate, clock(eta)))
+    self.out:write(string.format("bulk: %d rows (%d%%), %.0f msg/s, %s\n",
+      s.total_done or s.done or 0, math.floor(frac * 100), rate, tail))
   end
   self.out:flush()
 end

@@ -98,7 +98,12 @@ local function print_summary(opts, s, verb)
     common.out(string.format("  not tried  %8d  (rows after the stop; 'alimtalk bulk resume %s')\n",
                              c.unattempted, s.campaign))
   end
-  if s.rate then common.out(string.format("  %.0f messages/s this run\n", s.rate)) end
+  if s.sent_this_run then
+    -- messages the provider answered for; rows not sent or not tried are not in the rate
+    common.out(string.format("  this run: %d rows handled, %d sent to the provider%s\n",
+      s.tried_this_run or 0, s.sent_this_run,
+      s.rate and string.format(" (%.0f messages/s)", s.rate) or ""))
+  end
   if s.stopped then common.out("  stopped: ", s.stopped, "\n") end
   if (c.uncertain or 0) > 0 then
     common.out("  uncertain rows may have been sent: reconcile them with 'alimtalk status' ",
