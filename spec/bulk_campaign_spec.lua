@@ -39,8 +39,22 @@ describe("bulk campaigns against the sandbox server", function()
                          sender_number = "0212345678", dedupe_msg_key = true } }
   end
   local function client(provider) return assert(alimtalk.new(conf(provider))) end
+  local function bizmessage()
+    local c = s.credentials.bizmessage
+    return assert(alimtalk.new({ provider = "bizmessage", templates = sandbox.templates,
+      bizmessage = { base_url = s.http_url, client_id = c.client_id, client_secret = c.client_secret,
+                     sender_key = c.sender_key, sender_no = "0212345678" } }))
+  end
   local function outbox_count(to)
     return #assert(s:outbox({ to = to:gsub("%-", "") }))
+  end
+  -- BizMessage's outbox names the handset in the international form (8210...)
+  local function biz_count(to)
+    local n, want = 0, "82" .. to:gsub("%-", ""):sub(2)
+    for _, m in ipairs(assert(s:outbox({ provider = "bizmessage" }))) do
+      if m.to == want then n = n + 1 end
+    end
+    return n
   end
 
   setup(function()
@@ -79,15 +93,9 @@ describe("bulk campaigns against the sandbox server", function()
   it("recreates the same serials on a rerun, so the provider drops the repeats", function()
     csv(dir .. "/b.csv", 12)
     local c = client("apiplex")
-    assert(campaign.run({ client = c, campaign = "b1", state_dir = dir, input = dir .. "/b.csv",
-                          template = "welcome", fsync = false }))
-    -- the state is lost, the same campaign is run again from scratch
-    sh("rm -rf '" .. dir .. "/b1'")
     local sum = assert(campaign.run({ client = c, campaign = "b1", state_dir = dir, input = dir .. "/b.csv",
                                       template = "welcome", fsync = false }))
-    c:close()
-    assert.are.equal(12, sum.counts.accepted) -- duplicate-serial answers count as accepted
-    for i = 1, 12 do assert.are.equal(1, outbox_count(phone(i))) end
+    assert.are.equal(12, sum.counts.accepted)
     -- accepted.jsonl is in the order the answers came back: find row 1
     local first
     for _, l in ipairs(read_lines(sum.files.accepted)) do
@@ -95,6 +103,68 @@ describe("bulk campaigns against the sandbox server", function()
       if r.row == 1 then first = r end
     end
     assert.are.equal(campaign.serial("b1", "row:1"), first.result.serial)
+    -- the state is lost, the same campaign is run again from scratch: nothing is delivered
+    -- twice, and since this journal never sent these rows, their duplicate answers are not
+    -- counted as deliveries of this run
+    sh("rm -rf '" .. dir .. "/b1'")
+    sum = assert(campaign.run({ client = c, campaign = "b1", state_dir = dir, input = dir .. "/b.csv",
+                                template = "welcome", fsync = false }))
+    c:close()
+    assert.are.equal(0, sum.counts.accepted)
+    assert.are.equal(12, sum.counts.rejected)
+    for i = 1, 12 do assert.are.equal(1, outbox_count(phone(i))) end
+    local r = cjson.decode(read_lines(sum.files.rejected)[1]).result
+    assert.are.equal("DUPLICATE_ID", r.code)
+    assert.are.equal("C400_2", r.provider_code)
+  end)
+
+  it("refuses a key an earlier row has, even in another chunk, and never reports it delivered", function()
+    -- row 5 repeats row 1's key: one serial for two messages, of which BizMessage keeps one
+    write(dir .. "/k.csv", "to,name,date,cust\n" .. phone(1) .. ",a,d,C1\n" .. phone(2) .. ",b,d,C2\n"
+      .. phone(3) .. ",c,d,C3\n" .. phone(4) .. ",d,d,C4\n" .. phone(5) .. ",e,d,C1\n")
+    local b = bizmessage()
+    local sum = assert(campaign.run({ client = b, campaign = "k1", state_dir = dir, input = dir .. "/k.csv",
+                                      template = "welcome", key_column = "cust", chunk = 2, fsync = false }))
+    b:close()
+    assert.are.same({ accepted = 4, rejected = 0, invalid = 1, uncertain = 0, not_sent = 0, unattempted = 0 },
+                    sum.counts)
+    local why = cjson.decode(read_lines(sum.files.rejects)[1])
+    assert.are.equal(5, why.row)
+    assert.are.equal("DUPLICATE_ID", why.error.code)
+    assert.are.equal("cust", why.error.field)
+    assert.matches("'C1'", why.error.message, 1, true)
+    for i = 1, 4 do assert.are.equal(1, biz_count(phone(i)), "row " .. i) end
+    assert.are.equal(0, biz_count(phone(5)))
+  end)
+
+  it("reports a duplicate-serial answer for a row it never sent before as rejected DUPLICATE_ID", function()
+    -- another campaign with the same id already used key C2 (for another customer): the
+    -- provider drops row 2 as a duplicate, and row 2's recipient got nothing
+    write(dir .. "/o.csv", "to,name,date,cust\n" .. phone(11) .. ",a,d,C1\n" .. phone(12) .. ",b,d,C2\n")
+    write(dir .. "/n.csv", "to,name,date,cust\n" .. phone(21) .. ",x,d,C9\n" .. phone(22) .. ",y,d,C2\n"
+      .. phone(23) .. ",z,d,C3\n")
+    local b = bizmessage()
+    assert(campaign.run({ client = b, campaign = "dk", state_dir = dir .. "/elsewhere",
+                          input = dir .. "/o.csv", template = "welcome", key_column = "cust",
+                          fsync = false }))
+    local sum = assert(campaign.run({ client = b, campaign = "dk", state_dir = dir, input = dir .. "/n.csv",
+                                      template = "welcome", key_column = "cust", fsync = false }))
+    b:close()
+    assert.are.equal(2, sum.counts.accepted)
+    assert.are.equal(1, sum.counts.rejected)
+    local r = cjson.decode(read_lines(sum.files.rejected)[1])
+    assert.are.equal(2, r.row)
+    assert.are.equal("DUPLICATE_ID", r.result.code)
+    assert.are.equal("3012", r.result.provider_code)
+    assert.are.equal("cust", r.result.field)
+    assert.are.equal("C2", r.result.key)
+    assert.matches("'C2'", r.result.message, 1, true)
+    assert.are.equal(1, biz_count(phone(12))) -- the other campaign's
+    assert.are.equal(0, biz_count(phone(22)))
+    assert.are.equal(1, biz_count(phone(21)))
+    for _, l in ipairs(read_lines(sum.files.accepted)) do
+      assert.are_not.equal(2, cjson.decode(l).row)
+    end
   end)
 
   it("does not take the key column for a template variable unless the template has one so named", function()

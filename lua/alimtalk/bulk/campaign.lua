@@ -115,6 +115,65 @@ local function missing_column(header, c)
   return nil
 end
 
+-- Rows whose serial an earlier row of the input already has (a --key-column value or a JSON
+-- lines id seen before): the provider would keep one message of the two and drop the other as
+-- a duplicate, so these rows are refused before sending, wherever they are in the input.
+-- One pass over the input writes "serial<TAB>row" lines to a scratch file that sort(1) orders
+-- by serial then row within a fixed memory budget (-S, spilling to the campaign folder); the
+-- rows after the first of each serial are the repeats. This process keeps a bit per repeat.
+-- Returns a bitset of rows, or nil when there is nothing to check (serials from row numbers).
+local function repeated_keys(c, dir)
+  if c.format == "csv" and not c.key_column then return nil end
+  local reader = input.open(c.input, { format = c.format })
+  if not reader then return nil end
+  local tmp = dir .. "/keys.tmp"
+  local f = io.open(tmp, "wb")
+  if not f then reader:close(); return nil end
+  local n = 0
+  while true do
+    local row, t = reader:next()
+    if not row then break end
+    local serial
+    if t and c.format == "csv" then
+      local key = t[c.key_column]
+      if key ~= nil and key ~= "" then serial = _M.serial(c.campaign, "key:" .. key) end
+    elseif t and t.id ~= nil then
+      serial = hex(core.sha256(tostring(t.id))):sub(1, 32) -- any id, as a sortable word
+    end
+    if serial then f:write(serial, "\t", row, "\n"); n = n + 1 end
+  end
+  reader:close()
+  f:close()
+  local dup = journal_mod.bits()
+  if n > 1 then
+    local q = function(p) return "'" .. p:gsub("'", "'\\''") .. "'" end
+    local p = io.popen("LC_ALL=C sort -S 16M -T " .. q(dir) .. " -t '\t' -k1,1 -k2,2n " .. q(tmp)
+      .. " 2>/dev/null")
+    local prev
+    for line in p:lines() do
+      local serial, row = line:match("^(%x+)\t(%d+)$")
+      if serial == prev then dup:set(tonumber(row)) end
+      prev = serial
+    end
+    p:close()
+  end
+  os.remove(tmp)
+  return dup
+end
+
+-- The reason a row whose key an earlier row already has is refused.
+local function repeated_key(c, t)
+  local field, what
+  if c.format == "csv" then
+    field = c.key_column
+    what = "the key column '" .. field .. "' value '" .. tostring(t[field]) .. "'"
+  else
+    field, what = "id", "the id '" .. tostring(t.id) .. "'"
+  end
+  return errors.new{ code = "DUPLICATE_ID", field = field, message = what .. " is already used by an "
+    .. "earlier row: the two would share a serial and the provider would keep only one of them" }
+end
+
 -- Turn one input row into a message.
 local function row_message(c, row, t)
   local msg
@@ -175,7 +234,7 @@ end
 
 -- What the journal keeps of a result: ids, codes, attempts. Results never hold secrets.
 local DETAIL_KEYS = { "provider", "code", "provider_code", "message", "request_id", "message_id",
-                      "uid", "msg_key", "attempts", "class", "reason" }
+                      "uid", "msg_key", "attempts", "class", "reason", "field", "key" }
 local function result_detail(r)
   local d = {}
   for _, k in ipairs(DETAIL_KEYS) do
@@ -400,6 +459,9 @@ run_locked = function(opts, campaign, paths)
 
   local counts = { accepted = 0, rejected = 0, invalid = 0, uncertain = 0, not_sent = 0 }
   local hwm, resend = 0, {}
+  -- rows an earlier run may have sent, resent now under their serial: a "duplicate serial"
+  -- answer for one of them is the provider dropping the repeat (accepted)
+  local in_doubt = {}
   -- rows whose last outcome was not_sent (all resent), or uncertain at this provider where it
   -- dedupes (resent under the same serial): bitsets from the scan, nothing per row
   local redo_not_sent, redo_uncertain
@@ -425,6 +487,7 @@ run_locked = function(opts, campaign, paths)
     for row, serial in pairs(maybe) do
       if may_resend(via[row]) then
         resend[row] = serial
+        in_doubt[row] = true
       else
         j:outcome(row, "uncertain", { reason = "interrupted while sending; reconcile by query",
                                       serial = serial, provider = via[row] })
@@ -447,6 +510,7 @@ run_locked = function(opts, campaign, paths)
   end
 
   local validate = opts.validate or function() return true end
+  local repeats = repeated_keys(c, paths.dir)
   -- Rows per chunk (one fsync each): enough for every request slot to be busy, e.g. SENS
   -- 100 per request x 8 in flight x 2; at least 500, at most 2000 (memory grows with it).
   local chunk_size = ro.chunk
@@ -493,6 +557,35 @@ run_locked = function(opts, campaign, paths)
     return table.concat(names, ",")
   end
 
+  -- The provider answered that it already has this row's serial. For a row in doubt from an
+  -- earlier run (or resent by the client after a request that may have landed) that is the
+  -- dedupe working: accepted. For any other row the serial was used by another row or
+  -- campaign, and this row was not delivered: rejected, DUPLICATE_ID.
+  local function duplicate_answer(row, serial, raw, r)
+    if in_doubt[row] or (redo_uncertain and redo_uncertain:has(row)) or (r.attempts or 1) > 1 then
+      return r
+    end
+    local field, key, what
+    if c.key_column then
+      field, key = c.key_column, type(raw) == "table" and raw[c.key_column] or nil
+      what = "the key column '" .. field .. "' value '" .. tostring(key) .. "'"
+    elseif c.format == "jsonl" and type(raw) == "table" and raw.id ~= nil then
+      field, key = "id", tostring(raw.id)
+      what = "the id '" .. key .. "'"
+    else
+      field, key = "row", tostring(row)
+      what = "row " .. row .. " of campaign '" .. campaign .. "'"
+    end
+    local d = {}
+    for k, v in pairs(r) do d[k] = v end
+    d.status, d.duplicate, d.code, d.provider_code = "rejected", nil, "DUPLICATE_ID", r.code
+    d.field, d.key = field, key
+    d.message = (r.provider or "the provider") .. " already has serial " .. tostring(serial)
+      .. " (from " .. what .. "), from another row or campaign with the same key, or from a run "
+      .. "whose journal is gone; this row was not delivered now"
+    return d
+  end
+
   local function send_chunk()
     if #chunk == 0 then return true end
     -- Rate limit: this run's messages spread evenly from its start.
@@ -526,6 +619,9 @@ run_locked = function(opts, campaign, paths)
       -- not_sent may still fail over or be retried after a quota pause: written at the end.
       local written = {}
       local function record(i, r)
+        if r.status == "accepted" and r.duplicate then
+          r = duplicate_answer(todo_rows[i], todo_msgs[i].id, todo_raws[i], r)
+        end
         local d = result_detail(r)
         d.serial = todo_msgs[i].id
         j:outcome(todo_rows[i], r.status, d)
@@ -642,6 +738,8 @@ run_locked = function(opts, campaign, paths)
             j:event{ event = "stop", reason = "input changed", row = row, at = os.time() }
           elseif not msg then
             add{ row = row, why = reject_record(merr, t) }
+          elseif repeats and repeats:has(row) and not redo then
+            add{ row = row, why = reject_record(repeated_key(c, t), t) }
           else
             local ok, verr = validate(msg)
             if ok then add{ row = row, msg = msg, raw = t }
