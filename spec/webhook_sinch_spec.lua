@@ -91,6 +91,9 @@ describe("webhook.sinch", function()
       if case[2] then
         assert.is_nil(ok)
         assert.equal(case[2], err.code)
+        -- the message says which way it is off: a timestamp before now is old
+        assert.matches(case[1] < 0 and "timestamp is 301 s old" or "timestamp is 301 s in the future",
+                       err.message, 1, true)
       else
         assert.is_true(ok)
       end

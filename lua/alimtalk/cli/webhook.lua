@@ -82,12 +82,9 @@ function _M.main(args)
   local ok, res, err = pcall(hook.parse, hook, headers, body, opts.remote_addr)
   if not ok then return common.fail(opts, "webhook", common.raised(res), 1) end
   if not res then
-    if type(err) == "table" and err.code == "STALE_TIMESTAMP" and type(err.message) == "string" then
-      -- alimtalk.webhook.sinch gives now minus the timestamp as "N s from now": say which way
-      err.message = err.message:gsub("timestamp is (%-?%d+) s from now", function(n)
-        n = tonumber(n)
-        return n >= 0 and ("timestamp is " .. n .. " s old") or ("timestamp is " .. -n .. " s in the future")
-      end, 1) .. (opts.at and (" as of --at " .. string.format("%d", opts.at)) or "")
+    if type(err) == "table" and err.code == "STALE_TIMESTAMP" and type(err.message) == "string"
+        and opts.at then
+      err.message = err.message .. " as of --at " .. string.format("%d", opts.at)
     end
     if opts.json then common.print_json({ ok = false, provider = provider, error = err })
     else common.err("alimtalk webhook: refused: ", tostring(err), "\n") end

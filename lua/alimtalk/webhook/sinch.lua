@@ -89,8 +89,9 @@ function methods:verify(headers, body)
   local t = tonumber(ts)
   local now = self.now()
   if math.abs(now - t) > self.window then
-    return fail("STALE_TIMESTAMP", string.format("timestamp is %d s from now (window %d s)",
-                                                  math.floor(now - t), self.window))
+    local age = math.floor(now - t)
+    return fail("STALE_TIMESTAMP", string.format("timestamp is %d s %s (window %d s)",
+      math.abs(age), age >= 0 and "old" or "in the future", self.window))
   end
   local want = core.sinch_signature(config.secret(self, "secret"), body, nonce, ts)
   if not core.equal(want, sig) then
