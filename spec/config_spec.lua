@@ -38,6 +38,25 @@ describe("config: what a newcomer is told", function()
     assert.matches("sens.service_id .* is required", err2.message)
   end)
 
+  it("refuses a secret with a line break or NUL, naming the setting and its source", function()
+    local _, err = alimtalk.new{ provider = "apiplex", apiplex = { user_id = "u",
+      secret_key = "s3cr3t-value\n", sender_key = "k", sender_number = "0212345678" } }
+    assert.equal("BAD_OPTION", err.code)
+    assert.equal("apiplex.secret_key", err.field)
+    assert.equal("apiplex.secret_key (from the configuration) holds a line break or NUL character, "
+      .. "which no HTTP header can carry", err.message)
+    assert.is_nil(tostring(err):find("s3cr3t", 1, true))
+    local v, e2 = config.resolve({ key_secret_env = "HOME" }, "key_secret", nil,
+      function(n) return n == "HOME" and "a\0b" or nil end, "sinch")
+    assert.is_nil(v)
+    assert.matches("sinch.key_secret (from HOME, named by key_secret_env)", e2.message, 1, true)
+    v, e2 = config.resolve({}, "secret_key", "NCP_SECRET_KEY",
+      function(n) return n == "NCP_SECRET_KEY" and "abc\r" or nil end, "sens")
+    assert.is_nil(v)
+    assert.matches("sens.secret_key (from NCP_SECRET_KEY)", e2.message, 1, true)
+    assert.equal("fine", config.resolve({ secret_key = "fine" }, "secret_key"))
+  end)
+
   it("says what BizMessage's sender_no is when it is missing", function()
     local _, err = alimtalk.new{ provider = "bizmessage", bizmessage = { client_id = "id",
       client_secret = "s", sender_key = "k" } }
@@ -55,7 +74,9 @@ describe("config: what a newcomer is told", function()
                             "lua/alimtalk/providers/apiplex.lua", "lua/alimtalk/providers/sinch.lua",
                             "lua/alimtalk/webhook/sinch.lua", "lua/alimtalk/webhook/apiplex.lua" }) do
       local h = assert(io.open(path))
-      for name in h:read("a"):gmatch('config%.resolve%([^\n]-"([A-Z][A-Z0-9_]+)"%)') do read[name] = true end
+      for name in h:read("a"):gmatch('config%.resolve%(%w+, "[%w_]+", "([A-Z][A-Z0-9_]+)"') do
+        read[name] = true
+      end
       h:close()
     end
     assert.is_true(read.BIZMSG_CLIENT_SECRET)

@@ -66,29 +66,41 @@ end
 -- The option and variable of the last `resolve` whose `<key>_env` named an unset variable.
 local unset_key, unset_name
 
+-- A secret goes into an HTTP header or a signature: a line break or NUL in it (a stray newline
+-- at the end of a file or variable, most often) would be refused deep in the HTTP layer with
+-- an error that names neither the setting nor where it came from.
+local function checked(v, conf_key, from)
+  if not v:find("[%z\r\n]") then return v end
+  return nil, errors.new{ code = "BAD_OPTION", field = conf_key, message = conf_key .. " (from "
+    .. from .. ") holds a line break or NUL character, which no HTTP header can carry" }
+end
+
 --- Resolve a value that may come from the environment.
 -- Order: `conf[key]`, then the variable named by `conf[key .. "_env"]`, then `default_env`.
 -- @tparam table conf provider options
 -- @tparam string key option name
 -- @tparam[opt] string default_env documented default variable name
 -- @tparam[opt] function getenv for tests (defaults to os.getenv)
--- @treturn string|nil the value
-function _M.resolve(conf, key, default_env, getenv)
+-- @tparam[opt] string provider provider name, for the field of an error
+-- @treturn string|nil the value, or nil and a BAD_OPTION error when it holds a line break or
+-- NUL (never showing the value)
+function _M.resolve(conf, key, default_env, getenv, provider)
   getenv = getenv or os.getenv
   unset_key, unset_name = nil, nil
+  local field = provider and provider .. "." .. key or key
   local v = conf[key]
-  if v ~= nil and v ~= "" then return v end
+  if v ~= nil and v ~= "" then return checked(v, field, "the configuration") end
   local name = conf[key .. "_env"]
   if name then
     v = getenv(name)
-    if v ~= nil and v ~= "" then return v end
+    if v ~= nil and v ~= "" then return checked(v, field, name .. ", named by " .. key .. "_env") end
     -- remembered for `missing`, which providers call right after (no yield in between)
     unset_key, unset_name = key, name
     return nil
   end
   if default_env then
     v = getenv(default_env)
-    if v ~= nil and v ~= "" then return v end
+    if v ~= nil and v ~= "" then return checked(v, field, default_env) end
   end
   return nil
 end

@@ -50,8 +50,8 @@ function _M.new(conf, deps)
   conf = config.check(conf, spec, "alimtalk.new: apiplex")
   local user = conf.user_id or os.getenv("APIPLEX_USER_ID")
   if not user then return nil, config.missing("apiplex", "user_id") end
-  local secret = config.resolve(conf, "secret_key", "APIPLEX_SECRET_KEY")
-  if not secret then return nil, config.missing("apiplex", "secret_key", "APIPLEX_SECRET_KEY") end
+  local secret, bad = config.resolve(conf, "secret_key", "APIPLEX_SECRET_KEY", nil, "apiplex")
+  if not secret then return nil, bad or config.missing("apiplex", "secret_key", "APIPLEX_SECRET_KEY") end
   if not conf.sender_key then return nil, config.missing("apiplex", "sender_key") end
   if not conf.sender_number then return nil, config.missing("apiplex", "sender_number") end
   local service = conf.service_id or "at-standard"
@@ -62,7 +62,9 @@ function _M.new(conf, deps)
   if msg_type ~= "AT" and msg_type ~= "AI" then
     error("alimtalk.new: apiplex.msg_type must be AT or AI", 2)
   end
-  local fb_secret = config.resolve(conf, "failback_secret_key", "APIPLEX_FAILBACK_SECRET_KEY")
+  local fb_secret, fb_bad = config.resolve(conf, "failback_secret_key", "APIPLEX_FAILBACK_SECRET_KEY",
+                                           nil, "apiplex")
+  if fb_bad then return nil, fb_bad end
   local self = setmetatable({
     name = "apiplex", profile = "apiplex", max_batch = 10, dedupes = conf.dedupe_msg_key == true,
     user_id = user, service_id = service, sender_key = conf.sender_key,

@@ -32,9 +32,9 @@ function _M.new(opts)
   opts = config.check(opts, spec, "alimtalk.webhook.alcmeon")
   local self = setmetatable({ user = opts.basic_user }, mt)
   if opts.basic_user then
-    local pw = config.resolve(opts, "basic_password", "ALCMEON_HOOK_PASSWORD")
+    local pw, bad = config.resolve(opts, "basic_password", "ALCMEON_HOOK_PASSWORD", nil, "alcmeon_webhook")
     if not pw then
-      return nil, config.missing("alcmeon_webhook", "basic_password", "ALCMEON_HOOK_PASSWORD")
+      return nil, bad or config.missing("alcmeon_webhook", "basic_password", "ALCMEON_HOOK_PASSWORD")
     end
     config.hide(self, { expected = "Basic " .. core.base64_encode(opts.basic_user .. ":" .. pw) })
   end

@@ -31,9 +31,9 @@ mt.__tostring = function() return "alimtalk.webhook.apiplex" end
 -- @treturn table receiver, or nil and a BAD_OPTION error when no token is set
 function _M.new(opts)
   opts = config.check(opts, spec, "alimtalk.webhook.apiplex")
-  local token = config.resolve(opts, "echo_token", "APIPLEX_ECHO_TOKEN")
+  local token, bad = config.resolve(opts, "echo_token", "APIPLEX_ECHO_TOKEN", nil, "apiplex_webhook")
   if not token then
-    return nil, config.missing("apiplex_webhook", "echo_token", "APIPLEX_ECHO_TOKEN")
+    return nil, bad or config.missing("apiplex_webhook", "echo_token", "APIPLEX_ECHO_TOKEN")
   end
   local allow
   if opts.allow then
