@@ -54,8 +54,18 @@ describe("cli configuration", function()
     assert.matches("unknown provider 'kakao'", e, 1, true)
   end)
 
+  it("refuses a configuration with both provider and route, unless --provider picks one", function()
+    write(dir .. "/both.json", cjson.encode({ provider = "sandbox", route = { "sandbox" }, sandbox = {} }))
+    local cfg, e = common.load_config({ config = dir .. "/both.json" }, env({}))
+    assert.is_nil(cfg)
+    assert.matches("give provider (one provider) or route (several, with failover), not both", e, 1, true)
+    cfg = assert(common.load_config({ config = dir .. "/both.json", provider = "sandbox" }, env({})))
+    assert.are.equal("sandbox", cfg.provider)
+    assert.is_nil(cfg.route)
+  end)
+
   it("reads an env: reference only where the command sends through it", function()
-    write(dir .. "/lazy.json", cjson.encode({ provider = "sens",
+    write(dir .. "/lazy.json", cjson.encode({
       sens = { service_id = "svc", access_key = "env:LAZY_UNSET_ACCESS", secret_key = "env:LAZY_SK" },
       sinch = { key_id = "k", key_secret = "env:LAZY_SINCH" },
       route = { "sens", "sinch" } }))

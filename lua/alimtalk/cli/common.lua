@@ -388,6 +388,10 @@ function _M.load_config(opts, getenv)
   if opts.provider then
     cfg.provider = opts.provider
     cfg.route = nil
+  elseif cfg.provider ~= nil and cfg.route ~= nil then
+    -- as alimtalk.new: one of the two would go unused, and which one is a guess
+    return nil, "configuration: give provider (one provider) or route (several, with failover), "
+      .. "not both; --provider picks one for a single command"
   end
   if cfg.provider == nil and cfg.route == nil then cfg.provider = "sandbox" end
   loaded[cfg] = { getenv = getenv, path = path, done = {}, from = from, warned = {} }
