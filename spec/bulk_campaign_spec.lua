@@ -137,6 +137,24 @@ describe("bulk campaigns against the sandbox server", function()
     assert.are.equal(0, biz_count(phone(5)))
   end)
 
+  it("refuses a JSON lines id an earlier line has, even in another chunk", function()
+    local lines = {}
+    for i, id in ipairs({ "o-1", "o-2", "o-1", "o-3" }) do
+      lines[i] = cjson.encode({ to = phone(40 + i), template = "welcome", id = id,
+                                vars = { name = "n" .. i, date = "d" } })
+    end
+    write(dir .. "/j.jsonl", table.concat(lines, "\n") .. "\n")
+    local c = client("apiplex") -- drops a repeated msg_key (dedupe_msg_key): it would be lost
+    local sum = assert(campaign.run({ client = c, campaign = "j1", state_dir = dir, input = dir .. "/j.jsonl",
+                                      chunk = 1, fsync = false }))
+    c:close()
+    assert.are.same({ 3, 1 }, { sum.counts.accepted, sum.counts.invalid })
+    local why = cjson.decode(read_lines(sum.files.rejects)[1])
+    assert.are.same({ 3, "DUPLICATE_ID", "id" }, { why.row, why.error.code, why.error.field })
+    assert.matches("'o-1'", why.error.message, 1, true)
+    assert.are.equal(0, outbox_count(phone(43)))
+  end)
+
   it("reports a duplicate-serial answer for a row it never sent before as rejected DUPLICATE_ID", function()
     -- another campaign with the same id already used key C2 (for another customer): the
     -- provider drops row 2 as a duplicate, and row 2's recipient got nothing
