@@ -97,6 +97,8 @@ describe("client: BizMessage", function()
       assert.equal("biz-50", r.ids.cid)
       assert.equal(1, delivered(s, "biz-50"))
       assert.equal(2, count(s, "^/v2/send/kakao$"))
+      -- the second copy went under the same cid after an attempt that may have landed
+      assert.is_true(r.resent)
     end)
   end
 
@@ -105,7 +107,20 @@ describe("client: BizMessage", function()
     local again = client:send(shipped(60))
     assert.equal("accepted", again.status)
     assert.is_true(again.duplicate)
+    -- first sent by this call: nothing tells the client it is the same message as before
+    assert.is_nil(again.resent)
     assert.equal(1, delivered(s, "biz-60"))
+  end)
+
+  it("does not call a retry after a 429 a resend: nothing had reached the provider", function()
+    assert.equal("accepted", client:send(shipped(62)).status)
+    assert(s:fault{ provider = "bizmessage", path = "/v2/send/kakao", kind = "status", status = 429,
+                    retry_after = 0, count = 1 })
+    local r = client:send(shipped(62))
+    assert.equal("accepted", r.status)
+    assert.is_true(r.duplicate)
+    assert.equal(2, r.attempts)
+    assert.is_nil(r.resent)
   end)
 
   it("reports uncertain when resends under the same cid cannot get an answer", function()

@@ -256,6 +256,9 @@ local function finalize(it, p, o, status)
     elseif p.name == "bizmessage" or p.profile == "bizmessage" then r.ids.cid = r.ids.cid or e.serial end
   end
   r.duplicate = o.status == "duplicate" or nil
+  -- went again under its serial after an attempt that may have reached the provider: a
+  -- duplicate answer is then this message's own first copy
+  r.resent = it.maybe_sent and it.attempts_here > 1 or nil
   r.quota = o.status == "quota" or nil
   r.retry_after = status == "not_sent" and o.retry_after or nil
   r.routing[#r.routing + 1] = { provider = p.name, decision = "send", status = status,

@@ -562,7 +562,7 @@ run_locked = function(opts, campaign, paths)
   -- dedupe working: accepted. For any other row the serial was used by another row or
   -- campaign, and this row was not delivered: rejected, DUPLICATE_ID.
   local function duplicate_answer(row, serial, raw, r)
-    if in_doubt[row] or (redo_uncertain and redo_uncertain:has(row)) or (r.attempts or 1) > 1 then
+    if in_doubt[row] or (redo_uncertain and redo_uncertain:has(row)) or r.resent then
       return r
     end
     local field, key, what
