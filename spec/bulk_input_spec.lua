@@ -115,6 +115,23 @@ describe("bulk.input", function()
     r:close()
   end)
 
+  it("finds the rows whose key an earlier row has, with the first row of each key", function()
+    local rows = { "to,code" }
+    for i = 1, 3000 do rows[#rows + 1] = "0101234" .. string.format("%04d", i) .. "," .. (i % 1000) end
+    rows[#rows + 1] = "01099990000,"        -- no key: never a repeat
+    rows[#rows + 1] = "01099990001,"
+    write(tmp, table.concat(rows, "\n") .. "\n")
+    local seen = {}
+    local ok = input.repeats(tmp, { format = "csv" }, function(t)
+      if t.code ~= "" then return t.code end
+    end, function(row, first) seen[#seen + 1] = { row, first } end)
+    assert.is_true(ok)
+    assert.equal(2000, #seen)           -- keys 0..999 each come 3 times
+    table.sort(seen, function(a, b) return a[1] < b[1] end)
+    assert.same({ 1001, 1 }, seen[1])   -- row 1001 has code 1, first seen at row 1
+    assert.same({ 3000, 1000 }, seen[2000])
+  end)
+
   it("raises on an unknown option (misuse)", function()
     write(tmp, "to\n1\n")
     assert.has_error(function() input.open(tmp, { delimiter = ";" }) end)

@@ -117,47 +117,23 @@ end
 
 -- Rows whose serial an earlier row of the input already has (a --key-column value or a JSON
 -- lines id seen before): the provider would keep one message of the two and drop the other as
--- a duplicate, so these rows are refused before sending, wherever they are in the input.
--- One pass over the input writes "serial<TAB>row" lines to a scratch file that sort(1) orders
--- by serial then row within a fixed memory budget (-S, spilling to the campaign folder); the
--- rows after the first of each serial are the repeats. This process keeps a bit per repeat.
--- Returns a bitset of rows, or nil when there is nothing to check (serials from row numbers).
+-- a duplicate, so these rows are refused before sending, wherever they are in the input
+-- (`input.repeats`, flat memory). This process keeps a bit per repeat. Returns the bitset, or
+-- nil when there is nothing to check (serials from row numbers). Should sort(1) be missing, the
+-- answer-based check (a duplicate answer for a row not in doubt) still refuses the repeats.
 local function repeated_keys(c, dir)
   if c.format == "csv" and not c.key_column then return nil end
-  local reader = input.open(c.input, { format = c.format })
-  if not reader then return nil end
-  local tmp = dir .. "/keys.tmp"
-  local f = io.open(tmp, "wb")
-  if not f then reader:close(); return nil end
-  local n = 0
-  while true do
-    local row, t = reader:next()
-    if not row then break end
-    local serial
-    if t and c.format == "csv" then
-      local key = t[c.key_column]
-      if key ~= nil and key ~= "" then serial = _M.serial(c.campaign, "key:" .. key) end
-    elseif t and t.id ~= nil then
-      serial = hex(core.sha256(tostring(t.id))):sub(1, 32) -- any id, as a sortable word
-    end
-    if serial then f:write(serial, "\t", row, "\n"); n = n + 1 end
-  end
-  reader:close()
-  f:close()
   local dup = journal_mod.bits()
-  if n > 1 then
-    local q = function(p) return "'" .. p:gsub("'", "'\\''") .. "'" end
-    local p = io.popen("LC_ALL=C sort -S 16M -T " .. q(dir) .. " -t '\t' -k1,1 -k2,2n " .. q(tmp)
-      .. " 2>/dev/null")
-    local prev
-    for line in p:lines() do
-      local serial, row = line:match("^(%x+)\t(%d+)$")
-      if serial == prev then dup:set(tonumber(row)) end
-      prev = serial
+  local key
+  if c.format == "csv" then
+    key = function(t)
+      local k = t[c.key_column]
+      if k ~= nil and k ~= "" then return "key:" .. k end
     end
-    p:close()
+  else
+    key = function(t) if t.id ~= nil then return "id:" .. tostring(t.id) end end
   end
-  os.remove(tmp)
+  input.repeats(c.input, { format = c.format, dir = dir }, key, function(row) dup:set(row) end)
   return dup
 end
 

@@ -151,44 +151,23 @@ function _M.no_template(path, format)
   return why and ("no template: give --template NAME (" .. why .. ")")
 end
 
-local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
 -- Rows whose serial an earlier row already has (a repeated --key-column value, or a JSON lines
 -- id seen before): `bulk run` refuses them, since the provider would keep one message of the
--- two. One pass writes "serial<TAB>row" lines to a scratch file that sort(1) orders within a
--- fixed memory budget, so memory stays flat; only the repeats are kept: row -> first row.
--- Returns nil when serials come from row numbers (they cannot repeat).
-local function repeated_serials(path, opts, key_col, serial, campaign)
-  local reader = input.open(path, { format = opts.format })
-  if not reader then return nil end
-  if reader.format == "csv" and not key_col then reader:close() return nil end
-  local tmp = os.tmpname()
-  local f = io.open(tmp, "wb")
-  if not f then reader:close() return nil end
-  while true do
-    local row, t = reader:next()
-    if not row then break end
-    local id
-    if t and reader.format == "csv" then
-      local key = t[key_col]
-      if key ~= nil and key ~= "" then id = serial(campaign, "key:" .. key) end
-    elseif t and t.id ~= nil then
-      id = serial(campaign, "id:" .. tostring(t.id)) -- any id, as a word sort(1) can order
-    end
-    if id then f:write(id, "\t", row, "\n") end
-  end
-  reader:close()
-  f:close()
+-- two. Found as bulk run finds them (`input.repeats`, flat memory); only the repeats are kept:
+-- row -> first row. Returns nil when serials come from row numbers (they cannot repeat).
+local function repeated_serials(path, format, key_col)
+  if format == "csv" and not key_col then return nil end
   local repeats = {}
-  local p = io.popen("LC_ALL=C sort -S 16M -t '\t' -k1,1 -k2,2n " .. sh_quote(tmp))
-  local last, first
-  for line in p:lines() do
-    local id, row = line:match("^(%x+)\t(%d+)$")
-    if id == last then repeats[tonumber(row)] = first
-    else last, first = id, tonumber(row) end
+  local key
+  if format == "csv" then
+    key = function(t)
+      local k = t[key_col]
+      if k ~= nil and k ~= "" then return "key:" .. k end
+    end
+  else
+    key = function(t) if t.id ~= nil then return "id:" .. tostring(t.id) end end
   end
-  p:close()
-  os.remove(tmp)
+  input.repeats(path, { format = format }, key, function(row, first) repeats[row] = first end)
   return repeats
 end
 
@@ -228,7 +207,7 @@ function _M.each(path, opts, fn, reg)
         .. ")"
     end
   end
-  local repeats = opts.check_serials and repeated_serials(path, opts, key_col, serial, campaign) or {}
+  local repeats = opts.check_serials and repeated_serials(path, reader.format, key_col) or {}
   local function repeated(row)
     return errors.new{ code = "DUPLICATE_ID", field = key_col or "id", message = (key_col
       and ("the key column '" .. key_col .. "' has the value of row ") or "the id is that of row ")
