@@ -133,6 +133,7 @@ local function repeated_keys(c, dir)
   else
     key = function(t) if t.id ~= nil then return "id:" .. tostring(t.id) end end
   end
+  -- (a failure here leaves the answer-based check alone: nothing is sent twice either way)
   input.repeats(c.input, { format = c.format, dir = dir }, key, function(row) dup:set(row) end)
   return dup
 end

@@ -167,7 +167,8 @@ local function repeated_serials(path, format, key_col)
   else
     key = function(t) if t.id ~= nil then return "id:" .. tostring(t.id) end end
   end
-  input.repeats(path, { format = format }, key, function(row, first) repeats[row] = first end)
+  local ok, why = input.repeats(path, { format = format }, key, function(row, first) repeats[row] = first end)
+  if not ok then io.stderr:write("alimtalk: warning: ", tostring(why), "\n") end
   return repeats
 end
 
