@@ -111,28 +111,6 @@ local function print_summary(opts, s, verb)
   end
 end
 
--- Without --template every row needs its own template: a CSV without a 'template' column, or
--- JSON lines whose first message has neither template nor content, would reject every row.
-local function no_template(path, format)
-  local reader = require("alimtalk.bulk.input").open(path, { format = format })
-  if not reader then return nil end -- the campaign reports a bad input itself
-  local why
-  if reader.format == "csv" then
-    local has = false
-    for _, name in ipairs(reader.header or {}) do
-      if name == "template" then has = true end
-    end
-    if not has then why = "INPUT has no 'template' column" end
-  else
-    local _, t = reader:next()
-    if type(t) == "table" and t.template == nil and t.content == nil then
-      why = "the first message of INPUT has no template"
-    end
-  end
-  reader:close()
-  return why and ("no template: give --template NAME (" .. why .. ")")
-end
-
 -- The header record of a campaign's journal (its first line), or nil.
 local function journal_header(path)
   local f = io.open(path, "rb")
@@ -177,7 +155,7 @@ function _M.main(args)
     if not f then return common.usage_error("bulk", "cannot open input " .. input_path) end
     f:close()
     if not opts.template then
-      local te = no_template(input_path, opts.format)
+      local te = require("alimtalk.cli.messages").no_template(input_path, opts.format)
       if te then return common.usage_error("bulk", te) end
     end
     local j = io.open(campaign.paths(state_dir, id).journal, "rb")
