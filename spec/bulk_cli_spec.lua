@@ -84,6 +84,46 @@ describe("alimtalk bulk (command line)", function()
     assert.are.equal(0, #outbox("sens"))
   end)
 
+  it("keeps a row in doubt uncertain when its resend does not go out, and accepts it later", function()
+    -- a BizMessage run killed while its first request waits for an answer the server will give
+    -- (the row is delivered), a resume whose resends all fail with 503, then a clean resume
+    csv(dir .. "/dd.csv", 25)
+    assert(s:fault({ provider = "bizmessage", path = "/v2/send/kakao", kind = "delay", delay = 2,
+                     count = 1 }))
+    local c = s.credentials
+    local cmd = ("cd %s && exec env ALIMTALK_BIZMESSAGE_CLIENT_SECRET=%s %s %s/bin/alimtalk bulk run dd.csv "
+      .. "--campaign dd1 --template welcome -c cfg.json -p bizmessage --state-dir st --progress none "
+      .. "--chunk 10 --concurrency 1"):format(fs.q(dir), fs.q(c.bizmessage.client_secret), RUNTIME,
+                                              fs.q(ROOT))
+    fs.sh(("bash -c %s 2>/dev/null"):format(fs.q(("(%s) >/dev/null 2>&1 & pid=$!; sleep 1; kill -9 $pid; "
+      .. "wait $pid"):format(cmd))))
+    local st = journal.scan(dir .. "/st/dd1/journal.log")
+    local flying = {}
+    for r in pairs(st.in_flight) do flying[#flying + 1] = r end
+    assert.are.same({ 1 }, flying)
+    sandbox.wait(function() return #outbox("bizmessage") == 1 end, 5)   -- the server delivers it
+    s:clear_faults()
+    assert(s:fault({ provider = "bizmessage", path = "/v2/send/kakao", kind = "status", status = 503 }))
+    local rc = bulk("resume dd1 -c cfg.json --progress none")
+    assert.are.equal(1, rc)
+    local after = journal.scan(dir .. "/st/dd1/journal.log")
+    -- row 1 may have been delivered (it was): uncertain, not "not sent"
+    assert.is_true(after.uncertain:has(1))
+    assert.is_false(after.not_sent:has(1))
+    s:clear_faults()
+    rc = bulk("resume dd1 -c cfg.json --progress none")
+    assert.are.equal(0, rc)
+    local box, to = outbox("bizmessage"), {}
+    assert.are.equal(25, #box)
+    for _, m in ipairs(box) do
+      assert.is_nil(to[m.to], "delivered twice: " .. m.to)
+      to[m.to] = true
+    end
+    local final = journal.scan(dir .. "/st/dd1/journal.log")
+    assert.are.equal(25, final.counts.accepted)
+    assert.are.equal(0, final.counts.rejected)
+  end)
+
   it("resumes with the run options the journal recorded; one given to resume replaces it", function()
     csv(dir .. "/r.csv", 30)
     -- the first 4 requests fail: their rows are not sent (a rate of 40/s makes chunks of 4 rows,

@@ -538,10 +538,11 @@ run_locked = function(opts, campaign, paths)
   -- earlier run (or resent by the client after a request that may have landed) that is the
   -- dedupe working: accepted. For any other row the serial was used by another row or
   -- campaign, and this row was not delivered: rejected, DUPLICATE_ID.
+  local function was_in_doubt(row)
+    return in_doubt[row] or (redo_uncertain ~= nil and redo_uncertain:has(row))
+  end
   local function duplicate_answer(row, serial, raw, r)
-    if in_doubt[row] or (redo_uncertain and redo_uncertain:has(row)) or r.resent then
-      return r
-    end
+    if was_in_doubt(row) or r.resent then return r end
     local field, key, what
     if c.key_column then
       field, key = c.key_column, type(raw) == "table" and raw[c.key_column] or nil
@@ -560,6 +561,19 @@ run_locked = function(opts, campaign, paths)
     d.message = (r.provider or "the provider") .. " already has serial " .. tostring(serial)
       .. " (from " .. what .. "), from another row or campaign with the same key, or from a run "
       .. "whose journal is gone; this row was not delivered now"
+    return d
+  end
+
+  -- A row in doubt from an earlier run whose resend did not go out now: an earlier run may
+  -- still have delivered it, so it stays uncertain at this provider (a later resume resends it
+  -- under its serial again and a duplicate answer then counts), never not_sent, which would
+  -- read as "not delivered" and invite a resend under a new serial.
+  local function still_in_doubt(r)
+    local d = {}
+    for k, v in pairs(r) do d[k] = v end
+    d.status, d.provider = "uncertain", provider
+    d.reason = "an earlier run may have delivered it; this resend did not go out ("
+      .. tostring(r.code or r.reason or "not sent") .. ")"
     return d
   end
 
@@ -598,6 +612,8 @@ run_locked = function(opts, campaign, paths)
       local function record(i, r)
         if r.status == "accepted" and r.duplicate then
           r = duplicate_answer(todo_rows[i], todo_msgs[i].id, todo_raws[i], r)
+        elseif r.status == "not_sent" and was_in_doubt(todo_rows[i]) then
+          r = still_in_doubt(r)
         end
         local d = result_detail(r)
         d.serial = todo_msgs[i].id
@@ -648,8 +664,12 @@ run_locked = function(opts, campaign, paths)
         j:event(event)
         stopped = why .. "; run 'alimtalk bulk resume " .. campaign .. "' later"
         for i, row in ipairs(again_rows) do
-          j:outcome(row, "not_sent", { reason = reason, serial = again_msgs[i].id })
-          counts.not_sent = counts.not_sent + 1
+          local r = { status = "not_sent", reason = reason }
+          if was_in_doubt(row) then r = still_in_doubt(r) end
+          local d = result_detail(r)
+          d.serial = again_msgs[i].id
+          j:outcome(row, r.status, d)
+          counts[r.status] = counts[r.status] + 1
         end
         j:commit()
         return false
