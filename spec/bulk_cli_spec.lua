@@ -153,8 +153,11 @@ describe("alimtalk bulk (command line)", function()
     assert.are.equal(2, o.concurrency)
   end)
 
-  it("resumes a journal that records no options (an older one) with the defaults", function()
+  it("resumes a journal that records no options (an older one) with the configuration's", function()
     csv(dir .. "/o.csv", 5)
+    local c = cjson.decode(table.concat(read_lines(dir .. "/cfg.json"), "\n"))
+    c.bulk = { rate = 5 }
+    write(dir .. "/old.json", cjson.encode(c))
     assert.are.equal(0, (bulk("run o.csv --campaign o1 --template welcome -c cfg.json --progress none")))
     -- rewrite the header as an older version wrote it, and drop the outcomes of rows 4 and 5
     local kept = {}
@@ -170,8 +173,32 @@ describe("alimtalk bulk (command line)", function()
     end
     write(dir .. "/st/o1/journal.log", table.concat(kept, "\n") .. "\n")
     s:reset()
-    assert.are.equal(0, (bulk("resume o1 -c cfg.json --progress none")))
+    assert.are.equal(0, (bulk("resume o1 -c old.json --progress none")))
     assert.are.equal(2, #outbox("sens"))
+    -- the configuration's bulk.rate (5/s), as the version that wrote the journal applied it
+    local t = {}
+    for _, a in ipairs(assert(s:attempts())) do if a.method == "POST" then t[#t + 1] = a.time end end
+    assert.are.equal(2, #t)
+    assert.is_true(math.abs(t[2] - t[1]) >= 0.15, "spread " .. math.abs(t[2] - t[1]))
+  end)
+
+  it("resumes through the provider an older version's resume switched the campaign to", function()
+    csv(dir .. "/w.csv", 6)
+    assert(s:fault({ provider = "bizmessage", path = "/v2/send/kakao", kind = "status", status = 503,
+                     count = 1 }))
+    assert.are.equal(1, (bulk("run w.csv --campaign w1 --template welcome -c cfg.json -p bizmessage "
+      .. "--progress none")))
+    s:clear_faults()
+    -- an older version resumed it through the configuration's provider and was killed at once
+    local f = assert(io.open(dir .. "/st/w1/journal.log", "ab"))
+    f:write("E\t", cjson.encode({ event = "resume", provider = "sens", hwm = 6, at = os.time() }), "\n")
+    f:close()
+    local rc, _, err = bulk("resume w1 -c cfg.json -p bizmessage --progress none")
+    assert.are.equal(2, rc)
+    assert.matches("sent through sens, not bizmessage", err[1], 1, true)
+    rc = bulk("resume w1 -c cfg.json --progress none")
+    assert.are.equal(0, rc)
+    assert.are.equal(1, #outbox("sens"))
   end)
 
   it("refuses a --to-column or --key-column the CSV header lacks, with the header's columns", function()

@@ -126,6 +126,29 @@ function _M.records(f)
   end
 end
 
+--- The provider a campaign goes through now: its header's, as replaced by later resumes (what
+-- `scan` calls `run_provider`), read without building the rest of the scan.
+-- @tparam string path the journal
+-- @treturn string|nil the provider
+function _M.run_provider(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local provider, seen_header
+  for line in _M.records(f) do
+    local kind = line:sub(1, 1)
+    if kind == "H" and not seen_header then
+      seen_header = true
+      local h = cjson.decode(line:sub(3))
+      provider = type(h) == "table" and h.provider or nil
+    elseif kind == "E" and line:find('"resume"', 1, true) then
+      local ev = cjson.decode(line:sub(3))
+      if type(ev) == "table" and ev.event == "resume" and ev.provider then provider = ev.provider end
+    end
+  end
+  f:close()
+  return provider
+end
+
 --- Iterate over a journal's complete records from the last to the first (voided and
 -- cut-short lines skipped), reading 64 KiB blocks from the end: memory stays flat.
 -- @param f an open file

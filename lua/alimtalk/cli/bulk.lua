@@ -145,7 +145,7 @@ function _M.main(args)
   if sub ~= "run" and sub ~= "resume" then
     return common.usage_error("bulk", "unknown subcommand '" .. tostring(sub) .. "' (run, resume or status)")
   end
-  local id, input_path
+  local id, input_path, journal_options
   if sub == "run" then
     input_path = arg2
     id = opts.campaign
@@ -170,9 +170,12 @@ function _M.main(args)
     if not id then return common.usage_error("bulk", "bulk resume needs a campaign id") end
     local h = journal_header(campaign.paths(state_dir, id).journal)
     if not h then return common.usage_error("bulk", "no campaign '" .. id .. "' in " .. state_dir) end
-    -- The rest of the campaign goes through the provider it was started with: another one
-    -- would bill elsewhere and could not drop the duplicates of rows in doubt.
-    local recorded = type(h.provider) == "string" and h.provider or nil
+    journal_options = type(h.options) == "table"
+    -- The rest of the campaign goes through the provider it is sent through (the one it was
+    -- started with, or the one an older version's resume switched it to): another one would
+    -- bill elsewhere and could not drop the duplicates of rows in doubt.
+    local recorded = require("alimtalk.bulk.journal").run_provider(campaign.paths(state_dir, id).journal)
+    if type(recorded) ~= "string" then recorded = nil end
     if recorded and opts.provider and opts.provider ~= recorded then
       return common.usage_error("bulk", "campaign '" .. id .. "' is sent through " .. recorded
         .. ", not " .. opts.provider .. ": resume it without -p (rows in doubt are resent only to "
@@ -196,8 +199,9 @@ function _M.main(args)
     progress = progress, same_provider = sub == "resume" or nil,
   }
   if opts.no_fsync then run.fsync = false elseif opts.fsync then run.fsync = true end
-  if sub == "run" then
-    -- a new campaign takes the configuration's defaults; a resume, the journal's options
+  if sub == "run" or not journal_options then
+    -- a new campaign takes the configuration's defaults; a resume, the journal's options (a
+    -- journal from before they were recorded: the configuration's, as then)
     run.rate = run.rate or bulkcfg.rate
     run.concurrency = run.concurrency or bulkcfg.concurrency
     if run.fsync == nil then run.fsync = bulkcfg.fsync ~= false end
