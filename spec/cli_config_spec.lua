@@ -55,11 +55,17 @@ describe("cli configuration", function()
   end)
 
   it("refuses a configuration with both provider and route, unless --provider picks one", function()
-    write(dir .. "/both.json", cjson.encode({ provider = "sandbox", route = { "sandbox" }, sandbox = {} }))
+    write(dir .. "/both.json", cjson.encode({ provider = "sandbox", route = { "sandbox", "sens" },
+      sandbox = {}, sens = { service_id = "svc" } }))
     local cfg, e = common.load_config({ config = dir .. "/both.json" }, env({}))
     assert.is_nil(cfg)
     assert.matches("give provider (one provider) or route (several, with failover), not both", e, 1, true)
     cfg = assert(common.load_config({ config = dir .. "/both.json", provider = "sandbox" }, env({})))
+    assert.are.equal("sandbox", cfg.provider)
+    assert.is_nil(cfg.route)
+    -- a route of the provider alone says the same thing: taken
+    write(dir .. "/same.json", cjson.encode({ provider = "sandbox", route = { "sandbox" }, sandbox = {} }))
+    cfg = assert(common.load_config({ config = dir .. "/same.json" }, env({})))
     assert.are.equal("sandbox", cfg.provider)
     assert.is_nil(cfg.route)
   end)

@@ -139,5 +139,9 @@ describe("client: failover", function()
       alimtalk.new{ provider = "sandbox", route = { "sandbox", "sens" }, sandbox = {},
                     sens = { access_key = "a", secret_key = "b", service_id = "c" } }
     end, "alimtalk.new: give provider (one provider) or route (several), not both")
+    -- a route of that provider alone says the same thing: taken, as before
+    local c = assert(alimtalk.new{ provider = "sandbox", route = { order = { "sandbox" } }, sandbox = {} })
+    assert.are.same({ "sandbox" }, c.names)
+    c:close()
   end)
 end)

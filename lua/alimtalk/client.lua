@@ -128,7 +128,12 @@ function _M.new(opts)
   local order
   if opts.provider and opts.route then
     -- one provider, or several in an order: both at once would leave one of them unused
-    error("alimtalk.new: give provider (one provider) or route (several), not both", 2)
+    -- (a route of that provider alone says the same thing, and is taken)
+    local r = opts.route
+    local other = false
+    for _, n in ipairs(r[1] and r or r.order or {}) do other = other or n ~= opts.provider end
+    for n in pairs(type(r.weights) == "table" and r.weights or {}) do other = other or n ~= opts.provider end
+    if other then error("alimtalk.new: give provider (one provider) or route (several), not both", 2) end
   end
   if opts.provider then
     if not PROVIDERS[opts.provider] then

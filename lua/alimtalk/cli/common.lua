@@ -389,9 +389,18 @@ function _M.load_config(opts, getenv)
     cfg.provider = opts.provider
     cfg.route = nil
   elseif cfg.provider ~= nil and cfg.route ~= nil then
-    -- as alimtalk.new: one of the two would go unused, and which one is a guess
-    return nil, "configuration: give provider (one provider) or route (several, with failover), "
-      .. "not both; --provider picks one for a single command"
+    -- as alimtalk.new: one of the two would go unused, and which one is a guess (a route of
+    -- that provider alone says the same thing)
+    local r, other = cfg.route, false
+    if type(r) == "table" then
+      for _, n in ipairs(r[1] and r or r.order or {}) do other = other or n ~= cfg.provider end
+      for n in pairs(type(r.weights) == "table" and r.weights or {}) do other = other or n ~= cfg.provider end
+    end
+    if other then
+      return nil, "configuration: give provider (one provider) or route (several, with failover), "
+        .. "not both; --provider picks one for a single command"
+    end
+    cfg.route = nil
   end
   if cfg.provider == nil and cfg.route == nil then cfg.provider = "sandbox" end
   loaded[cfg] = { getenv = getenv, path = path, done = {}, from = from, warned = {} }
