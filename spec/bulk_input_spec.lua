@@ -130,6 +130,12 @@ describe("bulk.input", function()
     table.sort(seen, function(a, b) return a[1] < b[1] end)
     assert.same({ 1001, 1 }, seen[1])   -- row 1001 has code 1, first seen at row 1
     assert.same({ 3000, 1000 }, seen[2000])
+    -- no sort(1): said, on every runtime (a pipe's close() hides the failure on LuaJIT)
+    local ok2, why = input.repeats(tmp, { format = "csv", sort = "/nonexistent/sort" }, function(t)
+      if t.code ~= "" then return t.code end
+    end, function() error("no repeat can be known without sort") end)
+    assert.is_nil(ok2)
+    assert.matches("sort(1) failed", why, 1, true)
   end)
 
   it("raises on an unknown option (misuse)", function()

@@ -119,8 +119,9 @@ end
 -- lines id seen before): the provider would keep one message of the two and drop the other as
 -- a duplicate, so these rows are refused before sending, wherever they are in the input
 -- (`input.repeats`, flat memory). This process keeps a bit per repeat. Returns the bitset, or
--- nil when there is nothing to check (serials from row numbers). Should sort(1) be missing, the
--- answer-based check (a duplicate answer for a row not in doubt) still refuses the repeats.
+-- nil when there is nothing to check (serials from row numbers), and why it could not look.
+-- Should sort(1) fail, only providers that drop duplicate serials still catch a repeat (their
+-- duplicate answer for a row not in doubt is DUPLICATE_ID); elsewhere both rows are sent.
 local function repeated_keys(c, dir)
   if c.format == "csv" and not c.key_column then return nil end
   local dup = journal_mod.bits()
@@ -133,9 +134,9 @@ local function repeated_keys(c, dir)
   else
     key = function(t) if t.id ~= nil then return "id:" .. tostring(t.id) end end
   end
-  -- (a failure here leaves the answer-based check alone: nothing is sent twice either way)
-  input.repeats(c.input, { format = c.format, dir = dir }, key, function(row) dup:set(row) end)
-  return dup
+  local ok, why = input.repeats(c.input, { format = c.format, dir = dir }, key,
+                                function(row) dup:set(row) end)
+  return dup, not ok and why or nil
 end
 
 -- The reason a row whose key an earlier row already has is refused.
@@ -487,7 +488,8 @@ run_locked = function(opts, campaign, paths)
   end
 
   local validate = opts.validate or function() return true end
-  local repeats = repeated_keys(c, paths.dir)
+  local repeats, rwhy = repeated_keys(c, paths.dir)
+  if rwhy and opts.progress then opts.progress:note(rwhy) end
   -- Rows per chunk (one fsync each): enough for every request slot to be busy, e.g. SENS
   -- 100 per request x 8 in flight x 2; at least 500, at most 2000 (memory grows with it).
   local chunk_size = ro.chunk

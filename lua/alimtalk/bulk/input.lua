@@ -181,7 +181,10 @@ function reader:close()
   if self.f then self.f:close(); self.f = nil end
 end
 
-local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local function sh_quote(s)
+  if s:sub(1, 1) == "-" then s = "./" .. s end   -- never read as an option
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
 
 --- Rows of an input whose key an earlier row already has, found with flat memory however long
 -- the input is: one pass writes "hash<TAB>row" lines to a scratch file that sort(1) orders by
@@ -189,7 +192,8 @@ local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 -- first of each hash are the repeats. (A Lua table of every key would grow with the input: a
 -- million keys take far more than the campaign's whole memory budget.) Needs sort(1).
 -- @tparam string path the input
--- @tparam table opts `format` (as for `open`), `dir` (scratch folder, default the system's)
+-- @tparam table opts `format` (as for `open`), `dir` (scratch folder, default the system's),
+-- `sort` (the sort command, default `sort`)
 -- @tparam function key `key(t)`: the row's key (a string) for a parsed row `t`, or nil
 -- @tparam function on_repeat `on_repeat(row, first_row)` for each row whose key `first_row` had
 -- @treturn true, or nil and a message (the input cannot be read, or sort(1) failed)
@@ -198,6 +202,7 @@ function _M.repeats(path, opts, key, on_repeat)
   local r, e = _M.open(path, { format = opts.format })
   if not r then return nil, e end
   local tmp = opts.dir and (opts.dir .. "/keys.tmp") or os.tmpname()
+  local sorted = tmp .. ".sorted"
   local f, ferr = io.open(tmp, "wb")
   if not f then r:close() return nil, ferr end
   local n = 0
@@ -214,17 +219,25 @@ function _M.repeats(path, opts, key, on_repeat)
   f:close()
   local ok, why = true, nil
   if n > 1 then
-    local p = io.popen("LC_ALL=C sort -S 16M" .. (opts.dir and " -T " .. sh_quote(opts.dir) or "")
-      .. " -t '\t' -k1,1 -k2,2n " .. sh_quote(tmp) .. " 2>/dev/null")
-    local last, first
-    for line in p:lines() do
-      local h, row = line:match("^(%x+)\t(%d+)$")
-      row = tonumber(row)
-      if h == last then on_repeat(row, first) else last, first = h, row end
+    -- into a file and by exit status: a pipe's close() does not report it on LuaJIT
+    local st = os.execute("LC_ALL=C " .. (opts.sort or "sort") .. " -S 16M"
+      .. (opts.dir and " -T " .. sh_quote(opts.dir) or "") .. " -t '\t' -k1,1 -k2,2n -o "
+      .. sh_quote(sorted) .. " -- " .. sh_quote(tmp) .. " 2>/dev/null")
+    local sf = (st == true or st == 0) and io.open(sorted, "rb")
+    if sf then
+      local last, first
+      for line in sf:lines() do
+        local h, row = line:match("^(%x+)\t(%d+)$")
+        row = tonumber(row)
+        if h == last then on_repeat(row, first) else last, first = h, row end
+      end
+      sf:close()
+    else
+      ok, why = nil, "sort(1) failed: repeated keys were not looked for"
     end
-    if not p:close() then ok, why = nil, "sort(1) failed: repeated keys were not looked for" end
   end
   os.remove(tmp)
+  os.remove(sorted)
   return ok, why
 end
 
