@@ -102,7 +102,7 @@ local function missing_column(header, c)
   local have = {}
   for _, name in ipairs(header) do have[name] = true end
   local cols = " (its columns: " .. table.concat(header, ", ") .. ")"
-  if not have[c.to_column] and not (c.to_column == "to" and have.phone) then
+  if c.need_to ~= false and not have[c.to_column] and not (c.to_column == "to" and have.phone) then
     local what = c.to_column == "to" and "no 'to' or 'phone' column (name it with --to-column)"
       or ("no column '" .. c.to_column .. "' (--to-column)")
     return errors.new{ code = "BAD_OPTION", field = "to_column", message = "input " .. c.input
@@ -122,19 +122,20 @@ end
 -- nil when there is nothing to check (serials from row numbers), and why it could not look.
 -- Should sort(1) fail, only providers that drop duplicate serials still catch a repeat (their
 -- duplicate answer for a row not in doubt is DUPLICATE_ID); elsewhere both rows are sent.
-local function repeated_keys(c, dir)
-  if c.format == "csv" and not c.key_column then return nil end
-  local dup = journal_mod.bits()
-  local key
+local function serial_key(c)
   if c.format == "csv" then
-    key = function(t)
+    return function(t)
       local k = t[c.key_column]
       if k ~= nil and k ~= "" then return "key:" .. k end
     end
-  else
-    key = function(t) if t.id ~= nil then return "id:" .. tostring(t.id) end end
   end
-  local ok, why = input.repeats(c.input, { format = c.format, dir = dir }, key,
+  return function(t) if t.id ~= nil then return "id:" .. tostring(t.id) end end
+end
+
+local function repeated_keys(c, dir)
+  if c.format == "csv" and not c.key_column then return nil end
+  local dup = journal_mod.bits()
+  local ok, why = input.repeats(c.input, { format = c.format, dir = dir }, serial_key(c),
                                 function(row) dup:set(row) end)
   return dup, not ok and why or nil
 end
@@ -186,7 +187,7 @@ local function row_message(c, row, t)
     msg = { to = to, template = tname, vars = vars }
     msg.id = _M.serial(c.campaign, key and ("key:" .. key) or ("row:" .. row))
   end
-  if msg.to == nil or msg.to == "" then
+  if c.need_to ~= false and (msg.to == nil or msg.to == "") then
     return nil, errors.new{ code = "REQUIRED", field = "to", message = "the row has no phone number" }
   end
   if msg.template == nil and msg.content == nil then
@@ -194,6 +195,46 @@ local function row_message(c, row, t)
                             message = "no template: give --template or a template column" }
   end
   return msg
+end
+
+--- Read a file's rows as `bulk run` reads them (for `alimtalk validate`/`render FILE`): each
+-- row becomes the message bulk run would send, with the serial it would give it, and a row
+-- whose key an earlier row has is a DUPLICATE_ID error, as bulk run refuses it.
+-- @tparam table o `input` (path), `format`, `template`, `to_column`, `key_column`, `campaign`
+-- (the serials' campaign id), `registry`, `need_to` (false: a row without a recipient is fine),
+-- `check_serials` (look for repeated keys)
+-- @treturn function|nil an iterator of `row, msg` or `row, nil, err` (call `close` on the
+-- second value when stopping early), or nil and an error
+-- @treturn table the reader
+function _M.rows(o)
+  local c = { campaign = o.campaign, uses_key = {}, registry = o.registry, input = o.input,
+              template = o.template, to_column = o.to_column or "to", key_column = o.key_column,
+              need_to = o.need_to }
+  local reader, re = input.open(o.input, { format = o.format })
+  if not reader then return nil, errors.new{ code = "BAD_INPUT", field = "input", message = re } end
+  c.format = reader.format
+  local ce = reader.header and missing_column(reader.header, c)
+  if ce then reader:close(); return nil, ce end
+  local repeats = {}
+  if o.check_serials and not (c.format == "csv" and not c.key_column) then
+    local ok, why = input.repeats(c.input, { format = c.format }, serial_key(c),
+                                  function(row, first) repeats[row] = first end)
+    if not ok then io.stderr:write("alimtalk: warning: ", tostring(why), "\n") end
+  end
+  return function()
+    local row, t, perr = reader:next()
+    if not row then reader:close() return nil end
+    if not t then return row, nil, errors.new{ code = "BAD_ROW", message = perr } end
+    if repeats[row] then
+      return row, nil, errors.new{ code = "DUPLICATE_ID", field = c.key_column or "id",
+        message = (c.key_column and ("the key column '" .. c.key_column .. "' has the value of row ")
+          or "the id is that of row ") .. repeats[row] .. ": each message needs its own serial "
+          .. "(bulk run refuses this row)" }
+    end
+    local msg, merr = row_message(c, row, t)
+    if not msg then return row, nil, merr end
+    return row, msg
+  end, reader
 end
 
 local function plain_err(e)

@@ -151,27 +151,6 @@ function _M.no_template(path, format)
   return why and ("no template: give --template NAME (" .. why .. ")")
 end
 
--- Rows whose serial an earlier row already has (a repeated --key-column value, or a JSON lines
--- id seen before): `bulk run` refuses them, since the provider would keep one message of the
--- two. Found as bulk run finds them (`input.repeats`, flat memory); only the repeats are kept:
--- row -> first row. Returns nil when serials come from row numbers (they cannot repeat).
-local function repeated_serials(path, format, key_col)
-  if format == "csv" and not key_col then return nil end
-  local repeats = {}
-  local key
-  if format == "csv" then
-    key = function(t)
-      local k = t[key_col]
-      if k ~= nil and k ~= "" then return "key:" .. k end
-    end
-  else
-    key = function(t) if t.id ~= nil then return "id:" .. tostring(t.id) end end
-  end
-  local ok, why = input.repeats(path, { format = format }, key, function(row, first) repeats[row] = first end)
-  if not ok then io.stderr:write("alimtalk: warning: ", tostring(why), "\n") end
-  return repeats
-end
-
 --- Call `fn(row, msg)` (or `fn(row, nil, reason)`) for each message in a file, each message as
 -- `bulk run` builds it (alimtalk.bulk.campaign): CSV has a header row, `to` (or `phone`, or
 -- `opts.to_column`) is the recipient, `template` optional, every other column a variable except
@@ -187,75 +166,14 @@ end
 -- @tparam[opt] registry reg the template registry (whether a template uses the key column)
 -- @treturn true or nil and a message
 function _M.each(path, opts, fn, reg)
-  local reader, e = input.open(path, { format = opts.format })
-  if not reader then return nil, e end
-  local serial = require("alimtalk.bulk.campaign").serial
-  local campaign = opts.campaign or _M.SERIAL_CAMPAIGN
-  local to_col, key_col = opts.to_column or "to", opts.key_column
-  if reader.format == "csv" then
-    local have = {}
-    for _, name in ipairs(reader.header or {}) do have[name] = true end
-    local bad
-    if opts.need_to and not have[to_col] and not (to_col == "to" and have.phone) then
-      bad = to_col == "to" and "no 'to' or 'phone' column (name it with --to-column)"
-        or ("no column '" .. to_col .. "' (--to-column)")
-    elseif key_col and not have[key_col] then
-      bad = "no column '" .. key_col .. "' (--key-column)"
-    end
-    if bad then
-      reader:close()
-      return nil, path .. " has " .. bad .. " (its columns: " .. table.concat(reader.header or {}, ", ")
-        .. ")"
-    end
+  local next_row, e = require("alimtalk.bulk.campaign").rows{ input = path, format = opts.format,
+    template = opts.template, to_column = opts.to_column, key_column = opts.key_column,
+    campaign = opts.campaign or _M.SERIAL_CAMPAIGN, registry = reg, need_to = opts.need_to or false,
+    check_serials = opts.check_serials }
+  if not next_row then return nil, tostring(e.message or e) end
+  for row, msg, err in next_row do
+    if msg then fn(row, msg) else fn(row, nil, err) end
   end
-  local repeats = opts.check_serials and repeated_serials(path, reader.format, key_col) or {}
-  local function repeated(row)
-    return errors.new{ code = "DUPLICATE_ID", field = key_col or "id", message = (key_col
-      and ("the key column '" .. key_col .. "' has the value of row ") or "the id is that of row ")
-      .. repeats[row] .. ": each message needs its own serial (bulk run refuses this row)" }
-  end
-  local uses = {}
-  local function uses_key(tname)
-    if uses[tname] == nil then
-      local entry = reg and tname and reg:get(tname)
-      uses[tname] = type(entry) == "table" and type(entry.varset) == "table" and entry.varset[key_col] ~= nil
-        or false
-    end
-    return uses[tname]
-  end
-  while true do
-    local row, t, perr = reader:next()
-    if not row then break end
-    if not t then
-      fn(row, nil, errors.new{ code = "BAD_ROW", message = perr })
-    elseif repeats[row] then
-      fn(row, nil, repeated(row))
-    elseif reader.format == "jsonl" then
-      if t.template == nil and t.content == nil then t.template = opts.template end
-      if t.id ~= nil then t.id = tostring(t.id) else t.id = serial(campaign, "row:" .. row) end
-      fn(row, t)
-    else
-      local tname = (t.template ~= nil and t.template ~= "") and t.template or opts.template
-      local msg = { to = t[to_col], template = tname, vars = {} }
-      if msg.to == nil and to_col == "to" then msg.to = t.phone end
-      local key = key_col and t[key_col]
-      local key_var = key_col ~= nil and uses_key(tname)
-      for k, v in pairs(t) do
-        if k ~= to_col and k ~= "template" and (k ~= "phone" or to_col ~= "to" or t.to)
-           and (k ~= key_col or key_var) then
-          msg.vars[k] = v
-        end
-      end
-      if key_col and (key == nil or key == "") then
-        fn(row, nil, errors.new{ code = "REQUIRED", field = key_col,
-                                 message = "the key column '" .. key_col .. "' is empty" })
-      else
-        msg.id = serial(campaign, key and ("key:" .. key) or ("row:" .. row))
-        fn(row, msg)
-      end
-    end
-  end
-  reader:close()
   return true
 end
 
