@@ -289,8 +289,8 @@ describe("alimtalk command line", function()
     rc, out = run({ "validate", "-c", "bz.json", "bzd.csv", "--template", "welcome",
                     "--key-column", "customer_id" }, { env = env })
     assert.are.equal(1, rc)
-    assert.matches("1: ok\n2: ok\n3: customer_id: DUPLICATE_ID the key column 'customer_id' has the value "
-      .. "of row 1", out, 1, true)
+    assert.matches("1: ok\n2: ok\n3: customer_id: DUPLICATE_ID the key column 'customer_id' value 'C-1' "
+      .. "is already used by row 1", out, 1, true)
     -- a key column the file lacks is refused up front
     rc, out, err = run({ "validate", "-c", "bz.json", "bzk.csv", "--template", "welcome",
                          "--key-column", "nope" }, { env = env })

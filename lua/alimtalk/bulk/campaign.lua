@@ -141,7 +141,7 @@ local function repeated_keys(c, dir)
 end
 
 -- The reason a row whose key an earlier row already has is refused.
-local function repeated_key(c, t)
+local function repeated_key(c, t, first)
   local field, what
   if c.format == "csv" then
     field = c.key_column
@@ -149,8 +149,9 @@ local function repeated_key(c, t)
   else
     field, what = "id", "the id '" .. tostring(t.id) .. "'"
   end
-  return errors.new{ code = "DUPLICATE_ID", field = field, message = what .. " is already used by an "
-    .. "earlier row: the two would share a serial and the provider would keep only one of them" }
+  return errors.new{ code = "DUPLICATE_ID", field = field, message = what .. " is already used by "
+    .. (first and ("row " .. first) or "an earlier row") .. ": the two would share a serial and the "
+    .. "provider would keep only one of them" }
 end
 
 -- Turn one input row into a message.
@@ -225,12 +226,7 @@ function _M.rows(o)
     local row, t, perr = reader:next()
     if not row then reader:close() return nil end
     if not t then return row, nil, errors.new{ code = "BAD_ROW", message = perr } end
-    if repeats[row] then
-      return row, nil, errors.new{ code = "DUPLICATE_ID", field = c.key_column or "id",
-        message = (c.key_column and ("the key column '" .. c.key_column .. "' has the value of row ")
-          or "the id is that of row ") .. repeats[row] .. ": each message needs its own serial "
-          .. "(bulk run refuses this row)" }
-    end
+    if repeats[row] then return row, nil, repeated_key(c, t, repeats[row]) end
     local msg, merr = row_message(c, row, t)
     if not msg then return row, nil, merr end
     return row, msg
