@@ -153,6 +153,18 @@ describe("alimtalk bulk (command line)", function()
     assert.are.equal(2, o.concurrency)
   end)
 
+  it("keeps to --rate while the provider fails (not_sent rows went out too)", function()
+    csv(dir .. "/f.csv", 6)
+    assert(s:fault({ provider = "sens", path = "messages", kind = "status", status = 503 }))
+    -- 20/s: chunks of 2 rows, one request each, a tenth of a second apart
+    local rc = bulk("run f.csv --campaign f1 --template welcome -c cfg.json --progress none --rate 20")
+    assert.are.equal(1, rc)
+    local t = {}
+    for _, a in ipairs(assert(s:attempts())) do if a.method == "POST" then t[#t + 1] = a.time end end
+    assert.are.equal(3, #t)
+    assert.is_true(t[3] - t[1] >= 0.15, "spread " .. (t[3] - t[1]))
+  end)
+
   it("resumes a journal that records no options (an older one) with the configuration's", function()
     csv(dir .. "/o.csv", 5)
     local c = cjson.decode(table.concat(read_lines(dir .. "/cfg.json"), "\n"))

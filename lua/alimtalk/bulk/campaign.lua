@@ -543,6 +543,7 @@ run_locked = function(opts, campaign, paths)
   local progress = opts.progress
   local t0 = sys.now()
   local sent_this_run, done_this_run = 0, 0
+  local paced = 0   -- messages handed to the client this run: what --rate spreads
   local start_fraction = 0
   local stopped
   local total_done = counts.accepted + counts.rejected + counts.invalid + counts.uncertain + counts.not_sent
@@ -620,7 +621,7 @@ run_locked = function(opts, campaign, paths)
     if #chunk == 0 then return true end
     -- Rate limit: this run's messages spread evenly from its start.
     if rate and rate > 0 and #rows > 0 then
-      local due = t0 + sent_this_run / rate
+      local due = t0 + paced / rate
       local now = sys.now()
       if due > now then sys.sleep(due - now) end
     end
@@ -672,6 +673,7 @@ run_locked = function(opts, campaign, paths)
         end
         j:commit(false)
       end
+      paced = paced + #todo_msgs   -- each goes to the provider, answered or not
       local results = client:send_batch(todo_msgs, { concurrency = concurrency, before_send = before_send,
                                                      after_response = after_response })
       local again_rows, again_msgs, again_raws = {}, {}, {}
