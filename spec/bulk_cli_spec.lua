@@ -84,25 +84,31 @@ describe("alimtalk bulk (command line)", function()
     assert.are.equal(0, #outbox("sens"))
   end)
 
-  it("keeps a row in doubt uncertain when its resend does not go out, and accepts it later", function()
-    -- a BizMessage run killed while its first request waits for an answer the server will give
-    -- (the row is delivered), a resume whose resends all fail with 503, then a clean resume
-    csv(dir .. "/dd.csv", 25)
-    assert(s:fault({ provider = "bizmessage", path = "/v2/send/kakao", kind = "delay", delay = 2,
-                     count = 1 }))
+  -- `bulk run ARGS` killed (SIGKILL) while its first request waits 2 s for an answer the
+  -- server then gives: that request's rows are in flight in the journal, and delivered.
+  local function killed_in_flight(provider, args, journal_path, n_flying)
+    assert(s:fault({ provider = provider, kind = "delay", delay = 2, count = 1,
+                     path = provider == "apiplex" and "/v2/send" or "/v2/send/kakao" }))
     local c = s.credentials
-    local cmd = ("cd %s && exec env ALIMTALK_BIZMESSAGE_CLIENT_SECRET=%s %s %s/bin/alimtalk bulk run dd.csv "
-      .. "--campaign dd1 --template welcome -c cfg.json -p bizmessage --state-dir st --progress none "
-      .. "--chunk 10 --concurrency 1"):format(fs.q(dir), fs.q(c.bizmessage.client_secret), RUNTIME,
-                                              fs.q(ROOT))
+    local cmd = ("cd %s && exec env ALIMTALK_BIZMESSAGE_CLIENT_SECRET=%s ALIMTALK_APIPLEX_SECRET_KEY=%s "
+      .. "%s %s/bin/alimtalk bulk run %s --state-dir st --progress none --concurrency 1")
+      :format(fs.q(dir), fs.q(c.bizmessage.client_secret), fs.q(c.apiplex.secret_key), RUNTIME,
+              fs.q(ROOT), args)
     fs.sh(("bash -c %s 2>/dev/null"):format(fs.q(("(%s) >/dev/null 2>&1 & pid=$!; sleep 1; kill -9 $pid; "
       .. "wait $pid"):format(cmd))))
-    local st = journal.scan(dir .. "/st/dd1/journal.log")
-    local flying = {}
-    for r in pairs(st.in_flight) do flying[#flying + 1] = r end
-    assert.are.same({ 1 }, flying)
-    sandbox.wait(function() return #outbox("bizmessage") == 1 end, 5)   -- the server delivers it
+    local flying = 0
+    for _ in pairs(journal.scan(journal_path).in_flight) do flying = flying + 1 end
+    assert.are.equal(n_flying, flying)
+    sandbox.wait(function() return #outbox(provider) == n_flying end, 5)   -- the server delivers them
     s:clear_faults()
+  end
+
+  it("keeps a row in doubt uncertain when its resend does not go out, and accepts it later", function()
+    -- a BizMessage run killed with row 1 in flight (and delivered), a resume whose resends all
+    -- fail with 503, then a clean resume
+    csv(dir .. "/dd.csv", 25)
+    killed_in_flight("bizmessage", "dd.csv --campaign dd1 --template welcome -c cfg.json -p bizmessage "
+      .. "--chunk 10", dir .. "/st/dd1/journal.log", 1)
     assert(s:fault({ provider = "bizmessage", path = "/v2/send/kakao", kind = "status", status = 503 }))
     local rc = bulk("resume dd1 -c cfg.json --progress none")
     assert.are.equal(1, rc)
@@ -122,6 +128,59 @@ describe("alimtalk bulk (command line)", function()
     local final = journal.scan(dir .. "/st/dd1/journal.log")
     assert.are.equal(25, final.counts.accepted)
     assert.are.equal(0, final.counts.rejected)
+  end)
+
+  it("keeps a row in doubt uncertain when a resume refuses it before sending", function()
+    -- killed with row 1 in flight (delivered); the resume's registry no longer has the template
+    csv(dir .. "/dv.csv", 5)
+    killed_in_flight("bizmessage", "dv.csv --campaign dv1 --template welcome -c cfg.json -p bizmessage "
+      .. "--chunk 10", dir .. "/st/dv1/journal.log", 1)
+    local reg = cjson.decode(table.concat(read_lines(sandbox.templates), "\n"))
+    local kept = {}
+    for _, t in ipairs(reg.templates) do if t.name ~= "welcome" then kept[#kept + 1] = t end end
+    reg.templates = kept
+    write(dir .. "/nowelcome.json", cjson.encode(reg))
+    local rc = bulk("resume dv1 -c cfg.json --templates nowelcome.json --progress none")
+    assert.are.equal(3, rc)                 -- some uncertain: reconcile them
+    local st = journal.scan(dir .. "/st/dv1/journal.log")
+    assert.is_true(st.uncertain:has(1))     -- may have been (and was) delivered: not "invalid"
+    assert.are.equal(1, st.counts.uncertain)
+    assert.are.equal(4, st.counts.invalid)
+  end)
+
+  it("keeps rows in doubt uncertain when a quota stop leaves them unsent, and accepts them later", function()
+    local c = s.credentials
+    write(dir .. "/ap.json", cjson.encode({ provider = "apiplex", templates = sandbox.templates,
+      retry = { max_attempts = 1 },
+      apiplex = { base_url = s.http_url, user_id = c.apiplex.user_id or "sandbox",
+                  sender_key = c.apiplex.sender_key, sender_number = "0212345678",
+                  dedupe_msg_key = true } }))
+    csv(dir .. "/q.csv", 25)
+    -- killed with the first request's 10 rows in flight (and delivered)
+    killed_in_flight("apiplex", "q.csv --campaign q1 --template welcome -c ap.json --chunk 10",
+                     dir .. "/st/q1/journal.log", 10)
+    -- the resume meets the quota at once and stops (no pause allowed)
+    assert(s:fault({ provider = "apiplex", kind = "code", code = "G150" }))
+    local env = "ALIMTALK_APIPLEX_SECRET_KEY=" .. fs.q(c.apiplex.secret_key)
+    local rc = capture(("(cd %s && %s %s %s/bin/alimtalk bulk resume q1 -c ap.json --state-dir st "
+      .. "--progress none --max-pauses 0 >/dev/null 2>&1)"):format(fs.q(dir), env, RUNTIME, fs.q(ROOT)))
+    assert.are.equal(1, rc)
+    local st = journal.scan(dir .. "/st/q1/journal.log")
+    for row = 1, 10 do
+      assert.is_true(st.uncertain:has(row), "row " .. row)
+      assert.is_false(st.not_sent:has(row), "row " .. row)
+    end
+    s:clear_faults()
+    rc = capture(("(cd %s && %s %s %s/bin/alimtalk bulk resume q1 -c ap.json --state-dir st "
+      .. "--progress none >/dev/null 2>&1)"):format(fs.q(dir), env, RUNTIME, fs.q(ROOT)))
+    assert.are.equal(0, rc)
+    local box, to = outbox("apiplex"), {}
+    assert.are.equal(25, #box)
+    for _, m in ipairs(box) do
+      assert.is_nil(to[m.to], "delivered twice: " .. m.to)
+      to[m.to] = true
+    end
+    assert.are.equal(25, journal.scan(dir .. "/st/q1/journal.log").counts.accepted)
   end)
 
   it("resumes with the run options the journal recorded; one given to resume replaces it", function()

@@ -554,7 +554,24 @@ run_locked = function(opts, campaign, paths)
   -- means every row before it is recorded too.
   local rows, msgs, raws, chunk = {}, {}, {}, {}
 
+  -- rows an earlier run may have delivered, resent now under their serial
+  local function was_in_doubt(row)
+    return in_doubt[row] or (redo_uncertain ~= nil and redo_uncertain:has(row))
+  end
+
   local function write_reject(row, why)
+    if was_in_doubt(row) then
+      -- refused before sending now (say its template is gone), but an earlier run may have
+      -- delivered it: uncertain at this provider, never a final "invalid" that would read as
+      -- "not delivered" and invite a resend under a new serial
+      local e = type(why) == "table" and type(why.error) == "table" and why.error or {}
+      j:outcome(row, "uncertain", { provider = provider, code = e.code,
+        reason = "an earlier run may have delivered it; refused before sending now: "
+          .. tostring(e.message or e.code) })
+      counts.uncertain = counts.uncertain + 1
+      done_this_run = done_this_run + 1
+      return
+    end
     rejects:write('{"row":', row, ',', cjson.encode(why):sub(2), "\n")
     j:invalid(row, why)
     counts.invalid = counts.invalid + 1
@@ -578,9 +595,6 @@ run_locked = function(opts, campaign, paths)
   -- earlier run (or resent by the client after a request that may have landed) that is the
   -- dedupe working: accepted. For any other row the serial was used by another row or
   -- campaign, and this row was not delivered: rejected, DUPLICATE_ID.
-  local function was_in_doubt(row)
-    return in_doubt[row] or (redo_uncertain ~= nil and redo_uncertain:has(row))
-  end
   local function duplicate_answer(row, serial, raw, r)
     if was_in_doubt(row) or r.resent then return r end
     local field, key, what
@@ -650,6 +664,7 @@ run_locked = function(opts, campaign, paths)
       -- not_sent may still fail over or be retried after a quota pause: written at the end.
       local written = {}
       local function record(i, r)
+        local answered = r.status ~= "not_sent"   -- (before a not_sent becomes uncertain below)
         if r.status == "accepted" and r.duplicate then
           r = duplicate_answer(todo_rows[i], todo_msgs[i].id, todo_raws[i], r)
         elseif r.status == "not_sent" and was_in_doubt(todo_rows[i]) then
@@ -661,7 +676,7 @@ run_locked = function(opts, campaign, paths)
         counts[r.status] = (counts[r.status] or 0) + 1
         done_this_run = done_this_run + 1
         -- messages the provider answered for (not_sent ones never reached it)
-        if r.status ~= "not_sent" then sent_this_run = sent_this_run + 1 end
+        if answered then sent_this_run = sent_this_run + 1 end
         written[i] = true
       end
       local function after_response(_, list)
