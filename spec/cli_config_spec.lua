@@ -63,11 +63,15 @@ describe("cli configuration", function()
     cfg = assert(common.load_config({ config = dir .. "/both.json", provider = "sandbox" }, env({})))
     assert.are.equal("sandbox", cfg.provider)
     assert.is_nil(cfg.route)
-    -- a route of the provider alone says the same thing: taken
-    write(dir .. "/same.json", cjson.encode({ provider = "sandbox", route = { "sandbox" }, sandbox = {} }))
+    -- a route of the provider alone says the same thing: taken, with its circuit settings
+    write(dir .. "/same.json", cjson.encode({ provider = "sandbox", sandbox = {},
+      route = { order = { "sandbox" }, failures = 1, cooldown = 99 } }))
     cfg = assert(common.load_config({ config = dir .. "/same.json" }, env({})))
-    assert.are.equal("sandbox", cfg.provider)
-    assert.is_nil(cfg.route)
+    local client = assert(common.client(cfg))
+    assert.are.same({ "sandbox" }, client.names)
+    assert.are.equal(1, client.router.failures)
+    assert.are.equal(99, client.router.cooldown)
+    client:close()
   end)
 
   it("reads an env: reference only where the command sends through it", function()

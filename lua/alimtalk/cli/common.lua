@@ -400,7 +400,7 @@ function _M.load_config(opts, getenv)
       return nil, "configuration: give provider (one provider) or route (several, with failover), "
         .. "not both; --provider picks one for a single command"
     end
-    cfg.route = nil
+    -- kept: alimtalk.new takes the two together, with the route's failures and cooldown
   end
   if cfg.provider == nil and cfg.route == nil then cfg.provider = "sandbox" end
   loaded[cfg] = { getenv = getenv, path = path, done = {}, from = from, warned = {} }
