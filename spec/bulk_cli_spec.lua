@@ -253,6 +253,17 @@ describe("alimtalk bulk (command line)", function()
     assert.is_true(math.abs(t[2] - t[1]) >= 0.15, "spread " .. math.abs(t[2] - t[1]))
   end)
 
+  it("reads the provider and run options a journal records, resumes included", function()
+    local path = dir .. "/rp.log"
+    write(path, "H\t" .. cjson.encode({ campaign = "x", provider = "bizmessage" }) .. "\n"
+      .. "E\t" .. cjson.encode({ event = "resume", provider = "sens", options = { rate = 2 } }) .. "\n"
+      .. "E\t" .. cjson.encode({ event = "resume", options = { concurrency = 3 } }) .. "\n")
+    local provider, options = journal.run_provider(path)
+    assert.are.equal("sens", provider)
+    assert.are.same({ rate = 2, concurrency = 3 }, options)
+    assert.are.same({}, select(2, journal.run_provider(dir .. "/none.log")))
+  end)
+
   it("resumes through the provider an older version's resume switched the campaign to", function()
     csv(dir .. "/w.csv", 6)
     assert(s:fault({ provider = "bizmessage", path = "/v2/send/kakao", kind = "status", status = 503,

@@ -126,27 +126,35 @@ function _M.records(f)
   end
 end
 
---- The provider a campaign goes through now: its header's, as replaced by later resumes (what
--- `scan` calls `run_provider`), read without building the rest of the scan.
+--- The provider a campaign goes through now and its recorded run options: the header's, as
+-- replaced by later resumes (what `scan` calls `run_provider` and `options`), read without
+-- building the rest of the scan.
 -- @tparam string path the journal
 -- @treturn string|nil the provider
+-- @treturn table the run options recorded (empty for a journal from before they were)
 function _M.run_provider(path)
   local f = io.open(path, "rb")
-  if not f then return nil end
-  local provider, seen_header
+  if not f then return nil, {} end
+  local provider, seen_header, options = nil, false, {}
+  local function take(o)
+    if type(o) == "table" then for k, v in pairs(o) do options[k] = v end end
+  end
   for line in _M.records(f) do
     local kind = line:sub(1, 1)
     if kind == "H" and not seen_header then
       seen_header = true
       local h = cjson.decode(line:sub(3))
-      provider = type(h) == "table" and h.provider or nil
+      if type(h) == "table" then provider = h.provider take(h.options) end
     elseif kind == "E" and line:find('"resume"', 1, true) then
       local ev = cjson.decode(line:sub(3))
-      if type(ev) == "table" and ev.event == "resume" and ev.provider then provider = ev.provider end
+      if type(ev) == "table" and ev.event == "resume" then
+        if ev.provider then provider = ev.provider end
+        take(ev.options)
+      end
     end
   end
   f:close()
-  return provider
+  return provider, options
 end
 
 --- Iterate over a journal's complete records from the last to the first (voided and

@@ -170,11 +170,12 @@ function _M.main(args)
     if not id then return common.usage_error("bulk", "bulk resume needs a campaign id") end
     local h = journal_header(campaign.paths(state_dir, id).journal)
     if not h then return common.usage_error("bulk", "no campaign '" .. id .. "' in " .. state_dir) end
-    journal_options = type(h.options) == "table"
     -- The rest of the campaign goes through the provider it is sent through (the one it was
     -- started with, or the one an older version's resume switched it to): another one would
     -- bill elsewhere and could not drop the duplicates of rows in doubt.
-    local recorded = require("alimtalk.bulk.journal").run_provider(campaign.paths(state_dir, id).journal)
+    local recorded
+    recorded, journal_options = require("alimtalk.bulk.journal").run_provider(
+      campaign.paths(state_dir, id).journal)
     if type(recorded) ~= "string" then recorded = nil end
     if recorded and opts.provider and opts.provider ~= recorded then
       return common.usage_error("bulk", "campaign '" .. id .. "' is sent through " .. recorded
@@ -199,13 +200,12 @@ function _M.main(args)
     progress = progress, same_provider = sub == "resume" or nil,
   }
   if opts.no_fsync then run.fsync = false elseif opts.fsync then run.fsync = true end
-  if sub == "run" or not journal_options then
-    -- a new campaign takes the configuration's defaults; a resume, the journal's options (a
-    -- journal from before they were recorded: the configuration's, as then)
-    run.rate = run.rate or bulkcfg.rate
-    run.concurrency = run.concurrency or bulkcfg.concurrency
-    if run.fsync == nil then run.fsync = bulkcfg.fsync ~= false end
-  end
+  -- A new campaign takes the configuration's defaults; a resume, the journal's options (for an
+  -- option a journal from before they were recorded lacks: the configuration's, as then).
+  local recorded_opts = sub == "resume" and journal_options or {}
+  if recorded_opts.rate == nil then run.rate = run.rate or bulkcfg.rate end
+  if recorded_opts.concurrency == nil then run.concurrency = run.concurrency or bulkcfg.concurrency end
+  if recorded_opts.fsync == nil and run.fsync == nil then run.fsync = bulkcfg.fsync ~= false end
   local ok, s, e = pcall(campaign.run, run)
   client:close()
   if not ok then return common.fail(opts, "bulk", common.redact(s), 1) end
