@@ -136,6 +136,15 @@ describe("bulk.input", function()
     end, function() error("no repeat can be known without sort") end)
     assert.is_nil(ok2)
     assert.matches("sort(1) failed", why, 1, true)
+    -- the reader validate and render use hands the warning to its caller (not to stderr)
+    local campaign = require("alimtalk.bulk.campaign")
+    local it, _, warning = campaign.rows{ input = tmp, format = "csv", key_column = "code",
+      template = "welcome", campaign = "c", check_serials = true, sort = "/nonexistent/sort" }
+    assert.is_function(it)
+    assert.matches("sort(1) failed", warning, 1, true)
+    local n = 0
+    for _ in it do n = n + 1 end
+    assert.equal(3002, n)
   end)
 
   it("raises on an unknown option (misuse)", function()

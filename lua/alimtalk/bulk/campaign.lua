@@ -203,10 +203,11 @@ end
 -- whose key an earlier row has is a DUPLICATE_ID error, as bulk run refuses it.
 -- @tparam table o `input` (path), `format`, `template`, `to_column`, `key_column`, `campaign`
 -- (the serials' campaign id), `registry`, `need_to` (false: a row without a recipient is fine),
--- `check_serials` (look for repeated keys)
+-- `check_serials` (look for repeated keys), `sort` (the sort(1) command, as for `input.repeats`)
 -- @treturn function|nil an iterator of `row, msg` or `row, nil, err` (call `close` on the
 -- second value when stopping early), or nil and an error
 -- @treturn table the reader
+-- @treturn string|nil a warning: repeated keys could not be looked for (sort(1) failed)
 function _M.rows(o)
   local c = { campaign = o.campaign, uses_key = {}, registry = o.registry, input = o.input,
               template = o.template, to_column = o.to_column or "to", key_column = o.key_column,
@@ -216,11 +217,11 @@ function _M.rows(o)
   c.format = reader.format
   local ce = reader.header and missing_column(reader.header, c)
   if ce then reader:close(); return nil, ce end
-  local repeats = {}
+  local repeats, warning = {}, nil
   if o.check_serials and not (c.format == "csv" and not c.key_column) then
-    local ok, why = input.repeats(c.input, { format = c.format }, serial_key(c),
+    local ok, why = input.repeats(c.input, { format = c.format, sort = o.sort }, serial_key(c),
                                   function(row, first) repeats[row] = first end)
-    if not ok then io.stderr:write("alimtalk: warning: ", tostring(why), "\n") end
+    if not ok then warning = why end
   end
   return function()
     local row, t, perr = reader:next()
@@ -230,7 +231,7 @@ function _M.rows(o)
     local msg, merr = row_message(c, row, t)
     if not msg then return row, nil, merr end
     return row, msg
-  end, reader
+  end, reader, warning
 end
 
 local function plain_err(e)
@@ -525,7 +526,7 @@ run_locked = function(opts, campaign, paths)
   end
 
   local validate = opts.validate or function() return true end
-  local repeats, rwhy = repeated_keys(c, paths.dir)
+  local repeats, rwhy = repeated_keys(c, paths.dir)   -- (rwhy: in the summary's warnings)
   if rwhy and opts.progress then opts.progress:note(rwhy) end
   -- Rows per chunk (one fsync each): enough for every request slot to be busy, e.g. SENS
   -- 100 per request x 8 in flight x 2; at least 500, at most 2000 (memory grows with it).
@@ -819,6 +820,7 @@ run_locked = function(opts, campaign, paths)
   local summary = _M.report(opts.state_dir or ".", campaign)
   summary.counts.unattempted = unattempted
   summary.stopped = stopped
+  summary.warnings = rwhy and { rwhy } or nil
   summary.elapsed = elapsed
   summary.sent_this_run = sent_this_run
   summary.tried_this_run = done_this_run

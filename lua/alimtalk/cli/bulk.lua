@@ -83,6 +83,7 @@ local function abs(path)
 end
 
 local function print_summary(opts, s, verb)
+  for _, w in ipairs(s.warnings or {}) do common.err("alimtalk bulk: warning: ", w, "\n") end
   if opts.json then
     common.print_json(s)
     return

@@ -166,11 +166,12 @@ end
 -- @tparam[opt] registry reg the template registry (whether a template uses the key column)
 -- @treturn true or nil and a message
 function _M.each(path, opts, fn, reg)
-  local next_row, e = require("alimtalk.bulk.campaign").rows{ input = path, format = opts.format,
+  local next_row, e, warning = require("alimtalk.bulk.campaign").rows{ input = path, format = opts.format,
     template = opts.template, to_column = opts.to_column, key_column = opts.key_column,
     campaign = opts.campaign or _M.SERIAL_CAMPAIGN, registry = reg, need_to = opts.need_to or false,
     check_serials = opts.check_serials }
   if not next_row then return nil, tostring(e.message or e) end
+  if warning then io.stderr:write("alimtalk: warning: ", warning, "\n") end
   for row, msg, err in next_row do
     if msg then fn(row, msg) else fn(row, nil, err) end
   end
