@@ -555,20 +555,28 @@ run_locked = function(opts, campaign, paths)
   -- means every row before it is recorded too.
   local rows, msgs, raws, chunk = {}, {}, {}, {}
 
-  -- rows an earlier run may have delivered, resent now under their serial
+  -- Rows an earlier run may have delivered, resent now under their serial. Whatever keeps such
+  -- a row from going out now (its resend was not sent, or it was refused before sending, say
+  -- its template is gone), it stays uncertain at this provider: a later resume resends it under
+  -- its serial again and a duplicate answer then counts. Never not_sent or invalid, which would
+  -- read as "not delivered" and invite a resend under a new serial.
   local function was_in_doubt(row)
     return in_doubt[row] or (redo_uncertain ~= nil and redo_uncertain:has(row))
+  end
+  local function still_in_doubt(r, what)
+    local d = {}
+    for k, v in pairs(r) do d[k] = v end
+    d.status, d.provider = "uncertain", provider
+    d.reason = "an earlier run may have delivered it; " .. (what or ("this resend did not go out ("
+      .. tostring(r.code or r.reason or "not sent") .. ")"))
+    return d
   end
 
   local function write_reject(row, why)
     if was_in_doubt(row) then
-      -- refused before sending now (say its template is gone), but an earlier run may have
-      -- delivered it: uncertain at this provider, never a final "invalid" that would read as
-      -- "not delivered" and invite a resend under a new serial
       local e = type(why) == "table" and type(why.error) == "table" and why.error or {}
-      j:outcome(row, "uncertain", { provider = provider, code = e.code,
-        reason = "an earlier run may have delivered it; refused before sending now: "
-          .. tostring(e.message or e.code) })
+      j:outcome(row, "uncertain", result_detail(still_in_doubt({ code = e.code },
+        "refused before sending now: " .. tostring(e.message or e.code))))
       counts.uncertain = counts.uncertain + 1
       done_this_run = done_this_run + 1
       return
@@ -616,19 +624,6 @@ run_locked = function(opts, campaign, paths)
     d.message = (r.provider or "the provider") .. " already has serial " .. tostring(serial)
       .. " (from " .. what .. "), from another row or campaign with the same key, or from a run "
       .. "whose journal is gone; this row was not delivered now"
-    return d
-  end
-
-  -- A row in doubt from an earlier run whose resend did not go out now: an earlier run may
-  -- still have delivered it, so it stays uncertain at this provider (a later resume resends it
-  -- under its serial again and a duplicate answer then counts), never not_sent, which would
-  -- read as "not delivered" and invite a resend under a new serial.
-  local function still_in_doubt(r)
-    local d = {}
-    for k, v in pairs(r) do d[k] = v end
-    d.status, d.provider = "uncertain", provider
-    d.reason = "an earlier run may have delivered it; this resend did not go out ("
-      .. tostring(r.code or r.reason or "not sent") .. ")"
     return d
   end
 
