@@ -59,6 +59,13 @@ describe("router", function()
     assert.equal(3, #decisions)
   end)
 
+  it("names every provider of a route once, in its order, then its weighted ones sorted", function()
+    assert.same({ "sens", "bizmessage" }, router.names({ "sens", "bizmessage" }))
+    assert.same({ "sens", "apiplex", "bizmessage" },
+                router.names({ order = { "sens" }, weights = { bizmessage = 1, apiplex = 2, sens = 3 } }))
+    assert.same({}, router.names(nil))
+  end)
+
   it("raises on bad options", function()
     assert.has_error(function() router.new{ orders = { "a" } } end)
     assert.has_error(function() router.new{ weights = { a = -1 } } end)

@@ -129,11 +129,11 @@ function _M.new(opts)
   if opts.provider and opts.route then
     -- one provider, or several in an order: both at once would leave one of them unused
     -- (a route of that provider alone says the same thing, and is taken)
-    local r = opts.route
-    local other = false
-    for _, n in ipairs(r[1] and r or r.order or {}) do other = other or n ~= opts.provider end
-    for n in pairs(type(r.weights) == "table" and r.weights or {}) do other = other or n ~= opts.provider end
-    if other then error("alimtalk.new: give provider (one provider) or route (several), not both", 2) end
+    for _, n in ipairs(router_mod.names(opts.route)) do
+      if n ~= opts.provider then
+        error("alimtalk.new: give provider (one provider) or route (several), not both", 2)
+      end
+    end
   end
   if opts.provider then
     if not PROVIDERS[opts.provider] then

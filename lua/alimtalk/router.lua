@@ -19,6 +19,27 @@ local mt = { __name = "alimtalk.router" }
 local methods = {}
 mt.__index = methods
 
+--- Every provider a route names, once each: its list (or `order`) first, then the `weights`
+-- names not in it, sorted. A route is `{ "a", "b" }`, `{ order = {...} }` or
+-- `{ weights = {...} }` (as `alimtalk.new` takes it).
+-- @tparam table route
+-- @treturn table names
+function _M.names(route)
+  local names, seen = {}, {}
+  local function add(n)
+    if type(n) == "string" and not seen[n] then seen[n] = true; names[#names + 1] = n end
+  end
+  if type(route) ~= "table" then return names end
+  for _, n in ipairs(route[1] ~= nil and route or route.order or {}) do add(n) end
+  if type(route.weights) == "table" then
+    local w = {}
+    for n in pairs(route.weights) do w[#w + 1] = tostring(n) end
+    table.sort(w)
+    for _, n in ipairs(w) do add(n) end
+  end
+  return names
+end
+
 --- Make a router.
 -- @tparam table opts `order` (list of provider names) or `weights` (name -> positive number;
 --   ties broken by `order` if given), `failures` (default 5), `cooldown` seconds (default 30),

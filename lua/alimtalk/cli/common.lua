@@ -391,10 +391,9 @@ function _M.load_config(opts, getenv)
   elseif cfg.provider ~= nil and cfg.route ~= nil then
     -- as alimtalk.new: one of the two would go unused, and which one is a guess (a route of
     -- that provider alone says the same thing)
-    local r, other = cfg.route, false
-    if type(r) == "table" then
-      for _, n in ipairs(r[1] and r or r.order or {}) do other = other or n ~= cfg.provider end
-      for n in pairs(type(r.weights) == "table" and r.weights or {}) do other = other or n ~= cfg.provider end
+    local other = false
+    for _, n in ipairs(require("alimtalk.router").names(cfg.route)) do
+      other = other or n ~= cfg.provider
     end
     if other then
       return nil, "configuration: give provider (one provider) or route (several, with failover), "
@@ -411,22 +410,8 @@ end
 -- @tparam table cfg from load_config
 -- @treturn table names in route order
 local function used_sections(cfg)
-  local names, seen = {}, {}
-  local function add(name)
-    if type(name) == "string" and not seen[name] then seen[name] = true; names[#names + 1] = name end
-  end
-  if type(cfg.route) == "table" then
-    for _, name in ipairs(cfg.route.order or cfg.route) do add(name) end
-    if type(cfg.route.weights) == "table" then
-      local w = {}
-      for name in pairs(cfg.route.weights) do w[#w + 1] = tostring(name) end
-      table.sort(w)
-      for _, name in ipairs(w) do add(name) end
-    end
-  elseif cfg.provider then
-    add(cfg.provider)
-  end
-  return names
+  if type(cfg.route) == "table" then return require("alimtalk.router").names(cfg.route) end
+  return type(cfg.provider) == "string" and { cfg.provider } or {}
 end
 _M.used_sections = used_sections
 
@@ -587,12 +572,7 @@ function _M.client(cfg)
     -- may describe others too (the client takes only the ones it sends through)
     if k ~= "bulk" and k ~= "webhook" and not sections[k] then c[k] = v end
   end
-  if cfg.route then
-    for _, name in ipairs(cfg.route.order or cfg.route) do c[name] = cfg[name] end
-    if cfg.route.weights then for name in pairs(cfg.route.weights) do c[name] = cfg[name] end end
-  elseif cfg.provider then
-    c[cfg.provider] = cfg[cfg.provider]
-  end
+  for _, name in ipairs(used_sections(cfg)) do c[name] = cfg[name] end
   local okn, client, e = pcall(alimtalk.new, c)
   if not okn then return nil, _M.raised(client) end
   if not client then
