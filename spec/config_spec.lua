@@ -74,7 +74,9 @@ describe("config: what a newcomer is told", function()
                             "lua/alimtalk/providers/apiplex.lua", "lua/alimtalk/providers/sinch.lua",
                             "lua/alimtalk/webhook/sinch.lua", "lua/alimtalk/webhook/apiplex.lua" }) do
       local h = assert(io.open(path))
-      for name in h:read("a"):gmatch('config%.resolve%(%w+, "[%w_]+", "([A-Z][A-Z0-9_]+)"') do
+      local src = h:read("a")
+      for name in src:gmatch('config%.resolve%(%w+, "[%w_]+", "([A-Z][A-Z0-9_]+)"') do read[name] = true end
+      for name in src:gmatch('config%.need%(%w+, "[%w_]+", "[%w_]+", "([A-Z][A-Z0-9_]+)"') do
         read[name] = true
       end
       h:close()

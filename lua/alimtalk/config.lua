@@ -105,6 +105,19 @@ function _M.resolve(conf, key, default_env, getenv, provider)
   return nil
 end
 
+--- A required setting that may come from the environment: `resolve`, and when it gives
+-- nothing, the error that says why (`missing`, or the value's own BAD_OPTION).
+-- @tparam table conf provider options
+-- @tparam string provider provider name (for the error's field)
+-- @tparam string key option name
+-- @tparam[opt] string default_env documented default variable name
+-- @treturn string the value, or nil and a BAD_OPTION error
+function _M.need(conf, provider, key, default_env)
+  local v, bad = _M.resolve(conf, key, default_env, nil, provider)
+  if v then return v end
+  return nil, bad or _M.missing(provider, key, default_env)
+end
+
 -- What a setting is, for the error that says it is missing (a name alone rarely tells).
 local WHAT = {
   ["bizmessage.sender_no"] = "the sender's phone number registered with BizMessage",

@@ -50,8 +50,8 @@ function _M.new(conf, deps)
   conf = config.check(conf, spec, "alimtalk.new: apiplex")
   local user = conf.user_id or os.getenv("APIPLEX_USER_ID")
   if not user then return nil, config.missing("apiplex", "user_id") end
-  local secret, bad = config.resolve(conf, "secret_key", "APIPLEX_SECRET_KEY", nil, "apiplex")
-  if not secret then return nil, bad or config.missing("apiplex", "secret_key", "APIPLEX_SECRET_KEY") end
+  local secret, serr = config.need(conf, "apiplex", "secret_key", "APIPLEX_SECRET_KEY")
+  if not secret then return nil, serr end
   if not conf.sender_key then return nil, config.missing("apiplex", "sender_key") end
   if not conf.sender_number then return nil, config.missing("apiplex", "sender_number") end
   local service = conf.service_id or "at-standard"

@@ -42,10 +42,8 @@ function _M.new(conf, deps)
   conf = config.check(conf, spec, "alimtalk.new: bizmessage")
   local id = conf.client_id or os.getenv("BIZMSG_CLIENT_ID")
   if not id then return nil, config.missing("bizmessage", "client_id") end
-  local secret, bad = config.resolve(conf, "client_secret", "BIZMSG_CLIENT_SECRET", nil, "bizmessage")
-  if not secret then
-    return nil, bad or config.missing("bizmessage", "client_secret", "BIZMSG_CLIENT_SECRET")
-  end
+  local secret, serr = config.need(conf, "bizmessage", "client_secret", "BIZMSG_CLIENT_SECRET")
+  if not secret then return nil, serr end
   if not conf.sender_key then return nil, config.missing("bizmessage", "sender_key") end
   if not conf.sender_no then return nil, config.missing("bizmessage", "sender_no") end
   local self = setmetatable({

@@ -38,10 +38,10 @@ mt.__tostring = function(self) return "alimtalk.provider.sens(" .. self.service_
 -- @treturn table provider, or nil and a BAD_OPTION error when a required setting is missing
 function _M.new(conf, deps)
   conf = config.check(conf, spec, "alimtalk.new: sens")
-  local access, bad = config.resolve(conf, "access_key", "NCP_ACCESS_KEY", nil, "sens")
-  if not access then return nil, bad or config.missing("sens", "access_key", "NCP_ACCESS_KEY") end
-  local secret, bad2 = config.resolve(conf, "secret_key", "NCP_SECRET_KEY", nil, "sens")
-  if not secret then return nil, bad2 or config.missing("sens", "secret_key", "NCP_SECRET_KEY") end
+  local access, aerr = config.need(conf, "sens", "access_key", "NCP_ACCESS_KEY")
+  if not access then return nil, aerr end
+  local secret, serr = config.need(conf, "sens", "secret_key", "NCP_SECRET_KEY")
+  if not secret then return nil, serr end
   if not conf.service_id then return nil, config.missing("sens", "service_id") end
   local self = setmetatable({
     name = "sens", profile = "sens", max_batch = 100, dedupes = false,

@@ -42,8 +42,8 @@ function _M.new(conf, deps)
   for _, k in ipairs({ "project_id", "app_id", "key_id" }) do
     if not conf[k] then return nil, config.missing("sinch", k) end
   end
-  local secret, bad = config.resolve(conf, "key_secret", "SINCH_KEY_SECRET", nil, "sinch")
-  if not secret then return nil, bad or config.missing("sinch", "key_secret", "SINCH_KEY_SECRET") end
+  local secret, serr = config.need(conf, "sinch", "key_secret", "SINCH_KEY_SECRET")
+  if not secret then return nil, serr end
   local region = conf.region or "us"
   if not regions[region] then error("alimtalk.new: sinch.region must be us, eu or br", 2) end
   local self = setmetatable({

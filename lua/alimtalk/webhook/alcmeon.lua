@@ -32,10 +32,8 @@ function _M.new(opts)
   opts = config.check(opts, spec, "alimtalk.webhook.alcmeon")
   local self = setmetatable({ user = opts.basic_user }, mt)
   if opts.basic_user then
-    local pw, bad = config.resolve(opts, "basic_password", "ALCMEON_HOOK_PASSWORD", nil, "alcmeon_webhook")
-    if not pw then
-      return nil, bad or config.missing("alcmeon_webhook", "basic_password", "ALCMEON_HOOK_PASSWORD")
-    end
+    local pw, perr = config.need(opts, "alcmeon_webhook", "basic_password", "ALCMEON_HOOK_PASSWORD")
+    if not pw then return nil, perr end
     config.hide(self, { expected = "Basic " .. core.base64_encode(opts.basic_user .. ":" .. pw) })
   end
   return self

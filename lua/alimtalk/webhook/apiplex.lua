@@ -31,10 +31,8 @@ mt.__tostring = function() return "alimtalk.webhook.apiplex" end
 -- @treturn table receiver, or nil and a BAD_OPTION error when no token is set
 function _M.new(opts)
   opts = config.check(opts, spec, "alimtalk.webhook.apiplex")
-  local token, bad = config.resolve(opts, "echo_token", "APIPLEX_ECHO_TOKEN", nil, "apiplex_webhook")
-  if not token then
-    return nil, bad or config.missing("apiplex_webhook", "echo_token", "APIPLEX_ECHO_TOKEN")
-  end
+  local token, terr = config.need(opts, "apiplex_webhook", "echo_token", "APIPLEX_ECHO_TOKEN")
+  if not token then return nil, terr end
   local allow
   if opts.allow then
     allow = {}

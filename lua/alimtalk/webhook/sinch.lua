@@ -34,10 +34,8 @@ mt.__tostring = function() return "alimtalk.webhook.sinch" end
 -- @treturn table verifier, or nil and a BAD_OPTION error when no secret is set
 function _M.new(opts)
   opts = config.check(opts, spec, "alimtalk.webhook.sinch")
-  local secret, bad = config.resolve(opts, "secret", "SINCH_WEBHOOK_SECRET", nil, "sinch_webhook")
-  if not secret then
-    return nil, bad or config.missing("sinch_webhook", "secret", "SINCH_WEBHOOK_SECRET")
-  end
+  local secret, serr = config.need(opts, "sinch_webhook", "secret", "SINCH_WEBHOOK_SECRET")
+  if not secret then return nil, serr end
   local self = setmetatable({
     window = opts.window or 300, max_nonces = opts.max_nonces or 100000,
     now = opts.now or retry.now,
