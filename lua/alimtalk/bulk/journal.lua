@@ -126,6 +126,17 @@ function _M.records(f)
   end
 end
 
+-- The provider a campaign goes through and its run options: the header's (`H`), then each
+-- resume's (`E` with event "resume") replacing them. `scan` and `run_provider` both fold
+-- their records through this.
+local function take_run(st, rec)
+  if type(rec) ~= "table" then return end
+  if rec.provider then st.run_provider = rec.provider end
+  if type(rec.options) == "table" then
+    for k, v in pairs(rec.options) do st.options[k] = v end
+  end
+end
+
 --- The provider a campaign goes through now and its recorded run options: the header's, as
 -- replaced by later resumes (what `scan` calls `run_provider` and `options`), read without
 -- building the rest of the scan.
@@ -133,28 +144,22 @@ end
 -- @treturn string|nil the provider
 -- @treturn table the run options recorded (empty for a journal from before they were)
 function _M.run_provider(path)
+  local st = { options = {} }
   local f = io.open(path, "rb")
-  if not f then return nil, {} end
-  local provider, seen_header, options = nil, false, {}
-  local function take(o)
-    if type(o) == "table" then for k, v in pairs(o) do options[k] = v end end
-  end
+  if not f then return nil, st.options end
+  local seen_header = false
   for line in _M.records(f) do
     local kind = line:sub(1, 1)
     if kind == "H" and not seen_header then
       seen_header = true
-      local h = cjson.decode(line:sub(3))
-      if type(h) == "table" then provider = h.provider take(h.options) end
+      take_run(st, cjson.decode(line:sub(3)))
     elseif kind == "E" and line:find('"resume"', 1, true) then
       local ev = cjson.decode(line:sub(3))
-      if type(ev) == "table" and ev.event == "resume" then
-        if ev.provider then provider = ev.provider end
-        take(ev.options)
-      end
+      if type(ev) == "table" and ev.event == "resume" then take_run(st, ev) end
     end
   end
   f:close()
-  return provider, options
+  return st.run_provider, st.options
 end
 
 --- Iterate over a journal's complete records from the last to the first (voided and
@@ -304,11 +309,7 @@ function _M.scan(path)
       st.boot_id = line:match("^B\t([^\n]*)\n$")
     elseif kind == "H" and not st.header then
       st.header = cjson.decode(line:sub(3))
-      st.run_provider = st.header and st.header.provider
-      local o = st.header and st.header.options
-      if type(o) == "table" then
-        for k, v in pairs(o) do st.options[k] = v end
-      end
+      take_run(st, st.header)
     elseif kind == "E" then
       local ev = cjson.decode(line:sub(3))
       if ev then
@@ -317,10 +318,7 @@ function _M.scan(path)
         if ev.event == "done" then st.done = ev
         elseif ev.event == "resume" then
           st.done = nil
-          if ev.provider then st.run_provider = ev.provider end
-          if type(ev.options) == "table" then
-            for k, v in pairs(ev.options) do st.options[k] = v end
-          end
+          take_run(st, ev)
         end
       end
     end
