@@ -73,8 +73,7 @@ function _M.paths(state_dir, campaign)
 end
 
 local function mkdir_p(dir)
-  local ok = os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
-  return ok == true or ok == 0
+  return sys.run("mkdir -p " .. sys.quote(dir))
 end
 
 local function file_exists(p)
@@ -329,8 +328,7 @@ local function lock(dir)
   local path = dir .. "/lock"
   local owner = path .. "/owner"
   for _ = 1, 2 do
-    local ok = os.execute("mkdir '" .. path:gsub("'", "'\\''") .. "' 2>/dev/null")
-    if ok == true or ok == 0 then
+    if sys.run("mkdir " .. sys.quote(path) .. " 2>/dev/null") then
       local f = assert(io.open(owner, "wb"))
       f:write(pid, " ", start, " ", journal_mod.boot_id(), "\n")
       f:close()

@@ -181,11 +181,6 @@ function reader:close()
   if self.f then self.f:close(); self.f = nil end
 end
 
-local function sh_quote(s)
-  if s:sub(1, 1) == "-" then s = "./" .. s end   -- never read as an option
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
 --- Rows of an input whose key an earlier row already has, found with flat memory however long
 -- the input is: one pass writes "hash<TAB>row" lines to a scratch file that sort(1) orders by
 -- hash, then row, within a fixed budget (16 MiB, spilling to `opts.dir`); the rows after the
@@ -220,10 +215,11 @@ function _M.repeats(path, opts, key, on_repeat)
   local ok, why = true, nil
   if n > 1 then
     -- into a file and by exit status: a pipe's close() does not report it on LuaJIT
-    local st = os.execute("LC_ALL=C " .. (opts.sort or "sort") .. " -S 16M"
-      .. (opts.dir and " -T " .. sh_quote(opts.dir) or "") .. " -t '\t' -k1,1 -k2,2n -o "
-      .. sh_quote(sorted) .. " -- " .. sh_quote(tmp) .. " 2>/dev/null")
-    local sf = (st == true or st == 0) and io.open(sorted, "rb")
+    local sys = require "alimtalk.bulk.sys"
+    local q = sys.quote
+    local sf = sys.run("LC_ALL=C " .. (opts.sort or "sort") .. " -S 16M"
+      .. (opts.dir and " -T " .. q(opts.dir) or "") .. " -t '\t' -k1,1 -k2,2n -o " .. q(sorted)
+      .. " -- " .. q(tmp) .. " 2>/dev/null") and io.open(sorted, "rb")
     if sf then
       local last, first
       for line in sf:lines() do

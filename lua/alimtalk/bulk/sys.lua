@@ -29,6 +29,21 @@ function _M.isatty(fd)
   return core.isatty(fd)
 end
 
+--- A word for `sh`, quoted: any string, and never read as an option (a leading `-` becomes
+-- `./-`, so pass paths only).
+function _M.quote(s)
+  s = tostring(s)
+  if s:sub(1, 1) == "-" then s = "./" .. s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- Run a shell command; whether it exited 0 (os.execute says so differently on Lua 5.4, which
+-- returns true, and LuaJIT, which returns the status number).
+function _M.run(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
 --- Peak resident memory of this process in KiB (VmHWM), or nil off Linux.
 function _M.peak_rss_kib()
   local f = io.open("/proc/self/status", "r")
