@@ -39,7 +39,7 @@ describe("OpenResty example", function()
     -- the example's nginx first (the sandbox posts webhooks to it), on a free port
     local started
     for _ = 1, 15 do
-      port = math.random(20000, 59000)
+      port = require("alimtalk.sandbox.server").random_port()
       s = s or sandbox.start({
         delivery_delay = 0.05,
         webhooks = { apiplex = ("http://127.0.0.1:%d/webhooks/apiplex"):format(port),

@@ -13,6 +13,13 @@ describe("sandbox server", function()
     finally(function() sandbox.stop(a) sandbox.stop(b) end)
     assert.not_equal(a.http_url, b.http_url)
     assert.is_nil(b.https_url)
+    -- below the ephemeral range, where a client connection's own port could take it
+    local range = io.open("/proc/sys/net/ipv4/ip_local_port_range")
+    local low = range and tonumber(range:read("a"):match("%d+"))
+    if range then range:close() end
+    if low and low > 12000 then
+      for _, p in ipairs({ a.port, a.https_port, b.port }) do assert.is_true(p < low, tostring(p)) end
+    end
     assert.equal(200, assert(sandbox.http(a, { path = "/_sandbox/health" })).status)
     assert.equal(200, assert(sandbox.http(b, { path = "/_sandbox/health" })).status)
     local pid = a:pid()

@@ -52,7 +52,8 @@ function _M.start(opts)
   local dir, last = opts.dir, nil
   for _ = 1, 15 do
     local ports = {}
-    for i = 1, opts.ports or 1 do ports[i] = math.random(20000, 59000) end
+    -- (outside the ephemeral range, where a client connection's own port could be in the way)
+    for i = 1, opts.ports or 1 do ports[i] = require("alimtalk.sandbox.server").random_port() end
     fs.write(dir .. "/nginx.conf", opts.config(dir, ports))
     os.remove(dir .. "/error.log")
     local cmd = ("nginx -p '%s' -e '%s/error.log' -c '%s/nginx.conf' >/dev/null 2>&1"):format(dir, dir, dir)

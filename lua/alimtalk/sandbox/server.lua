@@ -96,6 +96,10 @@ end
 _M.lua_root = lua_root
 
 local seeded = false
+-- Listening ports are picked below the kernel's ephemeral range: a port in it may be the local
+-- end of a client connection at any moment (the suite makes thousands on loopback), and then
+-- nginx's bind() fails, or succeeds only after retries that leave [emerg] lines in its log.
+local low_ephemeral
 local function random_port()
   if not seeded then
     local f = io.open("/dev/urandom", "rb")
@@ -106,8 +110,15 @@ local function random_port()
     math.randomseed(n % 2147483647)
     seeded = true
   end
-  return math.random(20000, 60999)
+  if low_ephemeral == nil then
+    local r = read_file("/proc/sys/net/ipv4/ip_local_port_range")
+    low_ephemeral = tonumber(r and r:match("^%s*(%d+)")) or 32768
+  end
+  if low_ephemeral > 12000 then return math.random(10000, low_ephemeral - 1) end
+  return math.random(20000, 60999)   -- an unusual range: the old guess, retried on a clash
 end
+--- A port for a local server to listen on, outside the ephemeral range (see above).
+_M.random_port = random_port
 
 local function merge(base, over)
   local out = {}
