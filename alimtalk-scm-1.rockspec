@@ -45,6 +45,7 @@ build = {
     ["alimtalk.errors"] = "lua/alimtalk/errors.lua",
     ["alimtalk.events"] = "lua/alimtalk/events.lua",
     ["alimtalk"] = "lua/alimtalk/init.lua",
+    ["alimtalk.iso4217"] = "lua/alimtalk/iso4217.lua",
     ["alimtalk.message"] = "lua/alimtalk/message.lua",
     ["alimtalk.outbox"] = "lua/alimtalk/outbox.lua",
     ["alimtalk.phone"] = "lua/alimtalk/phone.lua",

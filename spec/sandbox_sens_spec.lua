@@ -229,6 +229,15 @@ describe("sandbox SENS", function()
         { title = "수량", description = "2개" } }, summary = { title = "합계", description = "약 3만원쯤" } } }))
       assert.equal("3040", code({ item = { list = { { title = "상품", description = "이어폰" },
         { title = "수량", description = "2개" } }, summary = { title = "합계", description = "$1.999" } } }))
+      -- currency codes: the active ISO 4217 list (alimtalk.iso4217), not any three capitals
+      local function summary(d)
+        return code({ item = { list = { { title = "상품", description = "이어폰" },
+          { title = "수량", description = "2개" } }, summary = { title = "합계", description = d } } })
+      end
+      assert.equal("A000", summary("1,000 KRW"))
+      assert.equal("A000", summary("39,000원"))
+      assert.equal("3040", summary("1,000 QQQ"))
+      assert.equal("3040", summary("1,000 KRWX"))
     end)
 
     it("limits the content to 1000 characters (3014)", function()

@@ -237,16 +237,22 @@ describe("validate SENS", function()
   end)
 
   it("checks the summary's characters and decimals (3040)", function()
-    for _, ok in ipairs({ "39,000원", "$ 12.50", "KRW 39,000", "€1.5", "¥100", "12,000 円",
-      "3.00 USD" }) do
+    for _, ok in ipairs({ "39,000원", "$ 12.50", "KRW 39,000", "1,000 KRW", "€1.5", "¥100",
+      "12,000 円", "3.00 USD", "EUR 5", "1,000 JPY" }) do
       assert.truthy(validate.message(base{ summary = { title = "합계", description = ok } },
         { provider = "sens" }), ok)
     end
-    for _, bad in ipairs({ "39,000원 (할인)", "12.345", "about 10", "1.2.3" }) do
+    -- QQQ and ABC are three capitals but no ISO 4217 code; HRK was withdrawn in 2023
+    for _, bad in ipairs({ "39,000원 (할인)", "12.345", "about 10", "1.2.3", "1,000 QQQ",
+      "ABC 5", "HRK 10", "KRWW 1" }) do
       local _, err = validate.message(base{ summary = { title = "합계", description = bad } },
         { provider = "sens" })
       assert.equal("3040", common.find(err, "summary.description", "BAD_CHARS").provider_code, bad)
     end
+    local _, err = validate.message(base{ summary = { title = "합계", description = "1,000 QQQ" } },
+      { provider = "sens" })
+    assert.matches("QQQ is not an ISO 4217 currency code",
+      common.find(err, "summary.description", "BAD_CHARS").message, 1, true)
   end)
 
   it("checks failover settings", function()

@@ -11,6 +11,7 @@ local sms = require "alimtalk.sms"
 local phone = require "alimtalk.phone"
 local sendwindow = require "alimtalk.sendwindow"
 local rules = require "alimtalk.validate.rules"
+local iso4217 = require "alimtalk.iso4217"
 
 local _M = {}
 
@@ -64,8 +65,11 @@ local CURRENCY_CP = { [0x24] = true, [0xA2] = true, [0xA3] = true, [0xA4] = true
   [0xFFE6] = true, [0x5143] = true, [0x5186] = true, [0xC6D0] = true }
 
 --- Whether an item summary description uses only the allowed characters: currency symbols,
--- ISO 4217 codes (three capitals), digits, commas, decimal points, spaces; at most two decimals.
+-- ISO 4217 codes (the active ones, alimtalk.iso4217), digits, commas, decimal points, spaces;
+-- at most two decimals.
 -- @treturn boolean ok, and a reason when not
+local ISO4217 = iso4217.codes
+
 function _M.summary_ok(s)
   local i, n = 1, #s
   local byte = string.byte
@@ -75,6 +79,7 @@ function _M.summary_ok(s)
       if b >= 0x41 and b <= 0x5A then
         local code = s:match("^%u+", i)
         if #code ~= 3 then return false, "letters other than a three-letter currency code" end
+        if not ISO4217[code] then return false, code .. " is not an ISO 4217 currency code" end
         i = i + 3
       elseif (b >= 0x30 and b <= 0x39) or b == 0x2C or b == 0x20 then
         i = i + 1
@@ -584,8 +589,8 @@ function _M.check(ctx, m)
     _M.check_timing(ctx, m)
   end
   if m.currency ~= nil then
-    if not m.currency:match("^%u%u%u$") then
-      ctx:add("BAD_FORMAT", "currency", "currency must be an ISO 4217 code such as KRW, USD, EUR",
+    if not ISO4217[m.currency] then
+      ctx:add("BAD_FORMAT", "currency", "currency must be an active ISO 4217 code such as KRW, USD, EUR",
         P.codes.bad_param)
     end
     ctx:size("currency", m.currency, "currency", "currency")

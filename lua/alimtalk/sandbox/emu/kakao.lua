@@ -10,6 +10,8 @@
 -- @module alimtalk.sandbox.emu.kakao
 local registry = require "alimtalk.sandbox.emu.registry"
 local text = require "alimtalk.sandbox.emu.text"
+-- the one list of currency codes (data, not rules: shared with the client's validate/)
+local ISO4217 = require("alimtalk.iso4217").codes
 
 local _M = {}
 
@@ -59,11 +61,14 @@ local function http_url(u)
 end
 
 -- Item summary description: currency symbols/codes, digits, commas, points, spaces; at most
--- two decimals (seed 001).
+-- two decimals (seed 001). A run of capitals must be one active ISO 4217 code.
 local CURRENCY = { "₩", "원", "元", "円", "¥", "$", "€", "£" }
 local function summary_ok(s)
   if s:find("%d[%d,]*%.%d%d%d") then return false end
-  local rest = s:gsub("%u%u%u", ""):gsub("[%d,%. ]", "")
+  for word in s:gmatch("%u+") do
+    if not ISO4217[word] then return false end
+  end
+  local rest = s:gsub("%u+", ""):gsub("[%d,%. ]", "")
   for _, c in ipairs(CURRENCY) do rest = rest:gsub(c:gsub("%$", "%%$"), "") end
   return rest == ""
 end
