@@ -140,7 +140,9 @@ describe("client: BizMessage", function()
                     count = 1 })
     r = client:send(shipped(71))
     assert.equal("rejected", r.status)
-    assert.equal("3016", r.code)
+    -- seed 003's result code, and Kakao's beside it
+    assert.equal("510", r.code)
+    assert.equal("3016", r.detail_code)
     assert.equal(1, r.attempts)
   end)
 

@@ -253,6 +253,8 @@ local function finalize(it, p, o, status)
   r.status = status
   r.provider = p.name
   r.code = o.code
+  -- the finer code where the provider gives one (most give none: no key set then)
+  if o.detail_code ~= nil or r.detail_code ~= nil then r.detail_code = o.detail_code end
   r.message = o.message
   r.ids = o.ids or {}
   local e = it.entry

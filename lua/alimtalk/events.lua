@@ -6,6 +6,8 @@
 --       status = "delivered" | "failed" | "pending",
 --       provider = "sens",
 --       code = "3019", message = "Not a Talk user",   -- the provider's own code and text
+--       detail_code = nil,            -- the finer code where the provider gives one beside it
+--                                     -- (BizMessage kko_status_code, Sinch reason.sub_code)
 --       ids = { request_id =, message_id =, uid =, cid =, msg_key = },
 --       to = "01012345678", time = "2026-11-21T10:00:00",
 --       fallback = { status =, code =, message = } | nil,  -- SMS/LMS failover leg when known

@@ -634,6 +634,7 @@ function _M.describe_result(r, i)
   end
   if r.duplicate then parts[#parts + 1] = "(duplicate serial: already accepted)" end
   if r.code or r.provider_code then parts[#parts + 1] = "code=" .. tostring(r.code or r.provider_code) end
+  if r.detail_code then parts[#parts + 1] = "detail=" .. tostring(r.detail_code) end
   if r.message and not r.error then parts[#parts + 1] = "(" .. tostring(r.message) .. ")" end
   if r.error then parts[#parts + 1] = tostring(r.error) end
   if r.attempts then parts[#parts + 1] = "attempts=" .. tostring(r.attempts) end

@@ -41,6 +41,7 @@ local function show(opts, id, ev)
   local ids = type(ev.ids) == "table" and ev.ids or {}
   local parts = { tostring(ids.message_id or ids.uid or ids.msg_key or ids.cid or id), tostring(ev.status) }
   if ev.code then parts[#parts + 1] = "code=" .. tostring(ev.code) end
+  if ev.detail_code then parts[#parts + 1] = "detail=" .. tostring(ev.detail_code) end
   if ev.provider then parts[#parts + 1] = "via " .. tostring(ev.provider) end
   if ev.to then parts[#parts + 1] = "to " .. tostring(ev.to) end
   if ev.time or ev.at then parts[#parts + 1] = "at " .. tostring(ev.time or ev.at) end

@@ -153,7 +153,7 @@ function methods.parse(_, resp, chunk)
       -- "Authorization error": refresh the token once and resend, as for a 401
       e.auth_retried = true
       local result = type(doc.result) == "table" and doc.result or {}
-      return { { status = "unauthorized", code = "400",
+      return { { status = "unauthorized", code = "400", detail_code = common.code(result.detail_code),
                  message = common.val(result.detail_message) or "Authorization error",
                  ids = { cid = e.serial } } }
     end
@@ -162,8 +162,10 @@ function methods.parse(_, resp, chunk)
     local class = send_class(code, detail)
     if class == "delivered" or class == "pending" then class = "accepted" end
     if class == "failed" then class = "rejected" end
+    -- `code` stays the documented delivery result code (seed 003: 100..520), which callers
+    -- alert on and count by; the finer detail code (classified first) goes beside it.
     local o = {
-      status = class, code = detail or code, message = common.val(result.detail_message),
+      status = class, code = code, detail_code = detail, message = common.val(result.detail_message),
       ids = { uid = common.val(doc.uid), cid = common.val(doc.cid) or chunk[1].serial },
     }
     if resp.status == 429 then o.status, o.retry_after = "retryable", resp.headers["retry-after"] end
@@ -218,9 +220,12 @@ function methods:call(method, path, body)
   end
 end
 
+-- A delivery record (polling, search, detail): `code` is its message status code (status_code,
+-- API_100..API_520), `detail_code` KakaoTalk's processing result (kko_status_code, the Kakao
+-- codes), which decides the status first.
 local function result_event(r)
-  local kko = common.val(r.kko_status_code)
-  local st = common.val(r.status_code)
+  local kko = common.code(r.kko_status_code)
+  local st = common.code(r.status_code)
   local status
   if common.val(r.ended_yn) == "N" or (kko == nil and (st == "API_100" or st == nil)) then
     status = "pending"
@@ -231,7 +236,7 @@ local function result_event(r)
   end
   local sms = common.val(r.sms_status_code)
   return events.new{
-    provider = "bizmessage", status = status, code = kko or st,
+    provider = "bizmessage", status = status, code = st or kko, detail_code = st and kko or nil,
     message = common.val(r.error_message), to = common.val(r.phone_number),
     ids = { uid = common.val(r.uid), cid = common.val(r.cid) },
     time = common.val(r.ended_date) or common.val(r.reg_date),

@@ -4,7 +4,9 @@
 -- An *outcome* is what a provider reports for one message of one attempt:
 --     { status = "accepted" | "rejected" | "retryable" | "uncertain" | "quota"
 --                | "unauthorized" | "duplicate",
---       code =, message =, ids = {...}, retry_after =, down = boolean }
+--       code =, detail_code =, message =, ids = {...}, retry_after =, down = boolean }
+-- `code` is the provider's documented per-message code; `detail_code` the finer one where the
+-- provider gives one beside it (BizMessage `result.detail_code`), else nil.
 -- `down` marks a provider-down signal for the circuit breaker (transport failure, 5xx).
 -- @module alimtalk.providers.common
 local _M = {}

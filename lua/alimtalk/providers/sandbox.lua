@@ -62,9 +62,9 @@ function _M.new(conf)
 end
 
 -- What each profile's provider answers for an accepted message (seeds 001, 003, 004; Sinch
--- answers HTTP 200 with a message id and no code of its own).
+-- answers HTTP 200 with a message id and no code of its own): code, text, detail code.
 local ACCEPTED = {
-  sens = { "A000", "success" }, bizmessage = { "200", "Success" },
+  sens = { "A000", "success" }, bizmessage = { "200", "Success", "NRM0000" },
   apiplex = { "C100", "Success" }, sinch = { "200", "OK" },
 }
 
@@ -108,7 +108,9 @@ function methods:send_chunk(chunk)
   for i, e in ipairs(chunk) do
     local prior = self.keeps_serials and e.serial and self.serials[e.serial]
     if prior and self.profile == "bizmessage" then
-      out[i] = { status = "duplicate", code = "3012", message = "SerialNumberDuplicatedException",
+      -- as BizMessage answers it: result code 510, detail code Kakao's 3012
+      out[i] = { status = "duplicate", code = "510", detail_code = "3012",
+                 message = "SerialNumberDuplicatedException",
                  ids = { request_id = prior.request_id, message_id = prior.message_id } }
     elseif prior then
       -- API PLEX: a reused msg_key is refused; whether that proves the first was delivered is
@@ -127,7 +129,7 @@ function methods:send_chunk(chunk)
       self.queue[#self.queue + 1] = rec
       if e.serial and self.keeps_serials then self.serials[e.serial] = rec end
       local ok_code = ACCEPTED[self.profile] or ACCEPTED.sens
-      out[i] = { status = "accepted", code = ok_code[1], message = ok_code[2],
+      out[i] = { status = "accepted", code = ok_code[1], detail_code = ok_code[3], message = ok_code[2],
                  ids = { request_id = request_id, message_id = message_id } }
     end
   end

@@ -121,8 +121,9 @@ function _M.normalize(doc)
     local ci = type(v(rep.channel_identity)) == "table" and rep.channel_identity or {}
     return events.new{
       provider = "sinch", status = DELIVERY[st] or events.status_for("sinch", st, "pending"),
+      -- `code`: the failure reason's code (else the status), `detail_code` its sub_code
       code = reason and v(reason.code) or st, message = reason and v(reason.description) or st,
-      sub_code = reason and v(reason.sub_code) or nil,
+      detail_code = reason and v(reason.sub_code) or nil,
       ids = { message_id = v(rep.message_id), conversation_id = v(rep.conversation_id),
               contact_id = v(rep.contact_id) },
       to = v(ci.identity), channel = v(ci.channel), time = v(doc.event_time) or v(doc.accepted_time),
