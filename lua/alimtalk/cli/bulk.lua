@@ -147,6 +147,10 @@ function _M.main(args)
     return common.usage_error("bulk", "unknown subcommand '" .. tostring(sub) .. "' (run, resume or status)")
   end
   local id, input_path, journal_options
+  -- what the campaign is told of its setup (alimtalk.bulk.setup): the files given to this run;
+  -- on a resume, a file not given again is left to the campaign, which restores and checks it
+  local run_templates, run_config
+  local restored_config = false
   if sub == "run" then
     input_path = arg2
     id = opts.campaign
@@ -174,10 +178,30 @@ function _M.main(args)
     -- The rest of the campaign goes through the provider it is sent through (the one it was
     -- started with, or the one an older version's resume switched it to): another one would
     -- bill elsewhere and could not drop the duplicates of rows in doubt.
-    local recorded
-    recorded, journal_options = require("alimtalk.bulk.journal").run_provider(
+    local recorded, recorded_setup
+    recorded, journal_options, recorded_setup = require("alimtalk.bulk.journal").run_provider(
       campaign.paths(state_dir, id).journal)
     if type(recorded) ~= "string" then recorded = nil end
+    if recorded_setup and not opts.config then
+      -- the configuration the campaign was started with (none, or its file, unchanged)
+      local rc = recorded_setup.config
+      if type(rc) == "table" and type(rc.path) == "string" then
+        local ok, se = require("alimtalk.bulk.setup").check(id, "config", rc)
+        if not ok then return common.fail(opts, "bulk", se, 2) end
+      end
+      if rc ~= nil then
+        restored_config = true
+        local ce
+        cfg, ce = common.load_config({ config = type(rc) == "table" and rc.path or false,
+                                       provider = opts.provider })
+        if not cfg then return common.usage_error("bulk", ce) end
+        bulkcfg = type(cfg.bulk) == "table" and cfg.bulk or {}
+      end
+    end
+    if recorded_setup and not opts.templates and not opts.config then
+      -- the registry too: the campaign loads the recorded one (or none) and checks it
+      cfg.templates = nil
+    end
     if recorded and opts.provider and opts.provider ~= recorded then
       return common.usage_error("bulk", "campaign '" .. id .. "' is sent through " .. recorded
         .. ", not " .. opts.provider .. ": resume it without -p (rows in doubt are resent only to "
@@ -189,6 +213,13 @@ function _M.main(args)
     end
   end
   if opts.templates then cfg.templates = opts.templates end
+  if type(cfg.templates) == "string" then run_templates = abs(cfg.templates) end
+  -- the campaign loads the registry (and records it); the client is made without one
+  cfg.templates = nil
+  if not restored_config then
+    local cp = common.config_path(cfg)
+    run_config = cp and abs(cp) or false
+  end
   local client, ce = common.client(cfg)
   if not client then return common.usage_error("bulk", ce) end
   local progress = require("alimtalk.bulk.progress").new{
@@ -199,6 +230,7 @@ function _M.main(args)
     key_column = opts.key_column, rate = opts.rate, chunk = opts.chunk,
     concurrency = opts.concurrency, quota_pause = opts.quota_pause, max_pauses = opts.max_pauses,
     progress = progress, same_provider = sub == "resume" or nil,
+    templates = run_templates, config = run_config,
   }
   if opts.no_fsync then run.fsync = false elseif opts.fsync then run.fsync = true end
   -- A new campaign takes the configuration's defaults; a resume, the journal's options (for an
@@ -212,6 +244,11 @@ function _M.main(args)
   if not ok then return common.fail(opts, "bulk", common.redact(s), 1) end
   if not s then return common.fail(opts, "bulk", e, 2) end
   print_summary(opts, s, s.stopped and "stopped" or "finished")
+  if s.configuration_error then
+    -- the setup is wrong, not any row: exit 2, as for a configuration refused before the start
+    if not opts.json then common.err("alimtalk bulk: ", s.stopped, "\n") end
+    return common.EXIT.usage
+  end
   if s.stopped then return common.EXIT.failed end
   return common.exit_for(s.counts)
 end
