@@ -17,10 +17,12 @@ run     send every row of INPUT (CSV with a header row: 'to' or 'phone' is the r
         journal before it goes out, so a campaign killed at any moment is resumed with
         nothing lost and nothing sent twice. Invalid rows go to rejects.jsonl with their
         reasons while the valid ones are sent.
-resume  continue a stopped or killed campaign: the input, the provider and the run options
-        (--rate, --concurrency, --chunk, --quota-pause, --max-pauses, --no-fsync) come from
-        its journal; a run option given to resume replaces the recorded one. A -p naming
-        another provider than the journal's is refused
+resume  continue a stopped or killed campaign: the input, --template, the columns, the
+        provider, the run options (--rate, --concurrency, --chunk, --quota-pause,
+        --max-pauses, --no-fsync), the template registry and the configuration file come
+        from its journal; a run option given to resume replaces the recorded one. A registry
+        or configuration file gone or changed since is refused (exit 2, nothing touched)
+        unless given again (--templates, -c). A -p naming another provider is refused
 status  show a campaign's counts and files without sending (read-only while the campaign
         runs; otherwise the lists are brought up to date from the journal)
 
@@ -51,7 +53,8 @@ rejected.jsonl, uncertain.jsonl, not_sent.jsonl, summary.json.
   -h, --help           this help
 
 Exit status: 0 every row accepted, 1 some rejected, invalid or not sent (or the campaign
-stopped), 2 bad arguments or configuration, 3 some uncertain (reconcile with
+stopped), 2 bad arguments or configuration (also a campaign stopped by a configuration
+failure: its rows stay untried for a resume), 3 some uncertain (reconcile with
 'alimtalk status' before anything else).
 ]]
 
