@@ -317,6 +317,33 @@ describe("bulk resume restores the setup its rows depend on", function()
       for i = 1, 30 do assert.are.equal(1, #assert(s:outbox({ to = phone(i):gsub("%-", "") }))) end
     end)
 
+    it("stops when the client refuses rows before sending for its setup, not the rows'", function()
+      -- a client that refuses every message before sending with a configuration error
+      local case = new_case()
+      csv(case .. "/l.csv", 30)
+      local real = client(case .. "/reg.json")
+      local broken = setmetatable({ send_batch = function(_, msgs)
+        local out = {}
+        for i = 1, #msgs do
+          out[i] = { status = "rejected", attempts = 0, error = require("alimtalk.errors").new{
+            code = "BAD_OPTION", field = "apiplex.sender_key", message = "sender_key is not set" } }
+        end
+        return out
+      end }, { __index = real })
+      local sum = assert(campaign.run({ client = broken, campaign = "l4", state_dir = case, fsync = false,
+                                        input = case .. "/l.csv", template = "welcome", chunk = 10 }))
+      assert.are.equal("BAD_OPTION", sum.configuration_error.code)
+      assert.matches("^configuration: sender_key is not set", sum.stopped)
+      assert.are.same({ 0, 0, 10, 20 }, { sum.counts.accepted, sum.counts.invalid, sum.counts.not_sent,
+                                          sum.counts.unattempted })
+      assert.are.same({}, read_lines(case .. "/l4/rejects.jsonl"))
+      sum = assert(campaign.run({ client = real, campaign = "l4", state_dir = case, fsync = false }))
+      real:close()
+      assert.is_nil(sum.stopped)
+      assert.are.same({ 30, 0, 0 }, { sum.counts.accepted, sum.counts.invalid, sum.counts.not_sent })
+      for i = 1, 30 do assert.are.equal(1, #assert(s:outbox({ to = phone(i):gsub("%-", "") }))) end
+    end)
+
     it("refuses to resume without a registry given as a table, which it cannot reload", function()
       local case = new_case()
       csv(case .. "/l.csv", 30)
