@@ -357,8 +357,8 @@ end
 -- The template registry a run uses and the setup to record (alimtalk.bulk.setup): the part
 -- given to this run (`templates`, `config`) is taken and recorded with its digest; on a resume
 -- a part not given again is the recorded one, refused when its file is gone or changed.
--- Returns the registry (or nil for none), the parts to record (all of them for a new
--- campaign, those given or new on a resume), or nil and the error. Touches nothing.
+-- Returns the registry (or nil for none) and the parts to record (all of them for a new
+-- campaign, those given or new on a resume), or nil, nil and the error. Touches nothing.
 local function resolve_setup(opts, campaign, recorded, resuming, provider)
   local client = opts.client
   local now, given = {}, {}
