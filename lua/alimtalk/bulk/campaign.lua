@@ -515,6 +515,25 @@ function _M.run(opts)
   return summary, err
 end
 
+--- Resume a campaign: `run` for one whose journal exists (`NO_CAMPAIGN` otherwise), through
+-- the provider its journal records (`same_provider` on). Everything its rows depend on comes
+-- from the journal unless given again (see `run`).
+-- @tparam table opts as for `run`, without `input`
+-- @treturn table the summary, or nil and an error
+function _M.resume(opts)
+  if type(opts) ~= "table" then error("alimtalk.bulk.campaign.resume: options must be a table", 2) end
+  local id = opts.campaign
+  if type(id) == "string" and id:match("^[%w._-]+$") and id:sub(1, 1) ~= "." and not file_exists(
+    _M.paths(opts.state_dir or ".", id).journal) then
+    return nil, errors.new{ code = "NO_CAMPAIGN", field = "campaign", message = "no campaign '"
+      .. id .. "' in " .. tostring(opts.state_dir or ".") }
+  end
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  if o.same_provider == nil then o.same_provider = true end
+  return _M.run(o)
+end
+
 run_locked = function(opts, campaign, paths)
   local resuming = file_exists(paths.journal)
   local st
