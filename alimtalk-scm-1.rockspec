@@ -26,6 +26,7 @@ build = {
     ["alimtalk.bulk.input"] = "lua/alimtalk/bulk/input.lua",
     ["alimtalk.bulk.journal"] = "lua/alimtalk/bulk/journal.lua",
     ["alimtalk.bulk.progress"] = "lua/alimtalk/bulk/progress.lua",
+    ["alimtalk.bulk.setup"] = "lua/alimtalk/bulk/setup.lua",
     ["alimtalk.bulk.sys"] = "lua/alimtalk/bulk/sys.lua",
     ["alimtalk.cli.bulk"] = "lua/alimtalk/cli/bulk.lua",
     ["alimtalk.cli.common"] = "lua/alimtalk/cli/common.lua",

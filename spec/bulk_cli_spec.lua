@@ -131,16 +131,26 @@ describe("alimtalk bulk (command line)", function()
   end)
 
   it("keeps a row in doubt uncertain when a resume refuses it before sending", function()
-    -- killed with row 1 in flight (delivered); the resume's registry no longer has the template
+    -- killed with row 1 in flight (delivered)
     csv(dir .. "/dv.csv", 5)
     killed_in_flight("bizmessage", "dv.csv --campaign dv1 --template welcome -c cfg.json -p bizmessage "
       .. "--chunk 10", dir .. "/st/dv1/journal.log", 1)
     local reg = cjson.decode(table.concat(read_lines(sandbox.templates), "\n"))
+    -- a registry without the campaign's template is the setup's fault: refused, nothing touched
     local kept = {}
     for _, t in ipairs(reg.templates) do if t.name ~= "welcome" then kept[#kept + 1] = t end end
-    reg.templates = kept
-    write(dir .. "/nowelcome.json", cjson.encode(reg))
-    local rc = bulk("resume dv1 -c cfg.json --templates nowelcome.json --progress none")
+    write(dir .. "/nowelcome.json", cjson.encode({ templates = kept }))
+    local before = fs.read_file(dir .. "/st/dv1/journal.log")
+    local rc, _, err = bulk("resume dv1 -c cfg.json --templates nowelcome.json --progress none")
+    assert.are.equal(2, rc)
+    assert.matches("'welcome' (--template) is not in its template registry", err[1], 1, true)
+    assert.are.equal(before, fs.read_file(dir .. "/st/dv1/journal.log"))
+    -- a template whose variable no row has is the rows' fault: row 1 stays uncertain
+    for _, t in ipairs(reg.templates) do
+      if t.name == "welcome" then t.body = t.body .. "\n쿠폰: #{coupon}" end
+    end
+    write(dir .. "/coupon.json", cjson.encode(reg))
+    rc = bulk("resume dv1 -c cfg.json --templates coupon.json --progress none")
     assert.are.equal(3, rc)                 -- some uncertain: reconcile them
     local st = journal.scan(dir .. "/st/dv1/journal.log")
     assert.is_true(st.uncertain:has(1))     -- may have been (and was) delivered: not "invalid"

@@ -13,6 +13,7 @@
 local cjson = require("cjson.safe")
 local input = require("alimtalk.bulk.input")
 local journal_mod = require("alimtalk.bulk.journal")
+local setup = require("alimtalk.bulk.setup")
 local sys = require("alimtalk.bulk.sys")
 local errors = require("alimtalk.errors")
 
@@ -30,7 +31,8 @@ local OPTIONS = {
   client = true, input = true, format = true, campaign = true, state_dir = true, template = true,
   to_column = true, key_column = true, rate = true, chunk = true, concurrency = true,
   dedupes = true, fsync = true, progress = true, quota_pause = true, max_pauses = true,
-  validate = true, provider = true, on_chunk = true, same_provider = true,
+  validate = true, provider = true, on_chunk = true, same_provider = true, templates = true,
+  config = true,
 }
 
 -- Run options kept in the journal (header, then each resume's event): a resume reuses them,
@@ -154,10 +156,12 @@ local function repeated_key(c, t, first)
 end
 
 -- Turn one input row into a message.
+-- Also returns whether the row names its own template (not the campaign's `template`).
 local function row_message(c, row, t)
-  local msg
+  local msg, own
   if c.format == "jsonl" then
     msg = t
+    own = msg.template ~= nil
     if msg.template == nil and msg.content == nil then msg.template = c.template end
     if msg.id ~= nil then
       msg.id = tostring(msg.id)
@@ -167,7 +171,8 @@ local function row_message(c, row, t)
   else
     local to = t[c.to_column]
     if to == nil and c.to_column == "to" then to = t.phone end
-    local tname = (t.template ~= nil and t.template ~= "") and t.template or c.template
+    own = t.template ~= nil and t.template ~= ""
+    local tname = own and t.template or c.template
     -- the key column makes the serial; like the phone column it is no variable, unless the
     -- row's template has a variable of that name
     local kc = c.key_column
@@ -194,7 +199,7 @@ local function row_message(c, row, t)
     return nil, errors.new{ code = "REQUIRED", field = "template",
                             message = "no template: give --template or a template column" }
   end
-  return msg
+  return msg, nil, own
 end
 
 --- Read a file's rows as `bulk run` reads them (for `alimtalk validate`/`render FILE`): each
@@ -349,6 +354,103 @@ local function lock(dir)
                           message = "cannot take the lock " .. path }
 end
 
+-- The template registry a run uses and the setup to record (alimtalk.bulk.setup): the part
+-- given to this run (`templates`, `config`) is taken and recorded with its digest; on a resume
+-- a part not given again is the recorded one, refused when its file is gone or changed.
+-- Returns the registry (or nil for none) and the parts to record (all of them for a new
+-- campaign, those given or new on a resume), or nil, nil and the error. Touches nothing.
+local function resolve_setup(opts, campaign, recorded, resuming, provider)
+  local client = opts.client
+  local now, given = {}, {}
+  if opts.config ~= nil then
+    if opts.config == false then
+      now.config = false
+    else
+      if type(opts.config) ~= "string" then error("alimtalk.bulk.campaign.run: config must be a path", 3) end
+      local d, why = setup.file_digest(opts.config, "config")
+      if not d then
+        return nil, nil, errors.new{ code = "BAD_OPTION", field = "config",
+                                     message = "configuration " .. opts.config .. " " .. why }
+      end
+      now.config = { path = opts.config, digest = d, section = provider }
+    end
+    given.config = true
+  elseif type(recorded) == "table" and type(recorded.config) == "table"
+    and type(recorded.config.path) == "string" then
+    local ok, e = setup.check(campaign, "config", recorded.config)
+    if not ok then return nil, nil, e end
+  end
+  local registry = require("alimtalk.registry")
+  local reg = client.registry
+  if opts.templates ~= nil then
+    if type(opts.templates) ~= "string" then
+      error("alimtalk.bulk.campaign.run: templates must be a path", 3)
+    end
+    local r, e = registry.load(opts.templates)
+    if not r then
+      return nil, nil, errors.new{ code = "BAD_OPTION", field = "templates", message = "template registry "
+        .. opts.templates .. ": " .. tostring(type(e) == "table" and e.message or e) }
+    end
+    reg = r
+    now.templates = { path = opts.templates, digest = setup.registry_digest(r) }
+    given.templates = true
+  end
+  local rt = type(recorded) == "table" and recorded.templates or nil
+  if not given.templates then
+    if type(rt) == "table" then
+      if reg then
+        -- the client's own registry: only the one the campaign was started with
+        if setup.registry_digest(reg) ~= rt.digest then
+          return nil, nil, setup.registry_mismatch(campaign, rt, true)
+        end
+      elseif type(rt.path) == "string" then
+        local ok, e = setup.check(campaign, "templates", rt)
+        if not ok then return nil, nil, e end
+        local r, le = registry.load(rt.path)
+        if not r then
+          return nil, nil, errors.new{ code = "SETUP_CHANGED", field = "templates", message = "campaign "
+            .. campaign .. " was started with the template registry " .. rt.path .. ", which no longer "
+            .. "loads (" .. tostring(type(le) == "table" and le.message or le) .. "); nothing was sent" }
+        end
+        reg = r
+      else
+        return nil, nil, setup.registry_mismatch(campaign, rt, false)
+      end
+    elseif not resuming or rt == nil or (rt == false and reg) then
+      -- a new campaign (or one whose journal predates the setup record), or a registry where
+      -- the campaign had none: the client's
+      now.templates = reg and { digest = setup.registry_digest(reg) } or false
+    end
+  end
+  return reg, now
+end
+
+-- A failure of the setup that every row would meet, found before the campaign starts or
+-- resumes: the campaign's template missing from its registry, or a CSV whose rows all have
+-- variables to fill in without any registry.
+local function setup_fault(c, header)
+  local reg = c.registry
+  if c.template ~= nil and reg and not reg:get(c.template) then
+    return errors.new{ code = "TEMPLATE_NOT_FOUND", field = "template", provider_code = "3015",
+      message = "the campaign's template '" .. tostring(c.template) .. "' (--template) is not in "
+        .. "its template registry" .. (c.templates_path and (" " .. c.templates_path) or "")
+        .. "; nothing was sent: give the right name, or the registry that has it (--templates FILE)" }
+  end
+  if reg == nil and header then
+    local have = {}
+    for _, name in ipairs(header) do have[name] = true end
+    local var, tcol = false, have.template == true
+    for _, name in ipairs(header) do
+      local recipient = name == c.to_column or (name == "phone" and c.to_column == "to" and not have.to)
+      if not recipient and name ~= "template" and name ~= c.key_column then var = true end
+    end
+    if var and (c.template ~= nil or tcol) then
+      return setup.no_registry({ template = c.template or "(from the template column)" })
+    end
+  end
+  return nil
+end
+
 --- Run a campaign, or resume it when its journal exists.
 -- @tparam table opts
 --  `client` (an alimtalk client, required), `campaign` (id, `[%w._-]+`, required),
@@ -367,8 +469,19 @@ end
 --  `concurrency`, `quota_pause`, `max_pauses`, `fsync`) are recorded in the journal; a resume
 --  takes the recorded ones unless given again (a given one is recorded for later resumes).
 --  A CSV whose header lacks the recipient or key column is refused (`BAD_OPTION`).
+--  `templates` (path of a template registry file: the campaign's registry, used instead of
+--  the client's own for the run) and `config` (path of the configuration file the client was
+--  made from, or false for none) are recorded with a digest of their content, as is the
+--  client's own registry; a resume given neither restores them (a registry recorded with its
+--  path is loaded again), and refuses with `SETUP_CHANGED` (nothing touched) when such a file
+--  is gone or its content changed, or the client's registry is another one; given again, the
+--  new digest is recorded. A failure of the setup that every row would meet (no registry for
+--  templates with variables, a `template` no registry has, see alimtalk.bulk.setup) refuses
+--  the campaign before it starts, or stops it when a row meets it: the rows stay untried
+--  (`configuration_error` in the summary) and a resume with the setup fixed sends them.
 -- @treturn table summary: `counts` (accepted, rejected, invalid, uncertain, not_sent,
---  unattempted), `files`, `stopped` (reason when the campaign stopped early), or nil and an error
+--  unattempted), `files`, `stopped` (reason when the campaign stopped early),
+--  `configuration_error` (when a failure of the setup stopped it), or nil and an error
 local run_locked
 
 function _M.run(opts)
@@ -391,12 +504,34 @@ function _M.run(opts)
   end
   local unlock, le = lock(paths.dir)
   if not unlock then return nil, le end
+  -- the run may give the client the campaign's registry: its own is put back afterwards
+  local own_registry = opts.client.registry
   local ok, summary, err = pcall(run_locked, opts, campaign, paths)
+  opts.client.registry = own_registry
   unlock()
   -- a new campaign refused before its journal was written leaves no empty folder behind
   if not file_exists(paths.journal) then os.remove(paths.dir) end
   if not ok then error(summary, 0) end
   return summary, err
+end
+
+--- Resume a campaign: `run` for one whose journal exists (`NO_CAMPAIGN` otherwise), through
+-- the provider its journal records (`same_provider` on). Everything its rows depend on comes
+-- from the journal unless given again (see `run`).
+-- @tparam table opts as for `run`, without `input`
+-- @treturn table the summary, or nil and an error
+function _M.resume(opts)
+  if type(opts) ~= "table" then error("alimtalk.bulk.campaign.resume: options must be a table", 2) end
+  local id = opts.campaign
+  if type(id) == "string" and id:match("^[%w._-]+$") and id:sub(1, 1) ~= "." and not file_exists(
+    _M.paths(opts.state_dir or ".", id).journal) then
+    return nil, errors.new{ code = "NO_CAMPAIGN", field = "campaign", message = "no campaign '"
+      .. id .. "' in " .. tostring(opts.state_dir or ".") }
+  end
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  if o.same_provider == nil then o.same_provider = true end
+  return _M.run(o)
 end
 
 run_locked = function(opts, campaign, paths)
@@ -455,6 +590,16 @@ run_locked = function(opts, campaign, paths)
       .. ": resume it through " .. st.run_provider .. " (rows in doubt are resent only to the "
       .. "provider they may have reached)" }
   end
+  -- What the rows depend on: restored and checked, and the failures every row would meet,
+  -- all before anything is written (a refused resume leaves the journal as it was).
+  local reg, now_setup, se = resolve_setup(opts, campaign, st and st.setup, st ~= nil, provider)
+  if se then reader:close(); return nil, se end
+  c.registry = reg
+  c.templates_path = now_setup.templates and now_setup.templates.path
+    or (st and st.setup and type(st.setup.templates) == "table" and st.setup.templates.path) or nil
+  local sf = setup_fault(c, reader.header)
+  if sf then reader:close(); return nil, sf end
+  client.registry = reg
   local dedupes = opts.dedupes
   if dedupes == nil then
     -- Resending under the same serial is safe only when one provider that drops duplicate
@@ -467,7 +612,7 @@ run_locked = function(opts, campaign, paths)
   local header = { campaign = campaign, input = c.input, format = c.format, template = c.template,
                    to_column = c.to_column, key_column = c.key_column, provider = provider,
                    options = ro, fingerprint = fingerprint(c.input), version = _M.VERSION,
-                   started = os.time() }
+                   started = os.time(), setup = now_setup }
   local j, je = journal_mod.open(paths.journal, header, { fsync = ro.fsync })
   if not j then reader:close(); return nil, errors.new{ code = "BAD_JOURNAL", message = je } end
 
@@ -515,7 +660,7 @@ run_locked = function(opts, campaign, paths)
       counts.uncertain = counts.uncertain - redo_uncertain.n
     end
     j:event{ event = "resume", at = os.time(), hwm = hwm, dedupes = dedupes, provider = provider,
-             options = next(given) and given or nil }
+             options = next(given) and given or nil, setup = next(now_setup) and now_setup or nil }
   end
   local rejects, rerr = io.open(paths.rejects, "ab")
   if not rejects then
@@ -551,7 +696,15 @@ run_locked = function(opts, campaign, paths)
   -- (row, err, raw). Nothing about a row reaches the journal before its chunk is flushed, and
   -- then every record is written in row order, so the highest row in the journal always
   -- means every row before it is recorded too.
-  local rows, msgs, raws, chunk = {}, {}, {}, {}
+  local rows, msgs, raws, owns, chunk = {}, {}, {}, {}, {}
+  -- the failure of the setup that stopped the run (alimtalk.bulk.setup.kind), if one did
+  local config_error
+
+  -- Whether a row's failure is the setup's (one place decides: alimtalk.bulk.setup.kind).
+  local function setup_failure(err, msg, own)
+    return setup.kind(err, msg, { registry = c.registry, default_template = msg ~= nil and not own })
+      == "configuration"
+  end
 
   -- Rows an earlier run may have delivered, resent now under their serial. Whatever keeps such
   -- a row from going out now (its resend was not sent, or it was refused before sending, say
@@ -642,8 +795,8 @@ run_locked = function(opts, campaign, paths)
     if #rows > 0 then j:chunk(rows[1], rows[#rows]) end
     j:commit(true)
     chunk = {}
-    local todo_rows, todo_msgs, todo_raws = rows, msgs, raws
-    rows, msgs, raws = {}, {}, {}
+    local todo_rows, todo_msgs, todo_raws, todo_owns = rows, msgs, raws, owns
+    rows, msgs, raws, owns = {}, {}, {}, {}
     local pauses = 0
     while #todo_rows > 0 do
       -- Journal each request's rows as going out, handed to the OS before the request leaves.
@@ -685,8 +838,8 @@ run_locked = function(opts, campaign, paths)
       paced = paced + #todo_msgs   -- each goes to the provider, answered or not
       local results = client:send_batch(todo_msgs, { concurrency = concurrency, before_send = before_send,
                                                      after_response = after_response })
-      local again_rows, again_msgs, again_raws = {}, {}, {}
-      local quota, invalid, down = false, false, nil
+      local again_rows, again_msgs, again_raws, again_owns = {}, {}, {}, {}
+      local quota, invalid, down, misconfigured = false, false, nil, nil
       for i, row in ipairs(todo_rows) do
         local r = results[i]
         if type(r) ~= "table" or r.status == nil then
@@ -695,6 +848,13 @@ run_locked = function(opts, campaign, paths)
         if r.status == "not_sent" and is_quota(r) then quota = true end
         if r.status == "not_sent" and r.code == "CIRCUIT_OPEN" then down = r.provider or true end
         if written[i] then -- luacheck: ignore 542 (already in the journal)
+        elseif r.status == "rejected" and r.error and (r.attempts or 0) == 0
+          and setup_failure(r.error, todo_msgs[i], todo_owns[i]) then
+          -- refused before sending for a fault of the setup, not of the row: not sent (a
+          -- resume with the setup fixed sends it), and the run stops below
+          misconfigured = misconfigured or r.error
+          record(i, { status = "not_sent", reason = "configuration", code = r.error.code,
+                      message = r.error.message })
         elseif r.status == "rejected" and r.error and (r.attempts or 0) == 0 then
           -- failed the client's pre-flight validation: nothing was sent
           write_reject(row, reject_record(r.error, todo_raws[i] or nil))
@@ -703,6 +863,7 @@ run_locked = function(opts, campaign, paths)
           again_rows[#again_rows + 1] = row
           again_msgs[#again_msgs + 1] = todo_msgs[i]
           again_raws[#again_raws + 1] = todo_raws[i]
+          again_owns[#again_owns + 1] = todo_owns[i]
         else
           record(i, r)
         end
@@ -724,6 +885,12 @@ run_locked = function(opts, campaign, paths)
         j:commit()
         return false
       end
+      if misconfigured then
+        config_error = misconfigured
+        return stop_run("configuration", { event = "stop", reason = "configuration",
+            code = misconfigured.code, message = misconfigured.message, at = os.time() },
+          "configuration: " .. tostring(misconfigured.message))
+      end
       down = down or all_down()
       if down then
         -- The provider is down (its circuit opened after repeated failures): stop, leaving the
@@ -743,7 +910,7 @@ run_locked = function(opts, campaign, paths)
         if progress then progress:note("quota reached: pausing " .. quota_pause .. " s") end
         sys.sleep(quota_pause)
       end
-      todo_rows, todo_msgs, todo_raws = again_rows, again_msgs, again_raws
+      todo_rows, todo_msgs, todo_raws, todo_owns = again_rows, again_msgs, again_raws, again_owns
     end
     if opts.on_chunk then opts.on_chunk({ sent = sent_this_run, done = done_this_run }) end
     if progress then
@@ -756,11 +923,36 @@ run_locked = function(opts, campaign, paths)
 
   local function add(e)
     chunk[#chunk + 1] = e
-    if e.msg then rows[#rows + 1] = e.row; msgs[#msgs + 1] = e.msg; raws[#raws + 1] = e.raw or false end
+    if e.msg then
+      rows[#rows + 1] = e.row; msgs[#msgs + 1] = e.msg; raws[#raws + 1] = e.raw or false
+      owns[#owns + 1] = e.own or false
+    end
     if #rows >= chunk_size or #chunk >= 4 * chunk_size then send_chunk() end
   end
 
   local unattempted = 0
+  -- Stop before a row: it and the rows of the chunk not sent yet stay untried (nothing about
+  -- them is in the journal, so a resume reads them again).
+  local function stop_before(why, event)
+    stopped = why
+    j:event(event)
+    unattempted = unattempted + #chunk + 1
+    chunk, rows, msgs, raws, owns = {}, {}, {}, {}, {}
+  end
+  -- A row that cannot be sent: a fault of the setup stops the run, the row's own goes to the
+  -- rejects file.
+  local function refuse(row, err, t, msg, own)
+    if setup_failure(err, msg, own) then
+      config_error = err
+      stop_before("configuration: " .. tostring(type(err) == "table" and err.message or err)
+        .. "; fix it and run 'alimtalk bulk resume " .. campaign .. "'",
+        { event = "stop", reason = "configuration", row = row, at = os.time(),
+          code = type(err) == "table" and err.code or nil,
+          message = type(err) == "table" and err.message or tostring(err) })
+    else
+      add{ row = row, why = reject_record(err, t) }
+    end
+  end
   local stop_fraction -- how far into the input the run got when it stopped
   while true do
     if stopped and not stop_fraction then stop_fraction = reader:progress() end
@@ -778,19 +970,21 @@ run_locked = function(opts, campaign, paths)
         if perr then
           add{ row = row, why = reject_record(errors.new{ code = "BAD_ROW", message = perr }) }
         else
-          local msg, merr = row_message(c, row, t)
+          local msg, merr, own = row_message(c, row, t)
           if msg and type(redo) == "string" and redo ~= msg.id then
-            stopped = "row " .. row .. " has serial " .. msg.id .. " but the journal says " .. redo
-              .. ": the input changed"
-            j:event{ event = "stop", reason = "input changed", row = row, at = os.time() }
+            stop_before("row " .. row .. " has serial " .. msg.id .. " but the journal says " .. redo
+              .. ": the input changed", { event = "stop", reason = "input changed", row = row,
+                                          at = os.time() })
           elseif not msg then
-            add{ row = row, why = reject_record(merr, t) }
+            refuse(row, merr, t)
           elseif repeats and repeats:has(row) and not redo then
             add{ row = row, why = reject_record(repeated_key(c, t), t) }
+          elseif c.registry == nil and setup.needs_registry(msg) then
+            refuse(row, setup.no_registry(msg), t, msg, own)
           else
             local ok, verr = validate(msg)
-            if ok then add{ row = row, msg = msg, raw = t }
-            else add{ row = row, why = reject_record(verr, t) } end
+            if ok then add{ row = row, msg = msg, raw = t, own = own }
+            else refuse(row, verr, t, msg, own) end
           end
         end
       elseif row == hwm then
@@ -813,6 +1007,7 @@ run_locked = function(opts, campaign, paths)
   local summary = _M.report(opts.state_dir or ".", campaign)
   summary.counts.unattempted = unattempted
   summary.stopped = stopped
+  summary.configuration_error = config_error and plain_err(config_error) or nil
   summary.warnings = rwhy and { rwhy } or nil
   summary.elapsed = elapsed
   summary.sent_this_run = sent_this_run

@@ -1,9 +1,10 @@
 --- The durable journal of a bulk campaign.
 -- One append-only text file, one record per line, tab-separated:
 --
---     H  {json}                 header: campaign, input, template, provider, input fingerprint,
---                               run options (rate, concurrency, ...; a resume's event may
---                               replace some)
+--     H  {json}                 header: campaign, input, format, template, to/key columns,
+--                               provider, input fingerprint, run options (rate, concurrency,
+--                               ...) and setup (registry and configuration files with their
+--                               digests); a resume's event may replace options and setup
 --     B  boot_id                a run started on this boot of the machine
 --     P  row  serial            planned: the row will be sent under this serial
 --     C  first  last            chunk: the planned rows in [first, last] may be sent from now
@@ -135,14 +136,20 @@ local function take_run(st, rec)
   if type(rec.options) == "table" then
     for k, v in pairs(rec.options) do st.options[k] = v end
   end
+  -- the setup (alimtalk.bulk.setup): recorded parts replaced one by one; none in older journals
+  if type(rec.setup) == "table" then
+    st.setup = st.setup or {}
+    for k, v in pairs(rec.setup) do st.setup[k] = v end
+  end
 end
 
---- The provider a campaign goes through now and its recorded run options: the header's, as
--- replaced by later resumes (what `scan` calls `run_provider` and `options`), read without
--- building the rest of the scan.
+--- The provider a campaign goes through now, its recorded run options and its setup: the
+-- header's, as replaced by later resumes (what `scan` calls `run_provider`, `options` and
+-- `setup`), read without building the rest of the scan.
 -- @tparam string path the journal
 -- @treturn string|nil the provider
 -- @treturn table the run options recorded (empty for a journal from before they were)
+-- @treturn table|nil the setup recorded (nil for a journal from before it was)
 function _M.run_provider(path)
   local st = { options = {} }
   local f = io.open(path, "rb")
@@ -159,7 +166,7 @@ function _M.run_provider(path)
     end
   end
   f:close()
-  return st.run_provider, st.options
+  return st.run_provider, st.options, st.setup
 end
 
 --- Iterate over a journal's complete records from the last to the first (voided and
@@ -226,7 +233,8 @@ end
 -- bitset: the uncertain rows that may have reached that provider), `counts` (`accepted`,
 -- `rejected`, `invalid`, `not_sent`, `uncertain`), `events` (the last few), `boot_id` (of
 -- the last run), `options` (the run options: the header's, as replaced by later resumes),
--- `done`, or nil and a message
+-- `setup` (what the rows depend on, alimtalk.bulk.setup; nil in older journals), `done`, or
+-- nil and a message
 function _M.scan(path)
   local f, e = io.open(path, "rb")
   if not f then return nil, e end

@@ -17,10 +17,12 @@ run     send every row of INPUT (CSV with a header row: 'to' or 'phone' is the r
         journal before it goes out, so a campaign killed at any moment is resumed with
         nothing lost and nothing sent twice. Invalid rows go to rejects.jsonl with their
         reasons while the valid ones are sent.
-resume  continue a stopped or killed campaign: the input, the provider and the run options
-        (--rate, --concurrency, --chunk, --quota-pause, --max-pauses, --no-fsync) come from
-        its journal; a run option given to resume replaces the recorded one. A -p naming
-        another provider than the journal's is refused
+resume  continue a stopped or killed campaign: the input, --template, the columns, the
+        provider, the run options (--rate, --concurrency, --chunk, --quota-pause,
+        --max-pauses, --no-fsync), the template registry and the configuration file come
+        from its journal; a run option given to resume replaces the recorded one. A registry
+        or configuration file gone or changed since is refused (exit 2, nothing touched)
+        unless given again (--templates, -c). A -p naming another provider is refused
 status  show a campaign's counts and files without sending (read-only while the campaign
         runs; otherwise the lists are brought up to date from the journal)
 
@@ -51,7 +53,8 @@ rejected.jsonl, uncertain.jsonl, not_sent.jsonl, summary.json.
   -h, --help           this help
 
 Exit status: 0 every row accepted, 1 some rejected, invalid or not sent (or the campaign
-stopped), 2 bad arguments or configuration, 3 some uncertain (reconcile with
+stopped), 2 bad arguments or configuration (also a campaign stopped by a configuration
+failure: its rows stay untried for a resume), 3 some uncertain (reconcile with
 'alimtalk status' before anything else).
 ]]
 
@@ -147,6 +150,10 @@ function _M.main(args)
     return common.usage_error("bulk", "unknown subcommand '" .. tostring(sub) .. "' (run, resume or status)")
   end
   local id, input_path, journal_options
+  -- what the campaign is told of its setup (alimtalk.bulk.setup): the files given to this run;
+  -- on a resume, a file not given again is left to the campaign, which restores and checks it
+  local run_templates, run_config
+  local restored_config = false
   if sub == "run" then
     input_path = arg2
     id = opts.campaign
@@ -174,10 +181,30 @@ function _M.main(args)
     -- The rest of the campaign goes through the provider it is sent through (the one it was
     -- started with, or the one an older version's resume switched it to): another one would
     -- bill elsewhere and could not drop the duplicates of rows in doubt.
-    local recorded
-    recorded, journal_options = require("alimtalk.bulk.journal").run_provider(
+    local recorded, recorded_setup
+    recorded, journal_options, recorded_setup = require("alimtalk.bulk.journal").run_provider(
       campaign.paths(state_dir, id).journal)
     if type(recorded) ~= "string" then recorded = nil end
+    if recorded_setup and not opts.config then
+      -- the configuration the campaign was started with (none, or its file, unchanged)
+      local rc = recorded_setup.config
+      if type(rc) == "table" and type(rc.path) == "string" then
+        local ok, se = require("alimtalk.bulk.setup").check(id, "config", rc)
+        if not ok then return common.fail(opts, "bulk", se, 2) end
+      end
+      if rc ~= nil then
+        restored_config = true
+        local ce
+        cfg, ce = common.load_config({ config = type(rc) == "table" and rc.path or false,
+                                       provider = opts.provider })
+        if not cfg then return common.usage_error("bulk", ce) end
+        bulkcfg = type(cfg.bulk) == "table" and cfg.bulk or {}
+      end
+    end
+    if recorded_setup and not opts.templates and not opts.config then
+      -- the registry too: the campaign loads the recorded one (or none) and checks it
+      cfg.templates = nil
+    end
     if recorded and opts.provider and opts.provider ~= recorded then
       return common.usage_error("bulk", "campaign '" .. id .. "' is sent through " .. recorded
         .. ", not " .. opts.provider .. ": resume it without -p (rows in doubt are resent only to "
@@ -189,6 +216,13 @@ function _M.main(args)
     end
   end
   if opts.templates then cfg.templates = opts.templates end
+  if type(cfg.templates) == "string" then run_templates = abs(cfg.templates) end
+  -- the campaign loads the registry (and records it); the client is made without one
+  cfg.templates = nil
+  if not restored_config then
+    local cp = common.config_path(cfg)
+    run_config = cp and abs(cp) or false
+  end
   local client, ce = common.client(cfg)
   if not client then return common.usage_error("bulk", ce) end
   local progress = require("alimtalk.bulk.progress").new{
@@ -199,6 +233,7 @@ function _M.main(args)
     key_column = opts.key_column, rate = opts.rate, chunk = opts.chunk,
     concurrency = opts.concurrency, quota_pause = opts.quota_pause, max_pauses = opts.max_pauses,
     progress = progress, same_provider = sub == "resume" or nil,
+    templates = run_templates, config = run_config,
   }
   if opts.no_fsync then run.fsync = false elseif opts.fsync then run.fsync = true end
   -- A new campaign takes the configuration's defaults; a resume, the journal's options (for an
@@ -212,6 +247,11 @@ function _M.main(args)
   if not ok then return common.fail(opts, "bulk", common.redact(s), 1) end
   if not s then return common.fail(opts, "bulk", e, 2) end
   print_summary(opts, s, s.stopped and "stopped" or "finished")
+  if s.configuration_error then
+    -- the setup is wrong, not any row: exit 2, as for a configuration refused before the start
+    if not opts.json then common.err("alimtalk bulk: ", s.stopped, "\n") end
+    return common.EXIT.usage
+  end
   if s.stopped then return common.EXIT.failed end
   return common.exit_for(s.counts)
 end

@@ -327,13 +327,17 @@ end
 -- ALIMTALK_<PROVIDER>_<KEY> (e.g. ALIMTALK_SENS_SECRET_KEY) which fills the key when set.
 -- `"env:NAME"` references are resolved by `resolve` (which `client` calls), only in the
 -- sections the command sends through. `--provider NAME` on the command line picks the provider.
--- @tparam table opts parsed options (`config`, `provider`)
+-- @tparam table opts parsed options (`config`, `provider`); `config = false`: no file at all,
+-- only the defaults and the environment (a campaign started without one is resumed so)
 -- @tparam[opt] function getenv defaults to os.getenv
 -- @treturn table the options for `alimtalk.new`, or nil and a message
 function _M.load_config(opts, getenv)
   getenv = getenv or os.getenv
-  local path = opts.config or getenv("ALIMTALK_CONFIG")
-  if not path then
+  local path = opts.config
+  if path == nil then path = getenv("ALIMTALK_CONFIG") end
+  if path == false then
+    path = nil
+  elseif not path then
     local f = io.open("alimtalk.json", "r")
     if f then f:close(); path = "alimtalk.json" end
   end
@@ -404,6 +408,13 @@ function _M.load_config(opts, getenv)
   if cfg.provider == nil and cfg.route == nil then cfg.provider = "sandbox" end
   loaded[cfg] = { getenv = getenv, path = path, done = {}, from = from, warned = {} }
   return cfg
+end
+
+--- The file a configuration came from (as given: maybe relative), or nil for none.
+-- @tparam table cfg from load_config
+function _M.config_path(cfg)
+  local info = loaded[cfg]
+  return info and info.path or nil
 end
 
 --- The providers a configuration sends through: its route's, else its provider.
