@@ -46,6 +46,7 @@ build = {
     ["alimtalk.events"] = "lua/alimtalk/events.lua",
     ["alimtalk"] = "lua/alimtalk/init.lua",
     ["alimtalk.message"] = "lua/alimtalk/message.lua",
+    ["alimtalk.metrics"] = "lua/alimtalk/metrics.lua",
     ["alimtalk.outbox"] = "lua/alimtalk/outbox.lua",
     ["alimtalk.phone"] = "lua/alimtalk/phone.lua",
     ["alimtalk.providers.apiplex"] = "lua/alimtalk/providers/apiplex.lua",
