@@ -22,6 +22,7 @@ build = {
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
     },
     -- BEGIN lua modules (tools/gen-rockspec)
+    ["alimtalk.async"] = "lua/alimtalk/async.lua",
     ["alimtalk.bulk.campaign"] = "lua/alimtalk/bulk/campaign.lua",
     ["alimtalk.bulk.input"] = "lua/alimtalk/bulk/input.lua",
     ["alimtalk.bulk.journal"] = "lua/alimtalk/bulk/journal.lua",

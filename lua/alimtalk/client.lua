@@ -872,6 +872,17 @@ function methods:send(msg)
   return r
 end
 
+--- Start sending one message without waiting (see alimtalk.async): returns a handle once its
+-- first request is on the wire, or nil and the validation error (nothing sent), as `send`.
+function methods:submit(msg) return require("alimtalk.async").submit(self, msg) end
+--- Start sending several messages without waiting (as send_batch): returns a handle.
+function methods:submit_batch(msgs, opts) return require("alimtalk.async").submit_batch(self, msgs, opts) end
+--- Move submitted sends on: the finished ones, `{ handle =, result = }` (`results =` for a
+-- batch); `timeout` seconds to wait for one (0: none, nil: until one finishes).
+function methods:poll(timeout) return require("alimtalk.async").poll(self, timeout) end
+--- Submitted sends not yet returned by poll.
+function methods:pending() return require("alimtalk.async").pending(self) end
+
 -- Forward a query method to the provider that has it (or the named one).
 local function forward(method)
   return function(self, arg, provider)
