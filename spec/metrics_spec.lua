@@ -193,4 +193,50 @@ describe("metrics", function()
       assert.is_true(m:quantile(0.99) > 0.25)
     end)
   end)
+
+  describe("alimtalk bulk's summary", function()
+    local fs = require "support.fs"
+    local cjson = require "cjson"
+    local s, dir
+    setup(function()
+      s = sandbox.start{ tls = false, delivery_delay = 0.05 }
+      dir = fs.tmpdir("alimtalk-bulk-latency")
+      local c = s.credentials.sens
+      fs.write(dir .. "/cfg.json", cjson.encode({ provider = "sens", templates = sandbox.templates,
+        sens = { base_url = s.http_url, service_id = c.service_id, plus_friend_id = c.plus_friend_id } }))
+      local rows = { "to,name,date" }
+      for i = 1, 250 do rows[#rows + 1] = ("010-7000-%04d,고객%d,2026-11-21"):format(i, i) end
+      fs.write(dir .. "/in.csv", table.concat(rows, "\n") .. "\n")
+    end)
+    teardown(function()
+      fs.rmtree(dir)
+      assert.same({}, sandbox.stop(s))
+    end)
+
+    local function bulk(args)
+      local c = s.credentials.sens
+      return fs.capture(("cd %s && ALIMTALK_SENS_ACCESS_KEY=%s ALIMTALK_SENS_SECRET_KEY=%s %s %s/bin/alimtalk"
+        .. " bulk %s --state-dir st -c cfg.json --template welcome --progress none")
+        :format(fs.q(dir), fs.q(c.access_key), fs.q(c.secret_key), fs.RUNTIME, fs.q(sandbox.root), args))
+    end
+
+    it("gives request latency percentiles that see the one slow request", function()
+      -- 250 rows: three SENS requests (100, 100, 50), the first answered after 0.4 s
+      assert(s:fault{ provider = "sens", kind = "delay", delay = 0.4, count = 1 })
+      local rc, out = bulk("run in.csv --campaign lat1")
+      assert.are.equal(0, rc, out)
+      local p50, p90, p99, n = out:match("latency: p50 ([%d.]+) ms, p90 ([%d.]+) ms, p99 ([%d.]+) ms "
+                                         .. "over (%d+) requests")
+      assert.is_truthy(p50, out)
+      assert.are.equal("3", n)
+      assert.is_true(tonumber(p50) < 400, out)
+      assert.is_true(tonumber(p99) >= 400, out)
+      assert.is_true(tonumber(p90) >= tonumber(p50))
+      rc, out = bulk("run in.csv --campaign lat2 --json")
+      assert.are.equal(0, rc, out)
+      local summary = cjson.decode((out:gsub("rc=%d+%s*$", "")))
+      assert.are.equal(3, summary.latency.requests)
+      assert.is_true(summary.latency.p99 < 0.4, "no slow request this time")
+    end)
+  end)
 end)
