@@ -98,6 +98,16 @@ describe("client:submit / client:poll", function()
     assert.are.equal(4 - 1, #assert(s:outbox{ provider = "sens" }))
   end)
 
+  it("settles sends in flight as uncertain when the client is closed under them", function()
+    assert(s:fault{ provider = "sens", kind = "delay", delay = 0.3 })
+    local h = assert(client:submit(shipped(10)))
+    client:close()
+    local f = client:poll()                           -- must not hang
+    assert.are.equal(h, f[1].handle)
+    assert.are.equal("uncertain", f[1].result.status)
+    assert.are.equal(0, client:pending())
+  end)
+
   it("finishes embedded-sandbox sends inside submit", function()
     local c = assert(alimtalk.new{ templates = sandbox.templates, sandbox = { outbox = false } })
     local h = assert(c:submit(shipped(9)))

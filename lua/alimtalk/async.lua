@@ -253,7 +253,17 @@ function _M.poll(client, timeout)
       end
       if n == 1 then
         local id, resp, err, code, sent = busy.base:wait(slice)
-        if id then deliver(A, busy, id, resp, err, code, sent) end
+        if id then deliver(A, busy, id, resp, err, code, sent)
+        elseif not slice then
+          -- told to wait for the next and nothing is pending: the transport dropped them
+          -- (closed). They may have gone out: each is settled as a failure that was sent.
+          local lost = {}
+          for lid in pairs(busy.owner) do lost[#lost + 1] = lid end
+          table.sort(lost)
+          for _, lid in ipairs(lost) do
+            deliver(A, busy, lid, nil, "transport lost the request", "protocol", true)
+          end
+        end
       elseif n > 1 or slice then
         -- several transports cannot be waited on at once: look at each every 5 ms
         core.sleep(math.min(slice or 0.005, 0.005))
