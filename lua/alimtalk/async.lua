@@ -244,6 +244,11 @@ function _M.poll(client, timeout)
     if #A.runnable == 0 then
       now = monotonic()
       if deadline and now >= deadline then break end
+      -- (a task that just began a backoff has a wake-up time the scan above did not see)
+      next_wake = nil
+      for _, task in pairs(A.tasks) do
+        if task.wake and (not next_wake or task.wake < next_wake) then next_wake = task.wake end
+      end
       -- wait for the next answer or the next wake-up, whichever comes first
       local slice = deadline and deadline - now
       if next_wake and (not slice or next_wake - now < slice) then slice = math.max(0, next_wake - now) end
