@@ -5,6 +5,7 @@
 #   make test    lint + every busted spec on Lua 5.4 and on LuaJIT
 #   make check   the C core specs again under ASan+UBSan and under valgrind
 #   make bench   the benchmarks under bench/ (each prints ratios to its own baseline)
+#   make embed   examples/embed/: a C program embedding Lua 5.4 that sends through alimtalk
 
 SHELL := /bin/bash
 LUA54     ?= lua5.4
@@ -17,6 +18,7 @@ SRCS      := $(wildcard src/*.c)
 HDRS      := $(wildcard src/*.h)
 CORE54    := $(BUILD)/lua5.4/alimtalk/core.so
 COREJIT   := $(BUILD)/luajit/alimtalk/core.so
+EMBED     := $(BUILD)/embed/alimtalk-embed
 LIBS      := -lcurl -lcrypto
 
 # Packages needed to build and run the library (make demo) and to test it (make test).
@@ -27,7 +29,7 @@ DEPS_TEST := $(DEPS_RUN) lua-busted lua-check nginx libnginx-mod-http-lua lua-re
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 
-.PHONY: all deps deps-test build demo test lint specs check bench node-deps clean
+.PHONY: all deps deps-test build demo test lint specs check bench node-deps clean embed
 all: build
 
 define apt_ensure
@@ -60,6 +62,14 @@ $(COREJIT): $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CWARN) $(COPT) -fPIC -shared -fvisibility=hidden -I/usr/include/luajit-2.1 -o $@ $(SRCS) $(LIBS)
 
+# The embedding example (examples/embed/host.c): finds the checkout's lua/ and build/lua5.4/
+# through ALIMTALK_ROOT, set at build time to this checkout (the environment may override it).
+embed: $(EMBED) $(CORE54)
+
+$(EMBED): examples/embed/host.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CWARN) $(COPT) -I/usr/include/lua5.4 -DALIMTALK_ROOT='"$(CURDIR)"' -o $@ $< -llua5.4 -lm
+
 demo: deps build
 	LUA_CPATH="$(CURDIR)/$(BUILD)/lua5.4/?.so;;" $(LUA54) examples/demo.lua
 
@@ -76,7 +86,7 @@ lint:
 specs:
 	tools/run-specs $(LUA54) $(LUAJIT)
 
-test: deps-test build node-deps lint specs
+test: deps-test build embed node-deps lint specs
 
 check: deps-test
 	tools/check-c

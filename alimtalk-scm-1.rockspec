@@ -22,6 +22,7 @@ build = {
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
     },
     -- BEGIN lua modules (tools/gen-rockspec)
+    ["alimtalk.async"] = "lua/alimtalk/async.lua",
     ["alimtalk.bulk.campaign"] = "lua/alimtalk/bulk/campaign.lua",
     ["alimtalk.bulk.input"] = "lua/alimtalk/bulk/input.lua",
     ["alimtalk.bulk.journal"] = "lua/alimtalk/bulk/journal.lua",
@@ -48,6 +49,7 @@ build = {
     ["alimtalk"] = "lua/alimtalk/init.lua",
     ["alimtalk.iso4217"] = "lua/alimtalk/iso4217.lua",
     ["alimtalk.message"] = "lua/alimtalk/message.lua",
+    ["alimtalk.metrics"] = "lua/alimtalk/metrics.lua",
     ["alimtalk.outbox"] = "lua/alimtalk/outbox.lua",
     ["alimtalk.phone"] = "lua/alimtalk/phone.lua",
     ["alimtalk.providers.apiplex"] = "lua/alimtalk/providers/apiplex.lua",

@@ -7,11 +7,14 @@
 -- transport by itself, so a send waiting on a slow provider never blocks the worker, and the
 -- provider's OAuth token (BizMessage, Sinch) is cached once for every request of the worker.
 -- Signing and text measurement run in the C core built for LuaJIT (lua_package_cpath).
+-- Every client counts its sends into the `alimtalk_metrics` shared dict (when nginx.conf has
+-- it), so `GET /metrics` answers for all workers at once.
 local cjson = require("cjson.safe")
 
 local _M = {}
 
 local clients, client_errs = {}, {}
+local metrics   -- this worker's alimtalk.metrics over the shared dict (nil without the dict)
 local hooks = {}
 
 local function reply(status, body)
@@ -60,8 +63,12 @@ local function get_client(name)
     return nil, "provider '" .. tostring(name) .. "' is not configured", 400   -- the caller's mistake
   end
   if clients[name] or client_errs[name] then return clients[name], client_errs[name] end
+  if metrics == nil and ngx.shared.alimtalk_metrics then
+    local m = require("alimtalk.metrics")
+    metrics = m.new{ store = m.shared_dict("alimtalk_metrics") }
+  end
   local ok, c, err = pcall(require("alimtalk").new, { provider = name, [name] = cfg[name],
-                                                      templates = cfg.templates })
+                                                      templates = cfg.templates, metrics = metrics })
   if not ok then client_errs[name] = tostring(c)
   elseif not c then client_errs[name] = tostring(err)
   else clients[name] = c end
@@ -139,6 +146,16 @@ function _M.events()
     if e then out[#out + 1] = cjson.decode(e) end
   end
   return reply(200, { events = out })
+end
+
+--- GET /metrics: the send counters and latency histogram of every worker, as Prometheus text.
+function _M.metrics()
+  local dict = ngx.shared.alimtalk_metrics
+  if not dict then return reply(404, { error = "no lua_shared_dict alimtalk_metrics" }) end
+  local m = require("alimtalk.metrics")
+  metrics = metrics or m.new{ store = m.shared_dict("alimtalk_metrics") }
+  ngx.header["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8" -- luacheck: ignore 122
+  ngx.print(metrics:prometheus())
 end
 
 --- GET /health: a handler that shares the worker with the sends.

@@ -33,7 +33,7 @@ local PROVIDERS = { sens = true, bizmessage = true, apiplex = true, sinch = true
 local spec = {
   provider = "string", providers = "table", route = "table", templates = "string|table",
   retry = "table", concurrency = "number", transport = "table", validate = "boolean",
-  now = "function",
+  now = "function", metrics = "table", on_result = "function",
   sens = "table", bizmessage = "table", apiplex = "table", sinch = "table", sandbox = "table",
 }
 
@@ -173,7 +173,12 @@ function _M.new(opts)
     concurrency = opts.concurrency or 8,
     preflight = opts.validate ~= false,
     now = opts.now or retry.now,
+    metrics = opts.metrics, on_result = opts.on_result,
   }, mt)
+  local m = opts.metrics
+  if m and (type(m.observe) ~= "function" or type(m.observe_request) ~= "function") then
+    error("alimtalk.new: metrics must have observe and observe_request (alimtalk.metrics.new)", 2)
+  end
   local ropts = config.copy(opts.retry) or {}
   self.retry = retry.new(ropts)
   for _, name in ipairs(order) do
@@ -478,6 +483,10 @@ end
 -- breaker told, and the after_response hook called.
 local function outcome(st, c, resp, err, code, sent)
   local p = st.p
+  local m = st.metrics
+  if m and c.t0 then
+    m:observe_request(p.name, resp and resp.status or code, c.dt or (m.clock() - c.t0))
+  end
   local outs
   if resp then
     -- A provider answer we cannot read must not cost the batch its other results: every
@@ -540,7 +549,9 @@ local function run_pipelined(st, c1, c2, conc)
         break
       end
       if hooks and hooks.before_send then announce(p, hooks, c) end
-      local id = transport:submit(p:build(c))
+      local req = p:build(c)
+      if st.metrics then c.t0 = st.metrics.clock() end
+      local id = transport:submit(req)
       inflight[id] = c
       n_inflight = n_inflight + 1
       tail = tail + 1
@@ -551,6 +562,8 @@ local function run_pipelined(st, c1, c2, conc)
     local id, resp, err, code, sent = transport:wait()
     if id and inflight[id] and not done[id] then
       done[id] = { resp or false, err, code, sent }
+      -- its round trip ends now, not when its turn to be handled comes
+      if st.metrics then inflight[id].dt = st.metrics.clock() - inflight[id].t0 end
       -- A slot frees only when its answer is handled (hooks run), not when it arrives: so at
       -- most `conc` requests are ever sent without a settled outcome, the bound a crashed
       -- campaign's journal relies on.
@@ -618,18 +631,29 @@ local function run_waves(st, c1, c2, conc)
     end
     if p.send_chunk then
       for _, c in ipairs(wave) do
+        local m = st.metrics
+        local t0 = m and m.clock()
         local outs = p:send_chunk(c)
+        if m then m:observe_request(p.name, "embedded", m.clock() - t0) end
         for j, e in ipairs(c) do handle(st, e, outs[j], c) end
         if hooks and hooks.after_response then settled(p, hooks, c) end
       end
     else
       local reqs = {}
       for k, c in ipairs(wave) do reqs[k] = p:build(c) end
+      local m = st.metrics
       if #reqs == 1 then
+        if m then wave[1].t0 = m.clock() end
         local resp, err, code, sent = transport:request(reqs[1])
         outcome(st, wave[1], resp, err, code, sent)
       else
+        -- one call for the wave: each request's round trip is the wave's
+        local t0 = m and m.clock()
         local res = transport:request_many(reqs)
+        if m then
+          local dt = m.clock() - t0
+          for _, c in ipairs(wave) do c.t0, c.dt = t0, dt end
+        end
         for k, c in ipairs(wave) do
           local r = res[k]
           outcome(st, c, r.resp, r.err, r.code, r.sent)
@@ -644,6 +668,7 @@ end
 function methods:_run(p, items, conc, hooks)
   local router = self.router
   local st = { client = self, p = p, policy = self.retry, router = router, hooks = hooks,
+               metrics = self.metrics,
                quota_hit = nil, again = nil, wait = 0, reauth = false, decided = nil,
                round_one = true, single = false, src = nil, src_i = 1, ready = nil, ready_i = 1,
                ready_n = 0, by_group = nil, created = nil }
@@ -682,7 +707,9 @@ function methods:_run(p, items, conc, hooks)
           quota_stop(st, c1)
         else
           if hooks and hooks.before_send then announce(p, hooks, c1) end
-          local resp, err, code, sent = transport:request(p:build(c1))
+          local req = p:build(c1)
+          if st.metrics then c1.t0 = st.metrics.clock() end
+          local resp, err, code, sent = transport:request(req)
           outcome(st, c1, resp, err, code, sent)
         end
       else
@@ -707,6 +734,20 @@ local function run_group(self, name, items, conc, opts)
               { before_send = opts.before_send, after_response = opts.after_response })
   else
     self:_run(self.providers[name], items, conc)
+  end
+end
+
+-- Each final result to the metrics and the on_result hook. A hook that raises does not cost
+-- the caller the results (the messages went out): its error is kept in `result.hook_error`.
+local function observe_results(self, results)
+  local m, hook = self.metrics, self.on_result
+  for i = 1, #results do
+    local r = results[i]
+    if m then m:observe(r) end
+    if hook then
+      local ok, e = pcall(hook, r)
+      if not ok then r.hook_error = tostring(e) end
+    end
   end
 end
 
@@ -806,6 +847,7 @@ function methods:send_batch(msgs, opts)
     local r = results[i]
     if r.ids == nil then r.ids = {} end
   end
+  if self.metrics or self.on_result then observe_results(self, results) end
   return results
 end
 
@@ -831,6 +873,17 @@ function methods:send(msg)
   if r.error and r.attempts == 0 and r.status == "rejected" then return nil, r.error end
   return r
 end
+
+--- Start sending one message without waiting (see alimtalk.async): returns a handle once its
+-- first request is on the wire, or nil and the validation error (nothing sent), as `send`.
+function methods:submit(msg) return require("alimtalk.async").submit(self, msg) end
+--- Start sending several messages without waiting (as send_batch): returns a handle.
+function methods:submit_batch(msgs, opts) return require("alimtalk.async").submit_batch(self, msgs, opts) end
+--- Move submitted sends on: the finished ones, `{ handle =, result = }` (`results =` for a
+-- batch); `timeout` seconds to wait for one (0: none, nil: until one finishes).
+function methods:poll(timeout) return require("alimtalk.async").poll(self, timeout) end
+--- Submitted sends not yet returned by poll.
+function methods:pending() return require("alimtalk.async").pending(self) end
 
 -- Forward a query method to the provider that has it (or the named one).
 local function forward(method)

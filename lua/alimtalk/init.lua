@@ -23,7 +23,9 @@ local _M = { _VERSION = "0.1.0" }
 --   `route = { weights = { sens = 3, bizmessage = 1 }, failures = 5, cooldown = 30 }`;
 --   `templates` (registry JSON path or table), `retry` (see alimtalk.retry),
 --   `concurrency` (requests in flight in send_batch, default 8), `transport` (an object with
---   request/request_many, for every provider), `validate` (false skips pre-flight checks).
+--   request/request_many, for every provider), `validate` (false skips pre-flight checks),
+--   `metrics` (an `alimtalk.metrics` collector: message, request and latency counts),
+--   `on_result` (function(result) called once per final result; see docs/metrics.md).
 --   With no provider at all, the embedded sandbox is used.
 -- @treturn table client, or nil and an error (a required setting missing)
 function _M.new(opts)

@@ -108,6 +108,12 @@ local function print_summary(opts, s, verb)
       s.tried_this_run or 0, s.sent_this_run,
       s.rate and string.format(" (%.0f messages/s)", s.rate) or ""))
   end
+  local l = s.latency
+  if l then
+    -- request round trips as the client measured them (one request carries up to a batch)
+    common.out(string.format("  latency: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms over %d requests\n",
+      l.p50 * 1000, l.p90 * 1000, l.p99 * 1000, l.requests))
+  end
   if s.stopped then common.out("  stopped: ", s.stopped, "\n") end
   if (c.uncertain or 0) > 0 then
     common.out("  uncertain rows may have been sent: reconcile them with 'alimtalk status' ",
@@ -223,6 +229,9 @@ function _M.main(args)
     local cp = common.config_path(cfg)
     run_config = cp and abs(cp) or false
   end
+  -- request latencies for the summary's percentiles (exact: every round trip kept, to 100000)
+  local latency = require("alimtalk.metrics").new{ samples = 100000 }
+  cfg.metrics = latency
   local client, ce = common.client(cfg)
   if not client then return common.usage_error("bulk", ce) end
   local progress = require("alimtalk.bulk.progress").new{
@@ -246,6 +255,10 @@ function _M.main(args)
   client:close()
   if not ok then return common.fail(opts, "bulk", common.redact(s), 1) end
   if not s then return common.fail(opts, "bulk", e, 2) end
+  if latency:sampled() > 0 then
+    s.latency = { requests = latency:sampled(), p50 = latency:quantile(0.5),
+                  p90 = latency:quantile(0.9), p99 = latency:quantile(0.99) }
+  end
   print_summary(opts, s, s.stopped and "stopped" or "finished")
   if s.configuration_error then
     -- the setup is wrong, not any row: exit 2, as for a configuration refused before the start
