@@ -85,7 +85,7 @@ local function process(provider)
     local status, resp, headers = handlers.admin.handle(ctx)
     return state.respond(status, resp, headers)
   end
-  local fault, fired = faults.pick(provider, ctx.method, ctx.path)
+  local fault, fired = faults.pick(provider, ctx.method, ctx.path, ctx.body)
   ctx.fault, ctx.fired = fault, fired
   local kind = fault and fault.kind
   if kind then
