@@ -22,7 +22,8 @@
 --             its `rate` share (5% + 2% + 1% stay 5%, 2% and 1%, not 2% of what 5% left)
 -- The decision for the n-th matching request is HMAC(seed, id:n) < rate, so the same
 -- sequence of requests meets the same faults in every run. With `key = "body"` it is
--- HMAC(seed, id:digest(body):k) for the k-th request carrying that body: the requests' contents
+-- HMAC(seed, id:digest(body):k) for the k-th request carrying that body (in a canonical form:
+-- JSON member order does not count): the requests' contents
 -- decide, not the order in which concurrent requests happen to arrive, and a resend of the
 -- same body draws again. (The body is then read before a `reset_before` closes.)
 -- @module alimtalk.sandbox.emu.faults
@@ -122,9 +123,22 @@ function _M.list()
   return cur
 end
 
+--- The body in a canonical form: its pieces between JSON's { } [ ] , sorted. A client's JSON
+-- encoder may order an object's members differently in each process (Lua's string hashing is
+-- seeded per process), and the same request must meet the same faults in every run.
+function _M.canonical(body)
+  local t, n = {}, 0
+  for piece in body:gmatch("[^{}%[%],]+") do
+    n = n + 1
+    t[n] = piece
+  end
+  table.sort(t)
+  return table.concat(t, ",")
+end
+
 -- How often this body was seen, as "digest:k" (one count per request, shared by the faults).
 local function body_key(d, body)
-  local digest = crypto.hex(crypto.hmac_sha256("sandbox-fault-body", body()))
+  local digest = crypto.hex(crypto.hmac_sha256("sandbox-fault-body", _M.canonical(body())))
   return digest .. ":" .. d:incr("fb:" .. digest, 1, 0)
 end
 
@@ -135,6 +149,8 @@ end
 -- @tparam function body returns the request body (read only for `key = "body"` faults)
 -- @treturn table|nil the fault spec
 -- @return what its `message_rate` draws are keyed on (its firing ordinal, or the body key)
+-- @treturn string|nil the body key "digest:k" when a `key = "body"` fault looked at the
+--   request (fired or not), which the attempt log records so a client can match its requests
 function _M.pick(provider, method, path, body)
   if active[1] == nil then return nil end
   local d = state.dict("sbx_state")
@@ -168,13 +184,13 @@ function _M.pick(provider, method, path, body)
       if fire then
         local fired = d:incr("f:" .. f.id .. ":fired", 1, 0)
         if f.count == nil or fired <= f.count then
-          return f, f.key == "body" and bkey or fired
+          return f, f.key == "body" and bkey or fired, bkey
         end
         d:incr("f:" .. f.id .. ":fired", -1)
       end
     end
   end
-  return nil
+  return nil, nil, bkey
 end
 
 --- For a "code" fault: does message `i` of this request get the code?
