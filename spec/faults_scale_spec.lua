@@ -5,6 +5,8 @@
 -- per provider; spec/support/fault_scale.lua has the fault mix and the reconciliation.
 local sandbox = require "support.sandbox"
 local scale = require "support.fault_scale"
+local alimtalk = require "alimtalk"
+local core = require "alimtalk.core"
 
 describe("faults at scale", function()
   local s
@@ -30,7 +32,8 @@ describe("faults at scale", function()
 
   it("SENS: batches of 100, nothing lost or sent twice; uncertain only where a request went out",
      function()
-    local t = scale.run(s, "sens", { rows = 5000, timeout = 0.5 })
+    -- seed 3: its 50-odd requests meet six of the seven kinds (seed 1 meets two)
+    local t = scale.run(s, "sens", { rows = 5000, timeout = 0.5, seed = 3 })
     check(t, 4)
     -- SENS has no serial: a reset after the request was read leaves its 100 rows uncertain
     -- (never resent), and the handset record shows which of them it got
@@ -57,5 +60,34 @@ describe("faults at scale", function()
                                              client = { dedupe_msg_key = true } })
     check(dedupe, 4)
     assert.is_true(dedupe.uncertain < plain.uncertain, scale.format({ plain, dedupe }))
+  end)
+
+  it("a request that hangs until its timeout holds one pipeline slot, not all of them", function()
+    assert(s:reset())
+    assert(s:fault({ provider = "bizmessage", path = "^/v2/send/kakao$", kind = "stall", delay = 1,
+                     rate = 0.08, seed = 11, key = "body" }))
+    local o = s:client_options("bizmessage")
+    o.timeout = 0.5
+    local c = assert(alimtalk.new{ provider = "bizmessage", bizmessage = o, templates = scale.templates,
+                                   retry = { max_attempts = 1 } })
+    local msgs = {}
+    for i = 1, 200 do
+      msgs[i] = { id = "hang-" .. i, to = string.format("0108%07d", i), template = "welcome",
+                  vars = { name = "n" .. i, date = "d" } }
+    end
+    local t0 = core.monotonic()
+    local res = c:send_batch(msgs, { concurrency = 8 })
+    local elapsed = core.monotonic() - t0
+    c:close()
+    local hung, accepted = 0, 0
+    for _, r in ipairs(res) do
+      if r.status == "uncertain" and r.code == "timeout" then hung = hung + 1 end
+      if r.status == "accepted" then accepted = accepted + 1 end
+    end
+    assert.is_true(hung >= 8, "stalls: " .. hung)
+    assert.equal(200, hung + accepted)
+    -- handled in submission order, each hang stalled every slot: 10 hangs took 3 s; now the
+    -- hangs overlap (0.6 s)
+    assert.is_true(elapsed < hung * 0.5 / 3, string.format("%d hangs took %.2f s", hung, elapsed))
   end)
 end)
