@@ -498,7 +498,7 @@ local function outcome(st, c, resp, err, code, sent)
   end
   local down = false
   for j = 1, #c do if outs[j].down then down = true end end
-  st.router:record(p.name, not down)
+  st.router:record(p.name, not down, c.sent_at)
   for j, e in ipairs(c) do handle(st, e, outs[j], c) end
   local hooks = st.hooks
   if hooks and hooks.after_response then settled(p, hooks, c) end
@@ -543,6 +543,8 @@ local function run_pipelined(st, c1, c2, conc)
       end
       if hooks and hooks.before_send then announce(p, hooks, c) end
       local id = transport:submit(p:build(c))
+      -- answers come back in any order: the breaker weighs each by when it went out
+      c.sent_at = st.router.now()
       inflight[id] = c
       n_inflight = n_inflight + 1
       tail = tail + 1
