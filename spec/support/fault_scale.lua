@@ -108,12 +108,13 @@ end
 
 --- Send `opts.rows` messages through `provider` of sandbox `s` under the fault mix, and
 -- reconcile. opts: rows, timeout (client, seconds), seed, concurrency, max_attempts (3),
--- label, client (extra provider options, e.g. { dedupe_msg_key = true }).
+-- label, client (extra provider options, e.g. { dedupe_msg_key = true }), faults (false: none,
+-- the baseline).
 -- @treturn table the row counts (see `format`) plus `results` and `problems` (lists)
 function _M.run(s, provider, opts)
   local rows, timeout = opts.rows, opts.timeout or 1
   assert(s:reset())
-  assert(s:fault(_M.faults(provider, timeout, opts.seed)))
+  if opts.faults ~= false then assert(s:fault(_M.faults(provider, timeout, opts.seed))) end
   local carried = {}
   local po = s:client_options(provider, opts.client)
   po.timeout, po.connect_timeout = timeout, timeout
@@ -157,16 +158,18 @@ function _M.run(s, provider, opts)
     local i = row_of[national(m.to)]
     if i then got[i] = (got[i] or 0) + 1 end
   end
+  local label = {}        -- fault id -> what the table calls it
+  for _, f in ipairs(assert(s:faults())) do
+    label[f.id] = f.kind == "status" and string.format("HTTP %d", f.status)
+      or f.kind == "code" and ("code " .. f.code .. (f.message_rate and " (partial)" or ""))
+      or f.kind
+  end
   local arrived, fired, requests = {}, {}, 0   -- row -> requests carrying it that reached the server
   for _, a in ipairs(assert(s:attempts({ provider = provider }))) do
     if a.method == "POST" and a.path:find(_M.SEND_PATH[provider]) then
       requests = requests + 1
-      if a.fault then
-        local k = a.fault == "status" and string.format("HTTP %d", a.status) or a.fault
-        if a.fault == "code" then
-          -- the injected code (a resend of a stored serial is answered 3012 instead)
-          k = "code " .. (table.concat(a.codes or {}, ","):match("30%d%d") or "")
-        end
+      if a.fault_id then
+        local k = label[a.fault_id] or a.fault
         fired[k] = (fired[k] or 0) + 1
       end
       local d = a.body and a.body:match("^(%x+):")

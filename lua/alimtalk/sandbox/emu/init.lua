@@ -68,6 +68,7 @@ end
 local function log_attempt(ctx, provider, status, resp, extra)
   state.log("a", { provider = provider, method = ctx.method, path = ctx.path, status = status,
     time = ctx.start, fault = ctx.fault and ctx.fault.kind or nil, ids = ctx.ids,
+    fault_id = ctx.fault and ctx.fault.id or nil,
     codes = ctx.codes, serials = ctx.serials, note = extra, body = ctx.body_key,
     code = type(resp) == "table" and type(resp.code) == "string" and resp.code or nil,
     detail = type(resp) == "table" and type(resp.result) == "table" and resp.result.detail_code or nil,
