@@ -48,6 +48,19 @@ describe("router", function()
     assert.equal("closed", r:circuit_state("sens"))
   end)
 
+  it("does not count failures of requests sent before the latest success went out", function()
+    local t = 100
+    local r = router.new{ order = { "sens" }, failures = 3, cooldown = 30, now = function() return t end }
+    -- five requests hang from t=100 to their timeout; requests sent at t=101 succeed meanwhile
+    r:record("sens", true, 101)
+    t = 110
+    for _ = 1, 5 do r:record("sens", false, 100) end
+    assert.equal("closed", r:circuit_state("sens"))
+    -- failures of requests sent after that success do count: the provider went down
+    for _ = 1, 3 do r:record("sens", false, 102) end
+    assert.equal("open", r:circuit_state("sens"))
+  end)
+
   it("still tries the provider that reopens first when every circuit is open", function()
     local t = 0
     local r = router.new{ order = { "a", "b" }, failures = 1, cooldown = 10, now = function() return t end }

@@ -150,6 +150,54 @@ describe("sandbox faults", function()
     assert.is_true(n > 0 and n < 20)
   end)
 
+  it("key = body: the request's contents pick the faults, whatever order they come in", function()
+    local function run(order)
+      assert(s:reset())
+      assert(s:fault({ provider = "sens", kind = "status", status = 500, rate = 0.5, seed = 3,
+                       key = "body" }))
+      local hit = {}
+      for _, i in ipairs(order) do
+        hit[i] = assert(sens(string.format("0100000%04d", i))).status == 500
+      end
+      return hit
+    end
+    local forward, backward = {}, {}
+    for i = 1, 16 do forward[i], backward[i] = i, 17 - i end
+    local a, b = run(forward), run(backward)
+    assert.same(a, b)
+    local n = 0
+    for i = 1, 16 do if a[i] then n = n + 1 end end
+    assert.is_true(n > 0 and n < 16)
+    -- the same body sent again draws again: a resend is not doomed to the same fault
+    assert(s:reset())
+    assert(s:fault({ provider = "sens", kind = "status", status = 500, rate = 0.5, seed = 3,
+                     key = "body" }))
+    local seen = {}
+    for _ = 1, 12 do seen[assert(sens("01000000100")).status] = true end
+    assert.is_true(seen[500] and seen[202])
+  end)
+
+  it("group: one draw per request shared by its faults, each firing on its own share", function()
+    assert(s:fault({
+      { provider = "sens", kind = "status", status = 500, rate = 0.5, group = "g", seed = 5 },
+      { provider = "sens", kind = "status", status = 502, rate = 0.25, group = "g", seed = 5 },
+      { provider = "sens", kind = "status", status = 504, rate = 0.25, group = "g", seed = 5 } }))
+    local by = {}
+    for _ = 1, 40 do
+      local st = assert(sens("01000000101")).status
+      by[st] = (by[st] or 0) + 1
+    end
+    -- the bands cover [0, 1): every request meets exactly one of them, none gets through
+    assert.is_nil(by[202])
+    assert.equal(40, (by[500] or 0) + (by[502] or 0) + (by[504] or 0))
+    assert.is_true((by[500] or 0) > 10 and (by[502] or 0) > 2 and (by[504] or 0) > 2)
+    local f = s:faults()
+    assert.equal(40, f[1].fired + f[2].fired + f[3].fired)
+    -- a group needs rates; key is ordinal or body
+    assert.is_nil((s:fault({ kind = "status", status = 500, group = "g" })))
+    assert.is_nil((s:fault({ kind = "status", status = 500, rate = 0.1, key = "path" })))
+  end)
+
   it("code with message_rate fails part of a batch, the same part for the same seed", function()
     local function run()
       assert(s:reset())

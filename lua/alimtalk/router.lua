@@ -74,7 +74,7 @@ end
 local function circuit(self, name)
   local s = self.state[name]
   if not s then
-    s = { failures = 0, open_until = nil, half_open = false }
+    s = { failures = 0, open_until = nil, half_open = false, up_sent = nil }
     self.state[name] = s
   end
   return s
@@ -136,14 +136,21 @@ function methods:plan()
 end
 
 --- Record the outcome of a request to a provider.
+-- With `sent_at`, a failure of a request sent before the latest successful one was sent is
+-- stale news and does not count: under concurrency the requests that hang until their
+-- timeout are answered last, after requests sent later that succeeded, and a handful of them
+-- finishing together is not the provider going down.
 -- @tparam string name provider
 -- @tparam boolean up false for provider-down signals (transport failure, 5xx), true otherwise
-function methods:record(name, up)
+-- @tparam[opt] number sent_at when the request went out (the router's clock, `now`)
+function methods:record(name, up, sent_at)
   local s = circuit(self, name)
   if up then
     s.failures, s.open_until = 0, nil
+    if sent_at and (s.up_sent == nil or sent_at > s.up_sent) then s.up_sent = sent_at end
     return
   end
+  if sent_at and s.up_sent and sent_at < s.up_sent then return end
   s.failures = s.failures + 1
   if s.open_until and self.now() >= s.open_until then
     s.open_until = self.now() + self.cooldown -- the half-open trial failed

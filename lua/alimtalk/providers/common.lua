@@ -72,7 +72,8 @@ end
 
 --- Outcome for an HTTP status that says nothing per message (no usable body).
 -- 429 and 503 are refusals before processing: retry. 502/504 and other 5xx may have been
--- processed: uncertain. 401 is for the token logic. Other 4xx: rejected.
+-- processed: uncertain. A redirect (never followed) may come after the POST was acted on
+-- (post/redirect/get): uncertain too. 401 is for the token logic. Other 4xx: rejected.
 function _M.http_outcome(resp)
   local s = resp.status
   local h = resp.headers or {}
@@ -86,6 +87,9 @@ function _M.http_outcome(resp)
     return { status = "unauthorized", code = "401", message = "Unauthorized" }
   elseif s >= 500 then
     return { status = "uncertain", code = tostring(s), message = "HTTP " .. s, down = true }
+  elseif s < 400 then
+    return { status = "uncertain", code = tostring(s), message = "HTTP " .. s
+      .. ": an unexpected answer (a redirect is not followed); the request may have been acted on" }
   else
     return { status = "rejected", code = tostring(s), message = "HTTP " .. s }
   end

@@ -441,7 +441,8 @@ function methods:request(method, path, body, headers)
   local req = { method = method, url = self.http_url .. path, body = body,
     headers = headers or (body and { ["Content-Type"] = "application/json" }) or {} }
   if core then
-    self._client = self._client or core.http_client({ timeout = 10 })
+    -- the outbox and attempt log of a big run are many megabytes: no 1 MiB cap here
+    self._client = self._client or core.http_client({ timeout = 30, max_response = 1024 * 1024 * 1024 })
     local resp, err = self._client:request(req)
     if resp then return resp end
     return nil, err

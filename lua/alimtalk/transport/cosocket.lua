@@ -106,30 +106,94 @@ local function classify_connect(err)
   return "connect"
 end
 
+-- Reads from a socket against one deadline for the whole request. nginx re-arms a cosocket's
+-- read timer whenever bytes arrive, so one `receive(n)` fed a byte a second never times out;
+-- here every wait gets only the time left, and takes whatever has arrived (`receiveany`).
+local floor, max_ = math.floor, math.max
+
+local function fill(r)
+  local left = r.deadline - ngx.now()
+  if left <= 0 then return nil, "timeout" end
+  local ms = max_(1, floor(left * 1000))
+  r.sock:settimeouts(ms, ms, ms)
+  local data, err = r.sock:receiveany(65536)
+  if not data then return nil, err end
+  if r.pos > #r.buf then
+    r.buf, r.pos = data, 1
+  else
+    r.buf, r.pos = r.buf:sub(r.pos) .. data, 1
+  end
+  return true
+end
+
+-- One line without its CRLF; on failure nil, err, and what had arrived of the line.
+local function read_line(r)
+  while true do
+    local e = r.buf:find("\n", r.pos, true)
+    if e then
+      local line = r.buf:sub(r.pos, e - 1)
+      r.pos = e + 1
+      if line:byte(-1) == 13 then line = line:sub(1, -2) end
+      return line
+    end
+    if #r.buf - r.pos > 16384 then return nil, "line too long" end
+    local ok, err = fill(r)
+    if not ok then return nil, err, r.buf:sub(r.pos) end
+  end
+end
+
+-- Exactly n bytes.
+local function read_n(r, n)
+  local have = #r.buf - r.pos + 1
+  if have >= n then
+    local s = r.buf:sub(r.pos, r.pos + n - 1)
+    r.pos = r.pos + n
+    return s
+  end
+  local parts = { r.buf:sub(r.pos) }
+  r.buf, r.pos = "", 1
+  while have < n do
+    local ok, err = fill(r)
+    if not ok then return nil, err end
+    local piece = r.buf
+    if have + #piece > n then
+      parts[#parts + 1] = piece:sub(1, n - have)
+      r.pos = n - have + 1
+      have = n
+    else
+      parts[#parts + 1] = piece
+      have = have + #piece
+      r.buf, r.pos = "", 1
+    end
+  end
+  return concat(parts)
+end
+
 -- Read the body announced by Content-Length, chunked encoding, or the close of the connection.
-local function read_body(sock, headers, max)
+-- Returns body, nil, reusable; or nil, err.
+local function read_body(r, headers, max)
   local te = headers["transfer-encoding"]
   if te and lower(te):find("chunked", 1, true) then
     local parts, total = {}, 0
     while true do
-      local line, err = sock:receive("*l")
+      local line, err = read_line(r)
       if not line then return nil, err end
       local size = tonumber(line:match("^%s*(%x+)"), 16)
       if not size then return nil, "bad chunk size" end
       if size == 0 then
         -- trailers until the empty line
         repeat
-          local t, terr = sock:receive("*l")
+          local t, terr = read_line(r)
           if not t then return nil, terr end
         until t == ""
         break
       end
       total = total + size
       if total > max then return nil, "too_large" end
-      local data, derr = sock:receive(size)
+      local data, derr = read_n(r, size)
       if not data then return nil, derr end
       parts[#parts + 1] = data
-      local crlf, cerr = sock:receive(2)
+      local crlf, cerr = read_n(r, 2)
       if not crlf then return nil, cerr end
     end
     return concat(parts), nil, true
@@ -140,24 +204,24 @@ local function read_body(sock, headers, max)
     if not len or len < 0 then return nil, "bad content-length" end
     if len > max then return nil, "too_large" end
     if len == 0 then return "", nil, true end
-    local data, err = sock:receive(len)
+    local data, err = read_n(r, len)
     if not data then return nil, err end
     return data, nil, true
   end
   -- No length: the body runs to the close of the connection.
-  local parts, total = {}, 0
+  local parts, total = { r.buf:sub(r.pos) }, #r.buf - r.pos + 1
+  r.buf, r.pos = "", 1
+  if total > max then return nil, "too_large" end
   while true do
-    local data, err, partial = sock:receive(8192)
-    local piece = data or partial
-    if piece and #piece > 0 then
-      total = total + #piece
-      if total > max then return nil, "too_large" end
-      parts[#parts + 1] = piece
-    end
-    if not data then
+    local ok, err = fill(r)
+    if not ok then
       if err == "closed" then return concat(parts), nil, false end
       return nil, err
     end
+    total = total + #r.buf
+    if total > max then return nil, "too_large" end
+    parts[#parts + 1] = r.buf
+    r.buf, r.pos = "", 1
   end
 end
 
@@ -166,8 +230,13 @@ local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS
 -- One attempt on one connection. Returns resp, or nil, message, code, sent, retry_on_fresh.
 local function attempt(self, u, req, head, body)
   local sock = ngx.socket.tcp()
-  local connect_ms = math.floor((req.connect_timeout or self.connect_timeout) * 1000)
-  local timeout_ms = math.floor((req.timeout or self.timeout) * 1000)
+  -- `timeout` bounds the whole attempt, as it does in the C client: connect, TLS, send and
+  -- every read share one deadline
+  local timeout = req.timeout or self.timeout
+  ngx.update_time()
+  local deadline = ngx.now() + timeout
+  local connect_ms = floor(math.min(req.connect_timeout or self.connect_timeout, timeout) * 1000)
+  local timeout_ms = max_(1, floor(timeout * 1000))
   sock:settimeouts(connect_ms, timeout_ms, timeout_ms)
   local pool = u.scheme .. "://" .. u.host .. ":" .. u.port
   -- nginx resolves names with its `resolver` directive only (no /etc/hosts): connect to
@@ -192,6 +261,8 @@ local function attempt(self, u, req, head, body)
       -- When the handshake completes at once but verification fails, resty.core 0.1.25 with
       -- ngx_lua 0.10.23 raises an assertion while fetching the session instead of returning
       -- the error (and asking for no session hides the failure): a raise is a failed check.
+      local left = max_(1, floor((deadline - ngx.now()) * 1000))
+      sock:settimeouts(connect_ms, left, left)
       local okh, sess, serr = pcall(sock.sslhandshake, sock, nil, u.host, true)
       if not okh then sess, serr = nil, "certificate verification failed" end
       if not sess then
@@ -200,6 +271,13 @@ local function attempt(self, u, req, head, body)
       end
     end
   end
+  local left = deadline - ngx.now()
+  if left <= 0 then
+    sock:close()
+    return nil, "timed out before the request was sent", "timeout", false
+  end
+  left = max_(1, floor(left * 1000))
+  sock:settimeouts(connect_ms, left, left)
   local bytes, serr = sock:send({ head, body })
   if not bytes then
     sock:close()
@@ -209,7 +287,8 @@ local function attempt(self, u, req, head, body)
     return nil, "send failed: " .. tostring(serr), serr == "timeout" and "timeout" or "connect",
       false, reused > 0
   end
-  local status_line, rerr, partial = sock:receive("*l")
+  local r = { sock = sock, deadline = deadline, buf = "", pos = 1 }
+  local status_line, rerr, partial = read_line(r)
   if not status_line then
     sock:close()
     if reused > 0 and rerr == "closed" and (partial == nil or partial == "") then
@@ -232,7 +311,7 @@ local function attempt(self, u, req, head, body)
   end
   local headers = {}
   while true do
-    local line, herr = sock:receive("*l")
+    local line, herr = read_line(r)
     if not line then
       sock:close()
       return nil, "reading headers failed: " .. tostring(herr),
@@ -251,7 +330,7 @@ local function attempt(self, u, req, head, body)
   end
   local resp_body, berr, reusable = "", nil, true
   if req.method ~= "HEAD" and status ~= 204 and status ~= 304 and not (status >= 100 and status < 200) then
-    resp_body, berr, reusable = read_body(sock, headers, req.max_response or self.max_response)
+    resp_body, berr, reusable = read_body(r, headers, req.max_response or self.max_response)
   end
   if not resp_body then
     sock:close()
@@ -260,7 +339,9 @@ local function attempt(self, u, req, head, body)
     return nil, "reading the response body failed: " .. tostring(berr), "protocol", true
   end
   local conn = lower(headers["connection"] or "")
-  if reusable and not conn:find("close", 1, true) and status_line:match("^HTTP/1%.1") then
+  -- (bytes past the answer would be read as the next one's: such a connection is not reused)
+  if reusable and r.pos > #r.buf and not conn:find("close", 1, true)
+      and status_line:match("^HTTP/1%.1") then
     sock:setkeepalive(math.floor(self.keepalive_timeout * 1000), self.pool_size)
   else
     sock:close()

@@ -16,8 +16,16 @@
 --   rate      probability per matching request (nil: every matching request)
 --   count     fire at most this many times (nil: unlimited)
 --   seed      integer seed for `rate`/`message_rate` decisions (default 1)
+--   key       "ordinal" (default) or "body": what a `rate` draw is keyed on (below)
+--   group     a name: the `rate` faults of one group share one draw per request and take
+--             consecutive bands of it, so at most one of them fires and each fires on exactly
+--             its `rate` share (5% + 2% + 1% stay 5%, 2% and 1%, not 2% of what 5% left)
 -- The decision for the n-th matching request is HMAC(seed, id:n) < rate, so the same
--- sequence of requests meets the same faults in every run.
+-- sequence of requests meets the same faults in every run. With `key = "body"` it is
+-- HMAC(seed, id:digest(body):k) for the k-th request carrying that body (in a canonical form:
+-- JSON member order does not count): the requests' contents
+-- decide, not the order in which concurrent requests happen to arrive, and a resend of the
+-- same body draws again. (The body is then read before a `reset_before` closes.)
 -- @module alimtalk.sandbox.emu.faults
 local state = require "alimtalk.sandbox.emu.state"
 local crypto = require "alimtalk.sandbox.emu.crypto"
@@ -72,6 +80,15 @@ function _M.validate(f)
   if f.delay ~= nil and (type(f.delay) ~= "number" or f.delay < 0 or f.delay > 600) then
     return nil, "delay must be seconds in [0, 600]"
   end
+  if f.key ~= nil and f.key ~= "ordinal" and f.key ~= "body" then
+    return nil, "key must be \"ordinal\" or \"body\""
+  end
+  if f.group ~= nil and (type(f.group) ~= "string" or f.group == "") then
+    return nil, "group must be a non-empty string"
+  end
+  if f.group ~= nil and f.rate == nil then
+    return nil, "a fault in a group needs a rate"
+  end
   return true
 end
 
@@ -106,34 +123,81 @@ function _M.list()
   return cur
 end
 
+--- The body in a canonical form: its pieces between JSON's { } [ ] , sorted. A client's JSON
+-- encoder may order an object's members differently in each process (Lua's string hashing is
+-- seeded per process), and the same request must meet the same faults in every run.
+function _M.canonical(body)
+  local t, n = {}, 0
+  for piece in body:gmatch("[^{}%[%],]+") do
+    n = n + 1
+    t[n] = piece
+  end
+  table.sort(t)
+  return table.concat(t, ",")
+end
+
+-- How often this body was seen, as "digest:k" (one count per request, shared by the faults).
+local function body_key(d, body)
+  local digest = crypto.hex(crypto.hmac_sha256("sandbox-fault-body", _M.canonical(body())))
+  return digest .. ":" .. d:incr("fb:" .. digest, 1, 0)
+end
+
 --- The fault that applies to this request, or nil.
--- @treturn table|nil the fault spec plus `n` (its firing ordinal)
-function _M.pick(provider, method, path)
+-- @tparam string provider
+-- @tparam string method
+-- @tparam string path
+-- @tparam function body returns the request body (read only for `key = "body"` faults)
+-- @treturn table|nil the fault spec
+-- @return what its `message_rate` draws are keyed on (its firing ordinal, or the body key)
+-- @treturn string|nil the body key "digest:k" when a `key = "body"` fault looked at the
+--   request (fired or not), which the attempt log records so a client can match its requests
+function _M.pick(provider, method, path, body)
   if active[1] == nil then return nil end
   local d = state.dict("sbx_state")
+  local bkey, groups
   for i = 1, #active do
     local f = active[i]
     if (f.provider == nil or f.provider == provider)
         and (f.method == nil or f.method == method)
         and (f.path == nil or path:find(f.path)) then
       local seen = d:incr("f:" .. f.id .. ":seen", 1, 0)
-      local fire = f.rate == nil or draw(f.seed, f.id .. ":" .. seen) < f.rate
+      local key = seen
+      if f.key == "body" then
+        bkey = bkey or body_key(d, body)
+        key = bkey
+      end
+      local fire
+      if f.rate == nil then
+        fire = true
+      elseif f.group then
+        groups = groups or {}
+        local g = groups[f.group]
+        if not g then
+          g = { x = draw(f.seed, "group:" .. f.group .. ":" .. key), from = 0 }
+          groups[f.group] = g
+        end
+        fire = g.x >= g.from and g.x < g.from + f.rate
+        g.from = g.from + f.rate
+      else
+        fire = draw(f.seed, f.id .. ":" .. key) < f.rate
+      end
       if fire then
         local fired = d:incr("f:" .. f.id .. ":fired", 1, 0)
         if f.count == nil or fired <= f.count then
-          return f, fired
+          return f, f.key == "body" and bkey or fired, bkey
         end
         d:incr("f:" .. f.id .. ":fired", -1)
       end
     end
   end
-  return nil
+  return nil, nil, bkey
 end
 
 --- For a "code" fault: does message `i` of this request get the code?
-function _M.hits_message(f, fired, i)
+-- @param key the second value `pick` returned
+function _M.hits_message(f, key, i)
   if f.message_rate == nil then return true end
-  return draw(f.seed, f.id .. ":" .. fired .. ":" .. i) < f.message_rate
+  return draw(f.seed, f.id .. ":" .. key .. ":" .. i) < f.message_rate
 end
 
 return _M

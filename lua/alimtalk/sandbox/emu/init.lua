@@ -68,7 +68,8 @@ end
 local function log_attempt(ctx, provider, status, resp, extra)
   state.log("a", { provider = provider, method = ctx.method, path = ctx.path, status = status,
     time = ctx.start, fault = ctx.fault and ctx.fault.kind or nil, ids = ctx.ids,
-    codes = ctx.codes, serials = ctx.serials, note = extra,
+    fault_id = ctx.fault and ctx.fault.id or nil,
+    codes = ctx.codes, serials = ctx.serials, note = extra, body = ctx.body_key,
     code = type(resp) == "table" and type(resp.code) == "string" and resp.code or nil,
     detail = type(resp) == "table" and type(resp.result) == "table" and resp.result.detail_code or nil,
     error = (status >= 400 and type(resp) == "table") and resp or nil })
@@ -85,8 +86,8 @@ local function process(provider)
     local status, resp, headers = handlers.admin.handle(ctx)
     return state.respond(status, resp, headers)
   end
-  local fault, fired = faults.pick(provider, ctx.method, ctx.path)
-  ctx.fault, ctx.fired = fault, fired
+  local fault, fired, body_key = faults.pick(provider, ctx.method, ctx.path, ctx.body)
+  ctx.fault, ctx.fired, ctx.body_key = fault, fired, body_key
   local kind = fault and fault.kind
   if kind then
     if kind == "reset_before" then
