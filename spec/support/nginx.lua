@@ -13,9 +13,20 @@ local fs = require "support.fs"
 
 local _M = {}
 
+local root
+local function is_root()
+  if root == nil then
+    local _, out = fs.capture("id -u")
+    root = out:match("^0%s") ~= nil
+  end
+  return root
+end
+
 --- The start of a config for a server in `dir`: the ndk and Lua modules, one worker, pid and
 -- error log in `dir`, and an open `http {` block with every temp path in `dir`. The caller
--- appends its http-level lines and servers and closes the block with "}".
+-- appends its http-level lines and servers and closes the block with "}". Started by root, the
+-- workers run as root too: as `nobody` (nginx's default) they could not read a checkout in a
+-- folder other users cannot enter (spec/clone_spec.lua); otherwise they run as this user.
 -- @tparam string dir the run folder
 -- @tparam[opt] table opts `worker_connections` (default 1024)
 function _M.head(dir, opts)
@@ -23,7 +34,7 @@ function _M.head(dir, opts)
   local head = ([[
 load_module /usr/lib/nginx/modules/ndk_http_module.so;
 load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
-user root;
+USER
 worker_processes 1;
 daemon on;
 pid DIR/nginx.pid;
@@ -35,7 +46,8 @@ http {
   fastcgi_temp_path DIR/fastcgi;
   uwsgi_temp_path DIR/uwsgi;
   scgi_temp_path DIR/scgi;
-]]):gsub("DIR", (dir:gsub("%%", "%%%%"))):gsub("CONNS", tostring(opts.worker_connections or 1024))
+]]):gsub("USER", is_root() and "user root;" or ""):gsub("CONNS", tostring(opts.worker_connections or 1024))
+    :gsub("DIR", (dir:gsub("%%", "%%%%")))
   return head
 end
 
