@@ -253,8 +253,8 @@ local function plain_err(e)
 end
 
 -- What the journal keeps of a result: ids, codes, attempts. Results never hold secrets.
-local DETAIL_KEYS = { "provider", "code", "detail_code", "provider_code", "message", "request_id", "message_id",
-                      "uid", "msg_key", "attempts", "class", "reason", "field", "key" }
+local DETAIL_KEYS = { "provider", "code", "detail_code", "provider_code", "message", "request_id",
+                      "message_id", "uid", "msg_key", "attempts", "class", "reason", "field", "key" }
 local function result_detail(r)
   local d = {}
   for _, k in ipairs(DETAIL_KEYS) do
