@@ -207,7 +207,10 @@ local function prepare(self, msg, field)
   end
   if self.validate then
     local ok, err = self.client:validate(m)
-    if not ok then return nil, err end
+    if not ok then
+      if field ~= "" and type(err) == "table" and err.field then err.field = field .. err.field end
+      return nil, err
+    end
   end
   local payload, jerr = cjson.encode(m)
   if not payload then
@@ -300,7 +303,7 @@ function methods:result(id)
   local res = h.result and cjson.decode(h.result)
   if type(res) == "table" then
     for _, f in ipairs({ "code", "message", "ids", "attempts", "reason", "duplicate", "resent",
-                         "quota", "routing" }) do
+                         "quota", "error" }) do
       r[f] = res[f]
     end
     r.provider = res.provider or r.provider

@@ -83,7 +83,9 @@ local function result_json(r, reason)
     status = r.status, provider = r.provider, code = r.code, message = r.message, ids = r.ids,
     attempts = r.attempts, duplicate = r.duplicate, resent = r.resent, quota = r.quota,
     retry_after = r.retry_after, reason = reason or r.reason,
-    error = type(e) == "table" and { code = e.code, field = e.field, message = e.message } or nil,
+    -- (the field without the worker's batch position, which says nothing to the caller)
+    error = type(e) == "table" and { code = e.code, message = e.message,
+      field = type(e.field) == "string" and e.field:gsub("^messages%[%d+%]%.", "") or e.field } or nil,
   }) or '{"status":"' .. tostring(r.status) .. '"}'
 end
 
