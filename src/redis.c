@@ -116,58 +116,67 @@ static redis_conn *conn_for_call(lua_State *L, int *nret) {
 
 /* ---- arguments ---------------------------------------------------------------------------- */
 
-/* The bytes of argument `idx` for a command: strings as they are, numbers formatted so that
- * Redis reads them back exactly (integers without a fraction or exponent, even past 2^31 on
- * LuaJIT; other numbers with 17 significant digits). A formatted number is pushed on the stack
- * to keep it alive until the command is appended. Anything else raises, naming `what`. */
-static const char *arg_bytes(lua_State *L, int idx, size_t *len, const char *what, int cmd, int arg) {
-    int t = lua_type(L, idx);
-    if (t == LUA_TSTRING) return lua_tolstring(L, idx, len);
-    if (t == LUA_TNUMBER) {
-        char buf[64];
-        int n;
-#if LUA_VERSION_NUM >= 503
-        if (lua_isinteger(L, idx)) {
-            n = snprintf(buf, sizeof buf, "%lld", (long long)lua_tointeger(L, idx));
-        } else
-#endif
-        {
-            lua_Number v = lua_tonumber(L, idx);
-            if (v == floor(v) && fabs(v) < 9007199254740992.0)
-                n = snprintf(buf, sizeof buf, "%.0f", (double)v);
-            else
-                n = snprintf(buf, sizeof buf, "%.17g", (double)v);
-        }
-        lua_pushlstring(L, buf, (size_t)n);
-        return lua_tolstring(L, -1, len);
-    }
-    if (cmd > 0)
-        luaL_error(L, "%s: command %d argument %d must be a string or a number, got %s", what, cmd,
-                   arg, luaL_typename(L, idx));
-    else
-        luaL_error(L, "%s: argument %d must be a string or a number, got %s", what, arg,
-                   luaL_typename(L, idx));
-    return NULL;
-}
+#define NUM_LEN 32   /* "%.17g" of a double, "%lld" of a 64-bit integer, with room to spare */
 
-/* Room for argc pointers and lengths: on the C stack when small, else a userdata pushed on the
- * Lua stack (collected, so nothing is held across a raise). */
+/* Room for argc pointers, lengths and formatted numbers: on the C stack when small, else a
+ * userdata pushed on the Lua stack (collected, so nothing is held across a raise). */
 typedef struct {
     const char *small_argv[SMALL_ARGC];
     size_t small_len[SMALL_ARGC];
+    char small_num[SMALL_ARGC][NUM_LEN];
     const char **argv;
     size_t *len;
+    char (*num)[NUM_LEN];
 } argv_buf;
 
 static void argv_reserve(lua_State *L, argv_buf *b, int argc) {
     if (argc <= SMALL_ARGC) {
         b->argv = b->small_argv;
         b->len = b->small_len;
+        b->num = b->small_num;
     } else {
-        char *block = lua_newuserdata(L, (size_t)argc * (sizeof(char *) + sizeof(size_t)));
-        b->len = (size_t *)block;
-        b->argv = (const char **)(block + (size_t)argc * sizeof(size_t));
+        size_t n = (size_t)argc;
+        char *block = lua_newuserdata(L, n * (NUM_LEN + sizeof(size_t) + sizeof(char *)));
+        b->num = (char (*)[NUM_LEN])block;
+        b->len = (size_t *)(block + n * NUM_LEN);
+        b->argv = (const char **)(block + n * (NUM_LEN + sizeof(size_t)));
     }
+}
+
+/* Argument i (0-based) of a command, the Lua value at `idx`, into b: strings as they are
+ * (the pointer stays valid while the string is on the stack), numbers formatted into b so that
+ * Redis reads them back exactly (integers without a fraction or exponent, even past 2^31 on
+ * LuaJIT; other numbers with 17 significant digits). Anything else raises. */
+static void arg_bytes(lua_State *L, int idx, argv_buf *b, int i, const char *what, int cmd) {
+    int t = lua_type(L, idx);
+    if (t == LUA_TSTRING) {
+        b->argv[i] = lua_tolstring(L, idx, &b->len[i]);
+        return;
+    }
+    if (t == LUA_TNUMBER) {
+        int n;
+#if LUA_VERSION_NUM >= 503
+        if (lua_isinteger(L, idx)) {
+            n = snprintf(b->num[i], NUM_LEN, "%lld", (long long)lua_tointeger(L, idx));
+        } else
+#endif
+        {
+            lua_Number v = lua_tonumber(L, idx);
+            if (v == floor(v) && fabs(v) <= 9007199254740992.0)
+                n = snprintf(b->num[i], NUM_LEN, "%.0f", (double)v);
+            else
+                n = snprintf(b->num[i], NUM_LEN, "%.17g", (double)v);
+        }
+        b->argv[i] = b->num[i];
+        b->len[i] = (size_t)n;
+        return;
+    }
+    if (cmd > 0)
+        luaL_error(L, "%s: command %d argument %d must be a string or a number, got %s", what, cmd,
+                   i + 1, luaL_typename(L, idx));
+    else
+        luaL_error(L, "%s: argument %d must be a string or a number, got %s", what, i + 1,
+                   luaL_typename(L, idx));
 }
 
 /* ---- replies ------------------------------------------------------------------------------ */
@@ -220,8 +229,7 @@ static int l_command(lua_State *L) {
     if (argc < 1) return luaL_error(L, "redis command: the command name is missing");
     if (!c) return nret;
     argv_reserve(L, &b, argc);
-    luaL_checkstack(L, argc + 4, "redis command: too many arguments");
-    for (i = 0; i < argc; i++) b.argv[i] = arg_bytes(L, i + 2, &b.len[i], "redis command", 0, i + 1);
+    for (i = 0; i < argc; i++) arg_bytes(L, i + 2, &b, i, "redis command", 0);
 
     c->busy = 1;
     pipe_block(&g);
@@ -280,16 +288,16 @@ static int l_pipeline(lua_State *L) {
     if (!c) return nret;
     if (n == 0) { lua_newtable(L); return 1; }
     argv_reserve(L, &b, maxargc);   /* stack: conn, list, [buffer] */
-    luaL_checkstack(L, 2 * maxargc + 6, "redis pipeline: too many arguments");
+    luaL_checkstack(L, maxargc + 6, "redis pipeline: a command has too many arguments");
 
     c->busy = 1;
     for (i = 1; i <= n; i++) {
         int top = lua_gettop(L), argc;
         lua_rawgeti(L, 2, i);
         argc = (int)lua_rawlen(L, -1);
-        for (j = 1; j <= argc; j++) {
+        for (j = 1; j <= argc; j++) {   /* each string stays on the stack until appended */
             lua_rawgeti(L, top + 1, j);
-            b.argv[j - 1] = arg_bytes(L, lua_gettop(L), &b.len[j - 1], "redis pipeline", i, j);
+            arg_bytes(L, lua_gettop(L), &b, j - 1, "redis pipeline", i);
         }
         if (redisAppendCommandArgv(c->ctx, argc, b.argv, b.len) != REDIS_OK)
             return push_ctx_failure(L, c, 0, "pipeline");

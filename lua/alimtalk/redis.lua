@@ -31,7 +31,8 @@ local errors = require "alimtalk.errors"
 local _M = {}
 
 --- The nil reply (a NULL light userdata: the same value as `ngx.null` and `cjson.null`).
-_M.null = require("alimtalk.core").redis_null
+local ngx = rawget(_G, "ngx")
+_M.null = ngx and ngx.null or require("alimtalk.core").redis_null
 
 --- The environment variable read for the password when neither the URL nor the options
 -- give one.
@@ -58,7 +59,7 @@ end
 
 local function redis_error(reason, message)
   local e = { code = "REDIS", reason = reason, message = message }
-  if reason == "redis" or reason == "auth" then e.redis_code = message:match("^(%u+)") end
+  if reason == "redis" or reason == "auth" then e.redis_code = message:match("^(%u[%u%d_]*)") end
   return errors.new(e)
 end
 _M.error = redis_error
@@ -193,7 +194,6 @@ local function settings(arg)
 end
 
 local function pick_backend(name)
-  local ngx = rawget(_G, "ngx")
   if name == nil then
     if ngx and type(ngx.get_phase) == "function" then
       local phase = ngx.get_phase()
@@ -262,7 +262,7 @@ function _M.connect(arg)
         raw:close(false)
         if c == "redis" then
           local e = redis_error("auth", "AUTH refused: " .. m)
-          e.redis_code, e.field = m:match("^(%u+)"), "password"
+          e.redis_code, e.field = m:match("^(%u[%u%d_]*)"), "password"
           return nil, e
         end
         return fail(m, c)
