@@ -118,7 +118,8 @@ describe("alimtalk.queue", function()
       ]])
       local cmds = {}
       for _ = 1, 4 do cmds[#cmds + 1] = lua .. " " .. prog .. " " .. r.url .. " " .. q.name .. " &" end
-      assert.is_true(os.execute("LUA_CPATH='" .. package.cpath .. "' LUA_PATH='" .. package.path .. "' sh -c '"
+      assert.is_true(os.execute("LUA_CPATH='" .. package.cpath .. "' LUA_PATH='" .. package.path
+        .. "' sh -c '"
         .. table.concat(cmds, " ") .. " wait'") ~= false)
       local c = q:counts()
       assert.equal(20, c.stream)
@@ -144,7 +145,8 @@ describe("alimtalk.queue", function()
       assert.equal("REDIS", err.code)
       assert.equal("auth", err.reason)
       assert.is_nil(tostring(err):find("wrong-one", 1, true))
-      local q = assert(queue.new{ redis = "redis://:right-one@127.0.0.1:" .. pr.port, name = "x", validate = false })
+      local q = assert(queue.new{ redis = "redis://:right-one@127.0.0.1:" .. pr.port, name = "x",
+        validate = false })
       assert(q:enqueue(msg(1)))
       pr:stop()
       local t, e2 = q:enqueue(msg(2))
@@ -230,7 +232,7 @@ describe("alimtalk.queue", function()
       return eid
     end
 
-    it("claims a dead worker's entries; one in doubt is resent under its serial where the provider dedupes", function()
+    it("claims a dead worker's entries; one in doubt is resent under its serial (dedupes)", function()
       local q, client, outbox = fresh("bizmessage")
       assert(q:enqueue(msg(1)))
       assert(q:enqueue(msg(2)))
@@ -275,7 +277,7 @@ describe("alimtalk.queue", function()
       assert(q:enqueue(msg(1)))
       -- a client whose request happens after another worker claimed the entry
       local wrapped = setmetatable({
-        send_batch = function(self, msgs, opts)
+        send_batch = function(_, msgs, opts)
           local c = raw()
           c:call("XCLAIM", q.keys.stream, scripts.GROUP, "thief", 0,
                  assert(q:result("m1")).entry)
@@ -296,7 +298,7 @@ describe("alimtalk.queue", function()
     local function with_hook(q, client, which, hook)
       local done = false
       q.client = setmetatable({
-        send_batch = function(self, msgs, opts)
+        send_batch = function(_, msgs, opts)
           local o = {}
           for k, v in pairs(opts) do o[k] = v end
           local orig = opts[which]
@@ -350,7 +352,7 @@ describe("alimtalk.queue", function()
       for i = 1, 400 do list[i] = msg(i) end
       assert(q:enqueue_many(list))
       local batches = 0
-      q.client = setmetatable({ send_batch = function(self, msgs, opts)
+      q.client = setmetatable({ send_batch = function(_, msgs, opts)
         batches = batches + 1
         if batches == 2 then r:restart() end
         return client.send_batch(client, msgs, opts)
@@ -401,7 +403,7 @@ describe("alimtalk.queue", function()
       local q, client, outbox = fresh("bizmessage")
       assert(q:enqueue(msg(1)))
       local calls = 0
-      q.client = setmetatable({ send_batch = function(self, msgs, opts)
+      q.client = setmetatable({ send_batch = function(_, msgs, opts)
         calls = calls + 1
         if calls == 1 then
           local out = {}

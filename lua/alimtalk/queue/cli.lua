@@ -250,7 +250,9 @@ function _M.bulk(args)
   end
   local input_path, id = arg2, opts.campaign
   if not input_path then return common.usage_error("bulk", "bulk run needs an INPUT file") end
-  if not id or not id:find("^[%w_.%-]+$") then return common.usage_error("bulk", "bulk run needs --campaign ID") end
+  if not id or not id:find("^[%w_.%-]+$") then
+    return common.usage_error("bulk", "bulk run needs --campaign ID (letters, digits, '_', '.', '-')")
+  end
   if opts.templates then cfg.templates = opts.templates end
   local client, ce = common.client(cfg)
   if not client then return common.usage_error("bulk", ce) end
@@ -273,12 +275,16 @@ function _M.bulk(args)
     for i, t in ipairs(res) do
       if t.error then
         counts.invalid = counts.invalid + 1
+        -- the row names the message here, not its place in this pipeline
+        local e = t.error
+        if type(e.field) == "string" then e.field = e.field:gsub("^messages%[%d+%]%.", "") end
         common.err("alimtalk bulk: row ", batch_rows[i], ": invalid: ", tostring(t.error), "\n")
       elseif t.duplicate then counts.already = counts.already + 1
       else counts.queued = counts.queued + 1 end
     end
     -- the loading record: a rerun after a kill sees how far it got (entries dedupe by serial)
-    local ok, herr = q:call("HSET", ck, "rows", counts.rows, "queued", counts.queued, "already", counts.already,
+    local ok, herr = q:call("HSET", ck, "rows", counts.rows, "queued", counts.queued,
+      "already", counts.already,
                             "invalid", counts.invalid, "done", "0")
     if ok == nil then failure = herr return false end
     batch, batch_rows = {}, {}
@@ -298,7 +304,8 @@ function _M.bulk(args)
   if not failure then flush() end
   reader:close()
   if not failure then
-    local ok, herr = q:call("HSET", ck, "rows", counts.rows, "queued", counts.queued, "already", counts.already,
+    local ok, herr = q:call("HSET", ck, "rows", counts.rows, "queued", counts.queued,
+      "already", counts.already,
                             "invalid", counts.invalid, "done", "1")
     if ok == nil then failure = herr end
   end
@@ -312,9 +319,11 @@ function _M.bulk(args)
     counts.campaign, counts.queue = id, opts.queue
     common.print_json(counts)
   else
-    common.out(string.format("campaign %s loaded into queue %s: %d rows, %d queued, %d already queued, %d invalid\n",
+    common.out(string.format("campaign %s loaded into queue %s: %d rows, %d queued, %d already queued, "
+      .. "%d invalid\n",
                              id, opts.queue, counts.rows, counts.queued, counts.already, counts.invalid))
-    common.out("  workers send it: 'alimtalk worker --queue " .. opts.queue .. "'; counts: 'alimtalk bulk status "
+    common.out("  workers send it: 'alimtalk worker --queue " .. opts.queue
+      .. "'; counts: 'alimtalk bulk status "
                .. id .. " --queue " .. opts.queue .. "'\n")
   end
   return counts.invalid > 0 and common.EXIT.failed or common.EXIT.ok

@@ -260,7 +260,8 @@ function methods:enqueue_many(msgs)
     local m, payload = prepare(self, msg, "messages[" .. i .. "].")
     if not m then out[i] = { error = payload }
     else
-      cmds[#cmds + 1] = self:script_cmd("enqueue", { k.stream, k.msg(m.id), k.counts }, { m.id, payload, now })
+      cmds[#cmds + 1] = self:script_cmd("enqueue", { k.stream, k.msg(m.id), k.counts }, { m.id, payload,
+        now })
       at[#cmds] = { i, m.id }
     end
   end
@@ -356,7 +357,8 @@ function methods:dead_letters(count)
   local out = {}
   for _, e in ipairs(res) do
     local f = hash_to_table(e[2]) or {}
-    out[#out + 1] = { id = e[1], entry = f.entry, reason = f.reason, fields = cjson.decode(f.fields or "null") }
+    out[#out + 1] = { id = e[1], entry = f.entry, reason = f.reason,
+      fields = cjson.decode(f.fields or "null") }
   end
   return out
 end
@@ -390,7 +392,8 @@ end
 function methods:record_event(ev, id)
   assert(type(ev) == "table", "queue:record_event: the event must be a table")
   if ev.kind ~= nil and ev.kind ~= "delivery" then
-    return nil, errors.new{ code = "BAD_OPTION", field = "kind", message = "only delivery events are recorded" }
+    return nil, errors.new{ code = "BAD_OPTION", field = "kind",
+      message = "only delivery events are recorded" }
   end
   id = id or find_id(self, ev)
   if not id then

@@ -227,7 +227,7 @@ local function pause(w, seconds, why)
 end
 
 -- The final result of a message, with its reason, or nil when it goes back to the queue.
-local function final_of(w, it, r)
+local function final_of(it, r)
   if type(r) ~= "table" or r.status == nil then
     r = { status = "uncertain", code = "NO_RESULT", message = "the client gave no result" }
   end
@@ -277,7 +277,7 @@ local function send(w, list)
       local r = x.result
       if r.status == "accepted" or r.status == "rejected" or r.status == "uncertain" then
         local it = list[x.index]
-        local f, reason = final_of(w, it, r)
+        local f, reason = final_of(it, r)
         rows[#rows + 1] = row(it, f, reason)
         stored[x.index] = true
       end
@@ -308,10 +308,11 @@ local function send(w, list)
         requeue[#requeue + 1] = it
         local secs = r.quota and o.quota_pause or r.retry_after
         if not paused or secs > paused[1] then
-          paused = { secs, (r.quota and "quota " or "retry-after ") .. tostring(r.code) .. " at " .. tostring(r.provider) }
+          paused = { secs, (r.quota and "quota " or "retry-after ") .. tostring(r.code) .. " at "
+            .. tostring(r.provider) }
         end
       else
-        local f, reason = final_of(w, it, r)
+        local f, reason = final_of(it, r)
         rows[#rows + 1] = row(it, f, reason)
       end
     end
@@ -377,7 +378,8 @@ local function process(w, entries)
       local h = res[i] or {}
       local state, entry, prov = h[1], h[2], h[3]
       if type(state) ~= "string" then
-        local ok, derr = dead(w, it.eid, "no record of message " .. it.id .. ": not queued by queue:enqueue", it.fields)
+        local ok, derr = dead(w, it.eid, "no record of message " .. it.id
+          .. ": not queued by queue:enqueue", it.fields)
         if not ok then return nil, derr end
       elseif entry ~= it.eid then
         local ok, derr = dead(w, it.eid, "a second entry for message " .. it.id .. " (queued as "
@@ -393,7 +395,8 @@ local function process(w, entries)
           w.stats.in_doubt = w.stats.in_doubt + 1
         else
           local r, reason = in_doubt_result(it, { code = "IN_DOUBT", message = "may have been sent" },
-            tostring(it.provider) .. " does not drop duplicate serials (or it was routed): reconcile by query")
+            tostring(it.provider)
+              .. " does not drop duplicate serials (or it was routed): reconcile by query")
           rows[#rows + 1] = row(it, r, reason)
         end
       else
@@ -408,7 +411,8 @@ local function process(w, entries)
     end
   end
   if #acks > 0 then
-    local res, err = q:call("XACK", k.stream, GROUP, table.unpack and table.unpack(acks) or unpack(acks)) -- luacheck: ignore 143
+    local res, err = q:call("XACK", k.stream, GROUP,
+      table.unpack and table.unpack(acks) or unpack(acks)) -- luacheck: ignore 143
     if res == nil then return nil, err end
   end
   return true
