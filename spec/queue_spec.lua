@@ -222,10 +222,11 @@ describe("alimtalk.queue", function()
 
     -- A worker that died mid-request: its entry is pending in its name and marked going.
     local function die_while_sending(q, id)
+      assert(q:prepare())   -- the consumer group (the first worker makes it)
       local c = raw()
       local res = c:call("XREADGROUP", "GROUP", scripts.GROUP, "dead-worker", "COUNT", 1,
                          "STREAMS", q.keys.stream, ">")
-      local eid = res[1][2][1][1]
+      local eid = assert(res, "no group")[1][2][1][1]
       assert(c:eval(scripts.going, { q.keys.stream, q.keys.msg(id) },
                     { scripts.GROUP, "dead-worker", "sandbox", 1, eid }))
       c:close()

@@ -98,7 +98,7 @@ end
 
 -- A script call as a pipeline command (EVALSHA by the digest `connect` loaded).
 function methods:script_cmd(name, keys, args)
-  local cmd = { "EVALSHA", self.shas[name], #keys }
+  local cmd = { "EVALSHA", self.shas and self.shas[name] or "", #keys }
   for _, k in ipairs(keys) do cmd[#cmd + 1] = k end
   for _, a in ipairs(args) do cmd[#cmd + 1] = a end
   return cmd
@@ -106,12 +106,13 @@ end
 
 --- Load every script into Redis (SCRIPT LOAD) so pipelines can name them by digest.
 function methods:load_scripts()
-  self.shas = self.shas or {}
+  local shas = {}
   for _, name in ipairs(scripts.NAMES) do
     local sha, err = self:call("SCRIPT", "LOAD", scripts[name])
     if not sha then return nil, err end
-    self.shas[name] = sha
+    shas[name] = sha
   end
+  self.shas = shas
   return true
 end
 
@@ -136,21 +137,24 @@ function methods:ensure_group()
   return true
 end
 
---- (Re)connect to Redis and prepare the queue (scripts, consumer group).
+--- (Re)connect to Redis. Scripts are loaded on first use; the consumer group is made by
+-- `prepare` (the workers), so an enqueue costs one round trip, even on a fresh connection.
 -- @treturn boolean true, or nil and a `REDIS` error
 function methods:connect()
   if self.conn and self.conn.close then pcall(self.conn.close, self.conn) end
-  self.conn = nil
+  self.conn, self.shas = nil, nil
   local conn, err = self.connector()
   if not conn then return nil, _M.redis_error("cannot connect to Redis", err) end
   self.conn = conn
+  return true
+end
+
+--- Load the scripts and make the consumer group (workers do this on every (re)connect).
+-- @treturn boolean true, or nil and a `REDIS` error
+function methods:prepare()
   local ok, e = self:load_scripts()
   if ok then ok, e = self:ensure_group() end
-  if not ok then
-    pcall(conn.close, conn)
-    self.conn = nil
-    return nil, _M.redis_error("Redis refused the queue's setup", e)
-  end
+  if not ok then return nil, _M.redis_error("Redis refused the queue's setup", e) end
   return true
 end
 
@@ -266,6 +270,11 @@ function methods:enqueue_many(msgs)
     end
   end
   if #cmds > 0 then
+    if not self.shas then
+      local ok, lerr = self:load_scripts()
+      if not ok then return nil, _M.redis_error("not queued", lerr) end
+      for _, cmd in ipairs(cmds) do cmd[2] = self.shas.enqueue end
+    end
     local res, err = self:script_pipeline(cmds)
     if not res then return nil, _M.redis_error("not queued", err) end
     for j, r in ipairs(res) do
@@ -323,10 +332,17 @@ end
 --   `lag` not read yet), or nil and a `REDIS` error
 function methods:counts()
   local k = self.keys
-  local res, err = self:pipeline({ { "HGETALL", k.counts }, { "XLEN", k.stream },
+  local conn = self.conn
+  if not conn then return nil, _M.redis_error("cannot read the counts", "not connected") end
+  -- (XPENDING and XINFO answer an error before the first enqueue or worker: no stream yet)
+  local ok, res, err = pcall(conn.pipeline, conn, { { "HGETALL", k.counts }, { "XLEN", k.stream },
                                    { "XPENDING", k.stream, scripts.GROUP }, { "XLEN", k.dead },
                                    { "XINFO", "GROUPS", k.stream } })
+  if not ok then err, res = res, nil end
   if not res then return nil, _M.redis_error("cannot read the counts", err) end
+  if type(res[1]) == "table" and res[1].err then
+    return nil, _M.redis_error("cannot read the counts", res[1].err)
+  end
   local c = {}
   for f, v in pairs(hash_to_table(res[1]) or {}) do c[f] = tonumber(v) end
   for _, f in ipairs({ "queued", "accepted", "rejected", "uncertain", "not_sent", "dead",

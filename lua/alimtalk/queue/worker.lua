@@ -433,6 +433,7 @@ local function reconnect(w)
   local t0 = clock()
   while not stopping(w) do
     local ok, err = w.q:connect()
+    if ok then ok, err = w.q:prepare() end
     if ok and #w.unsaved > 0 then
       local rows = w.unsaved
       w.unsaved = {}
@@ -494,6 +495,11 @@ function _M.run(q, opts)
               sleep = o.sleep or retry.sleep,
               stats = { done = 0, batches = 0, claimed = 0, dead = 0, in_doubt = 0, requeued = 0,
                         reconnects = 0, accepted = 0, rejected = 0, uncertain = 0, not_sent = 0 } }
+  local pok, perr = q:prepare()
+  if not pok then
+    log(w, "cannot set up the queue: ", short(perr))
+    q:close()
+  end
   local idle_since = clock()
   while not stopping(w) do
     if not q.conn or #w.unsaved > 0 then
@@ -501,9 +507,9 @@ function _M.run(q, opts)
       if not ok then return nil, queue_mod.redis_error("worker gave up", err) end
       if stopping(w) then break end
     end
-    local ttl, perr = q:call("PTTL", q.account_keys.pause)
-    if ttl == nil and perr ~= nil then
-      log(w, "lost Redis: ", short(perr))
+    local ttl, terr = q:call("PTTL", q.account_keys.pause)
+    if ttl == nil and terr ~= nil then
+      log(w, "lost Redis: ", short(terr))
       q:close()
     elseif tonumber(ttl) and tonumber(ttl) > 0 then
       w.sleep(math.min(tonumber(ttl) / 1000, 1))
