@@ -324,9 +324,10 @@ function methods:ping()
   return true
 end
 
--- Script digests by source, per process: Redis caches scripts server-wide, so a digest loaded
--- once stays valid until the server restarts or SCRIPT FLUSH (then EVAL reloads it).
-local digests = setmetatable({}, { __mode = "k" })
+-- Script digests by source, per process (a digest depends on the source alone): Redis caches
+-- scripts server-wide, so one loaded stays until the server restarts or SCRIPT FLUSH, and
+-- `eval` then reloads it through EVAL. Grows with the number of distinct scripts.
+local digests = {}
 
 --- The SHA1 digest of a script, loading it into the server's script cache (once per process).
 -- For pipelines of `{ "EVALSHA", digest, numkeys, ... }`.
