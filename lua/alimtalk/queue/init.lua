@@ -251,35 +251,44 @@ function methods:enqueue(msg)
   return ticket(self, m.id, res)
 end
 
---- Queue many messages in one pipelined round trip per call.
+--- Queue many messages in one round trip (one script call per 250 messages, pipelined).
 -- @tparam table msgs list of messages
 -- @treturn table one entry per message, in order: a ticket, or `{ error = err }` (invalid,
---   not queued); or nil and a `REDIS` error when the pipeline failed (then none of the
---   messages is known to be queued: enqueueing them again is safe, ids dedupe)
+--   not queued); or nil and a `REDIS` error when the call failed (then none of the messages
+--   is known to be queued: enqueueing them again is safe, ids dedupe)
 function methods:enqueue_many(msgs)
   local out, cmds, at = {}, {}, {}
   local k = self.keys
   local now = now_ms()
+  if not self.shas then
+    local ok, lerr = self:load_scripts()
+    if not ok then return nil, _M.redis_error("not queued", lerr) end
+  end
+  local keys, args, list
   for i, msg in ipairs(msgs) do
     local m, payload = prepare(self, msg, "messages[" .. i .. "].")
     if not m then out[i] = { error = payload }
     else
-      cmds[#cmds + 1] = self:script_cmd("enqueue", { k.stream, k.msg(m.id), k.counts }, { m.id, payload,
-        now })
-      at[#cmds] = { i, m.id }
+      if not keys or #list >= 250 then
+        keys, args, list = { k.stream, k.counts }, { now }, {}
+        cmds[#cmds + 1] = { keys = keys, args = args }
+        at[#cmds] = list
+      end
+      keys[#keys + 1] = k.msg(m.id)
+      args[#args + 1] = m.id
+      args[#args + 1] = payload
+      list[#list + 1] = { i, m.id }
     end
   end
   if #cmds > 0 then
-    if not self.shas then
-      local ok, lerr = self:load_scripts()
-      if not ok then return nil, _M.redis_error("not queued", lerr) end
-      for _, cmd in ipairs(cmds) do cmd[2] = self.shas.enqueue end
-    end
+    for j, c in ipairs(cmds) do cmds[j] = self:script_cmd("enqueue_many", c.keys, c.args) end
     local res, err = self:script_pipeline(cmds)
     if not res then return nil, _M.redis_error("not queued", err) end
     for j, r in ipairs(res) do
-      local i, id = at[j][1], at[j][2]
-      out[i] = ticket(self, id, r)
+      -- script_cmd took the digest loaded above; a restart in between reloads (script_pipeline)
+      for n, x in ipairs(at[j]) do
+        out[x[1]] = ticket(self, x[2], { r[3 * n - 2], r[3 * n - 1], r[3 * n] })
+      end
     end
   end
   return out

@@ -48,6 +48,31 @@ redis.call('HINCRBY', KEYS[3], 'queued', 1)
 return { 1, eid, 'queued' }
 ]]
 
+-- Enqueue many messages in one call (each once per id), for pipelined loading.
+-- KEYS: stream, counts, message hashes... ARGV: now (ms), then id and JSON per message.
+-- Returns { new (1|0), entry id, state } per message, flattened.
+_M.enqueue_many = [[
+local out, added = {}, 0
+for i = 3, #KEYS do
+  local id, payload = ARGV[2 * (i - 3) + 2], ARGV[2 * (i - 3) + 3]
+  local e = redis.call('HGET', KEYS[i], 'entry')
+  if e then
+    out[#out + 1] = 0
+    out[#out + 1] = e
+    out[#out + 1] = redis.call('HGET', KEYS[i], 'state') or ''
+  else
+    local eid = redis.call('XADD', KEYS[1], '*', 'id', id, 'msg', payload)
+    redis.call('HSET', KEYS[i], 'state', 'queued', 'entry', eid, 'queued_at', ARGV[1])
+    added = added + 1
+    out[#out + 1] = 1
+    out[#out + 1] = eid
+    out[#out + 1] = 'queued'
+  end
+end
+if added > 0 then redis.call('HINCRBY', KEYS[2], 'queued', added) end
+return out
+]]
+
 -- Mark a request's messages as going, only if this consumer still owns every entry (another
 -- worker may have claimed them meanwhile: then nothing is marked, and nothing may be sent).
 -- KEYS: stream, message hashes... ARGV: group, consumer, provider, now (ms), entry ids...
@@ -147,6 +172,6 @@ redis.call('XADD', KEYS[3], '*', 'id', ARGV[1], 'status', ARGV[2], 'event', 'del
 return 1
 ]]
 
-_M.NAMES = { "enqueue", "going", "store", "dead", "reserve", "pause", "event" }
+_M.NAMES = { "enqueue", "enqueue_many", "going", "store", "dead", "reserve", "pause", "event" }
 
 return _M
