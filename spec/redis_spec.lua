@@ -289,6 +289,8 @@ describe("alimtalk.redis", function()
           out.timeout = te and te.reason
           out.connected_after = conn:connected()
         end
+        if ngx.var.arg_multi then out.multi = conn:call("MULTI") end
+        if ngx.var.arg_select then out.select = conn:call("SELECT", 1) end
         conn:close()
         local _, ae = redis.connect("redis://:wrong-ngx-pw@127.0.0.1:RPORT")
         out.auth = ae and ae.reason
@@ -337,6 +339,17 @@ describe("alimtalk.redis", function()
       out = get("/t")
       assert.is_true(out.reused)
       assert.equal("v\0w", out.get)
+    end)
+
+    it("does not pool a connection left in a transaction or switched to another database", function()
+      for _, q in ipairs({ "multi", "select" }) do
+        local out = get("/t?" .. q .. "=1")
+        assert.equal("OK", out[q])
+        out = get("/t")
+        assert.is_false(out.reused, q)
+        assert.equal("v\0w", out.get)
+      end
+      assert.is_true(get("/t").reused)
     end)
 
     it("times out a command and closes the connection rather than pooling it", function()

@@ -279,12 +279,25 @@ function _M.connect(arg)
   return conn
 end
 
-local function check_name(name)
+-- Commands after which a connection must not go back to nginx's pool, where the next user
+-- expects the state `connect` set up: true = for good, "open"/"close" = a transaction or a
+-- WATCH begun or ended.
+local STATEFUL = { SELECT = true, AUTH = true, HELLO = true, CLIENT = true, READONLY = true,
+                   READWRITE = true, MULTI = "open", WATCH = "open", EXEC = "close",
+                   DISCARD = "close", UNWATCH = "close" }
+
+-- Check a command name (misuse raises) and note what it does to the connection's state.
+local function check_name(self, name)
   if type(name) ~= "string" then error("alimtalk.redis: the command name must be a string", 3) end
-  if REFUSED[name:upper()] then
-    error("alimtalk.redis: " .. name:upper() .. " is not supported: the connection is for requests "
+  local up = name:upper()
+  if REFUSED[up] then
+    error("alimtalk.redis: " .. up .. " is not supported: the connection is for requests "
       .. "and replies (pub/sub and MONITOR need a connection of their own)", 3)
   end
+  local st = STATEFUL[up]
+  if st == true then self.no_pool = true
+  elseif st == "open" then self.in_txn = true
+  elseif st == "close" then self.in_txn = false end
 end
 
 --- Run one command.
@@ -293,7 +306,7 @@ end
 --   fraction; other values with 17 significant digits); anything else raises
 -- @return the reply (see the module), or nil and an error (`reason` "redis" for an error reply)
 function methods:call(name, ...)
-  check_name(name)
+  check_name(self, name)
   local r, msg, code = self.raw:command(name, ...)
   if r == nil then return fail(msg, code) end
   return r
@@ -308,7 +321,7 @@ function methods:pipeline(list)
   if type(list) ~= "table" then error("alimtalk.redis: pipeline expects a list of commands", 2) end
   for i = 1, #list do
     local cmd = list[i]
-    if type(cmd) == "table" then check_name(cmd[1]) end
+    if type(cmd) == "table" then check_name(self, cmd[1]) end
   end
   local r, msg, code = self.raw:pipeline(list)
   if r == nil then return fail(msg, code) end
@@ -379,10 +392,11 @@ function methods:connected()
   return self.raw:connected()
 end
 
---- Close the connection; inside nginx a healthy one goes back to the keepalive pool.
--- Safe to call twice.
+--- Close the connection; inside nginx a healthy one goes back to the keepalive pool (not one
+-- whose state a command changed: SELECT, AUTH, HELLO, CLIENT, READONLY, or a MULTI or WATCH
+-- not ended by EXEC, DISCARD or UNWATCH). Safe to call twice.
 function methods:close()
-  self.raw:close(true)
+  self.raw:close(not self.no_pool and not self.in_txn)
 end
 mt.__close = methods.close
 
