@@ -19,13 +19,15 @@ HDRS      := $(wildcard src/*.h)
 CORE54    := $(BUILD)/lua5.4/alimtalk/core.so
 COREJIT   := $(BUILD)/luajit/alimtalk/core.so
 EMBED     := $(BUILD)/embed/alimtalk-embed
-LIBS      := -lcurl -lcrypto
+LIBS      := -lcurl -lcrypto -lhiredis
 
 # Packages needed to build and run the library (make demo) and to test it (make test).
 DEPS_RUN  := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev lua-cjson \
-             libcurl4-openssl-dev libssl-dev openssl ca-certificates lua-penlight lua-lpeg tzdata
+             libcurl4-openssl-dev libssl-dev openssl ca-certificates lua-penlight lua-lpeg tzdata \
+             libhiredis-dev
 DEPS_TEST := $(DEPS_RUN) lua-busted lua-check nginx libnginx-mod-http-lua lua-resty-core \
-             lua-resty-lrucache lua-luaossl valgrind wrk luarocks util-linux iproute2
+             lua-resty-lrucache lua-luaossl valgrind wrk luarocks util-linux iproute2 \
+             redis-server redis-tools lua-nginx-redis
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 

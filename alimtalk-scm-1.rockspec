@@ -11,15 +11,16 @@ external_dependencies = {
   -- Debian keeps curl.h under a multiarch folder luarocks does not search: find the library.
   CURL = { library = "curl" },
   OPENSSL = { header = "openssl/evp.h" },
+  HIREDIS = { header = "hiredis/hiredis.h" },
 }
 build = {
   type = "builtin",
   modules = {
     ["alimtalk.core"] = {
-      sources = { "src/core.c", "src/sign.c", "src/http.c", "src/limits.c" },
-      libraries = { "curl", "crypto" },
-      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+      sources = { "src/core.c", "src/sign.c", "src/http.c", "src/limits.c", "src/redis.c" },
+      libraries = { "curl", "crypto", "hiredis" },
+      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(HIREDIS_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(HIREDIS_LIBDIR)" },
     },
     -- BEGIN lua modules (tools/gen-rockspec)
     ["alimtalk.async"] = "lua/alimtalk/async.lua",
@@ -40,6 +41,7 @@ build = {
     ["alimtalk.cli.templates"] = "lua/alimtalk/cli/templates.lua",
     ["alimtalk.cli.validate"] = "lua/alimtalk/cli/validate.lua",
     ["alimtalk.cli.webhook"] = "lua/alimtalk/cli/webhook.lua",
+    ["alimtalk.cli.worker"] = "lua/alimtalk/cli/worker.lua",
     ["alimtalk.client"] = "lua/alimtalk/client.lua",
     ["alimtalk.codes"] = "lua/alimtalk/codes.lua",
     ["alimtalk.config"] = "lua/alimtalk/config.lua",
@@ -58,6 +60,13 @@ build = {
     ["alimtalk.providers.sandbox"] = "lua/alimtalk/providers/sandbox.lua",
     ["alimtalk.providers.sens"] = "lua/alimtalk/providers/sens.lua",
     ["alimtalk.providers.sinch"] = "lua/alimtalk/providers/sinch.lua",
+    ["alimtalk.queue.cli"] = "lua/alimtalk/queue/cli.lua",
+    ["alimtalk.queue"] = "lua/alimtalk/queue/init.lua",
+    ["alimtalk.queue.scripts"] = "lua/alimtalk/queue/scripts.lua",
+    ["alimtalk.queue.worker"] = "lua/alimtalk/queue/worker.lua",
+    ["alimtalk.redis"] = "lua/alimtalk/redis.lua",
+    ["alimtalk.redis.hiredis"] = "lua/alimtalk/redis/hiredis.lua",
+    ["alimtalk.redis.resty"] = "lua/alimtalk/redis/resty.lua",
     ["alimtalk.registry"] = "lua/alimtalk/registry.lua",
     ["alimtalk.retry"] = "lua/alimtalk/retry.lua",
     ["alimtalk.router"] = "lua/alimtalk/router.lua",

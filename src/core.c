@@ -1,4 +1,4 @@
-/* luaopen_alimtalk_core: one module table holding the signing, HTTP and measurement parts,
+/* luaopen_alimtalk_core: one module table holding the signing, HTTP, Redis and measurement parts,
  * plus the clock and sleep that plain Lua lacks. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -90,6 +90,7 @@ AT_EXPORT int luaopen_alimtalk_core(lua_State *L) {
     at_limits_open(L);
     at_sign_open(L);
     at_http_open(L);
+    at_redis_open(L);
     lua_pushliteral(L, ALIMTALK_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

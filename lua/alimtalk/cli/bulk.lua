@@ -52,6 +52,11 @@ rejected.jsonl, uncertain.jsonl, not_sent.jsonl, summary.json.
   --json               print the summary as JSON
   -h, --help           this help
 
+With --queue NAME (and --redis URL): 'bulk run' loads the rows into that send queue
+in Redis instead (flat memory; run it again after a kill: rows already queued are not
+queued twice) and workers on any host send them ('alimtalk worker'); 'bulk status [ID]
+--queue NAME' shows the queue's counts from Redis (docs/scale-out.md).
+
 Exit status: 0 every row accepted, 1 some rejected, invalid or not sent (or the campaign
 stopped), 2 bad arguments or configuration (also a campaign stopped by a configuration
 failure: its rows stay untried for a resume), 3 some uncertain (reconcile with
@@ -133,6 +138,8 @@ end
 
 --- Run `alimtalk bulk`.
 function _M.main(args)
+  local queue_cli = require("alimtalk.queue.cli")
+  if queue_cli.wanted(args) then return queue_cli.bulk(args) end
   local opts, cfg = common.start("bulk", spec, _M.help, args, true)
   if not opts then return cfg end
   if opts.fsync and opts.no_fsync then

@@ -12,6 +12,7 @@ _M.commands = {
   { "validate", "check messages against a provider's rules without sending" },
   { "templates", "list templates, or fetch them from a provider" },
   { "status", "query delivery results by id" },
+  { "worker", "drain a send queue in Redis (alimtalk.queue)" },
   { "sandbox", "start, stop or inspect the local sandbox server" },
   { "webhook", "verify a captured webhook payload" },
 }

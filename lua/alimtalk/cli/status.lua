@@ -6,6 +6,7 @@ local _M = {}
 
 _M.help = [[
 usage: alimtalk status ID... [--request] [options]
+       alimtalk status --queue NAME [ID...] [--redis URL]
 
 Ask the provider what became of messages: each ID is a message id (SENS messageId, the
 sandbox's message id, BizMessage uid), or with --request a send request id (SENS
@@ -17,6 +18,9 @@ delivered, failed or pending, with the provider's code.
   -c, --config FILE    configuration (default $ALIMTALK_CONFIG or ./alimtalk.json)
   --json               one JSON object per event
   -h, --help           this help
+
+With --queue NAME (and --redis URL), the outcomes a send queue stored (docs/scale-out.md):
+each ID's state, provider and delivery, or without IDs the queue's counts.
 
 Providers: sens, bizmessage (uid) and the sandbox answer by message id, sens also by request
 id; API PLEX and Sinch report results by webhook only ('alimtalk webhook verify').
@@ -51,6 +55,8 @@ end
 
 --- Run `alimtalk status`.
 function _M.main(args)
+  local queue_cli = require("alimtalk.queue.cli")
+  if queue_cli.wanted(args) then return queue_cli.status(args) end
   local opts, cfg = common.start("status", spec, _M.help, args, true)
   if not opts then return cfg end
   local client, ce = common.client(cfg)

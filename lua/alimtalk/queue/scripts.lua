@@ -1,0 +1,177 @@
+--- The queue's Redis keys and the Lua scripts that change them atomically.
+--
+-- Every key of a queue carries the hash tag `{NAME}`, so on Redis Cluster one queue lives in
+-- one slot and each script below touches one slot only (docs/scale-out.md):
+--
+--     alimtalk:{NAME}:stream    work stream (fields `id`, `msg` = the message as JSON)
+--     alimtalk:{NAME}:m:ID      one hash per message: state, entry, provider, result, delivery
+--     alimtalk:{NAME}:counts    hash of counters (queued, accepted, ..., dead, delivered, failed)
+--     alimtalk:{NAME}:results   results stream (id, status, entry) in the order outcomes landed
+--     alimtalk:{NAME}:dead      dead-letter stream (entry, reason, the raw fields)
+--     alimtalk:{NAME}:refs      provider id (SENS messageId, BizMessage uid, ...) -> message id
+--     alimtalk:{ACCOUNT}:bucket token bucket of a provider account (shared by every queue)
+--     alimtalk:{ACCOUNT}:pause  set while the account is paused (quota, Retry-After)
+--
+-- A message's `state` is `queued`, `going` (its request may be on the wire), or final:
+-- `accepted`, `rejected`, `uncertain`, `not_sent`.
+-- @module alimtalk.queue.scripts
+local _M = {}
+
+_M.GROUP = "workers"
+_M.FINAL = { accepted = true, rejected = true, uncertain = true, not_sent = true }
+
+--- The keys of queue `name`.
+-- @tparam string name queue name
+-- @treturn table `stream`, `counts`, `results`, `dead`, `refs` and `msg(id)`
+function _M.keys(name)
+  local p = "alimtalk:{" .. name .. "}:"
+  return { prefix = p, stream = p .. "stream", counts = p .. "counts", results = p .. "results",
+           dead = p .. "dead", refs = p .. "refs",
+           msg = function(id) return p .. "m:" .. id end }
+end
+
+--- The keys of a provider account (rate bucket and pause flag).
+function _M.account_keys(account)
+  local p = "alimtalk:{" .. account .. "}:"
+  return { bucket = p .. "bucket", pause = p .. "pause" }
+end
+
+-- Enqueue one message, once per id.
+-- KEYS: stream, message hash, counts. ARGV: id, message JSON, now (ms).
+-- Returns { 1 (new) | 0 (already queued), entry id, state }.
+_M.enqueue = [[
+local e = redis.call('HGET', KEYS[2], 'entry')
+if e then return { 0, e, redis.call('HGET', KEYS[2], 'state') or '' } end
+local eid = redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'msg', ARGV[2])
+redis.call('HSET', KEYS[2], 'state', 'queued', 'entry', eid, 'queued_at', ARGV[3])
+redis.call('HINCRBY', KEYS[3], 'queued', 1)
+return { 1, eid, 'queued' }
+]]
+
+-- Enqueue many messages in one call (each once per id), for pipelined loading.
+-- KEYS: stream, counts, message hashes... ARGV: now (ms), then id and JSON per message.
+-- Returns { new (1|0), entry id, state } per message, flattened.
+_M.enqueue_many = [[
+local out, added = {}, 0
+for i = 3, #KEYS do
+  local id, payload = ARGV[2 * (i - 3) + 2], ARGV[2 * (i - 3) + 3]
+  local e = redis.call('HGET', KEYS[i], 'entry')
+  if e then
+    out[#out + 1] = 0
+    out[#out + 1] = e
+    out[#out + 1] = redis.call('HGET', KEYS[i], 'state') or ''
+  else
+    local eid = redis.call('XADD', KEYS[1], '*', 'id', id, 'msg', payload)
+    redis.call('HSET', KEYS[i], 'state', 'queued', 'entry', eid, 'queued_at', ARGV[1])
+    added = added + 1
+    out[#out + 1] = 1
+    out[#out + 1] = eid
+    out[#out + 1] = 'queued'
+  end
+end
+if added > 0 then redis.call('HINCRBY', KEYS[2], 'queued', added) end
+return out
+]]
+
+-- Mark a request's messages as going, only if this consumer still owns every entry (another
+-- worker may have claimed them meanwhile: then nothing is marked, and nothing may be sent).
+-- KEYS: stream, message hashes... ARGV: group, consumer, provider, now (ms), entry ids...
+-- Returns the positions (1-based) of the entries this consumer does not own (empty: marked).
+_M.going = [[
+local refused = {}
+for i = 2, #KEYS do
+  local eid = ARGV[3 + i]
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], eid, eid, 1)
+  if p[1] == nil or p[1][2] ~= ARGV[2] then refused[#refused + 1] = i - 1 end
+end
+if #refused > 0 then return refused end
+for i = 2, #KEYS do
+  redis.call('HSET', KEYS[i], 'state', 'going', 'provider', ARGV[3], 'going_at', ARGV[4],
+             'worker', ARGV[2])
+end
+return refused
+]]
+
+-- Store outcomes, then acknowledge their entries, in one step: an entry is never acked
+-- without its outcome. A final outcome is not replaced, except `uncertain` by an answer
+-- (a worker that was only slow may report after another one gave up on it).
+-- KEYS: stream, results, counts, refs, message hashes... ARGV: group, now (ms), then per
+-- message 5 values: entry id, message id, status, result JSON, provider refs ("a b c").
+-- Returns the number of outcomes stored.
+_M.store = [[
+local stored = 0
+for i = 5, #KEYS do
+  local b = 2 + (i - 5) * 5
+  local eid, id, status, res, refs = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
+  local cur = redis.call('HGET', KEYS[i], 'state')
+  local final = cur == 'accepted' or cur == 'rejected' or cur == 'uncertain' or cur == 'not_sent'
+  if not final or (cur == 'uncertain' and status ~= 'uncertain' and status ~= 'not_sent') then
+    redis.call('HSET', KEYS[i], 'state', status, 'result', res, 'done_at', ARGV[2])
+    if final then redis.call('HINCRBY', KEYS[3], cur, -1) end
+    redis.call('HINCRBY', KEYS[3], status, 1)
+    redis.call('XADD', KEYS[2], '*', 'id', id, 'status', status, 'entry', eid)
+    for ref in string.gmatch(refs, '%S+') do redis.call('HSET', KEYS[4], ref, id) end
+    stored = stored + 1
+  end
+  redis.call('XACK', KEYS[1], ARGV[1], eid)
+end
+return stored
+]]
+
+-- Move a malformed entry to the dead-letter stream with its reason, and acknowledge it.
+-- KEYS: stream, dead, counts. ARGV: group, entry id, reason, the raw fields as JSON.
+_M.dead = [[
+redis.call('XADD', KEYS[2], '*', 'entry', ARGV[2], 'reason', ARGV[3], 'fields', ARGV[4])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[3], 'dead', 1)
+return 1
+]]
+
+-- Token bucket of a provider account, by reservation: take `n` tokens (the count may go
+-- below zero) and return how long the caller must wait before sending, in seconds, as a
+-- string. Time is the server's, so every host shares one clock.
+-- KEYS: bucket. ARGV: rate (tokens per second), burst (bucket size), n.
+_M.reserve = [[
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local rate, burst, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(b[1]) or burst
+local ts = tonumber(b[2]) or now
+if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate) else now = ts end
+tokens = tokens - n
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.6f', now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(((burst - tokens) / rate + 60) * 1000))
+if tokens >= 0 then return '0' end
+return string.format('%.6f', -tokens / rate)
+]]
+
+-- Pause an account for `ms` milliseconds, unless it is already paused for longer.
+-- KEYS: pause. ARGV: ms, reason.
+_M.pause = [[
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1]) return 1 end
+return 0
+]]
+
+-- Record a delivery event against a message. KEYS: message hash, counts, results.
+-- ARGV: id, status (delivered|failed|pending), code, time, event JSON.
+-- Returns 0 when the message is unknown, else 1. Counts move once per message: a final
+-- delivery status replaces pending, and a later copy of the same event changes nothing.
+_M.event = [[
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local cur = redis.call('HGET', KEYS[1], 'delivery')
+if cur == ARGV[2] or ((cur == 'delivered' or cur == 'failed') and ARGV[2] == 'pending') then
+  return 1
+end
+redis.call('HSET', KEYS[1], 'delivery', ARGV[2], 'delivery_code', ARGV[3], 'delivery_at', ARGV[4],
+           'event', ARGV[5])
+if cur == 'delivered' or cur == 'failed' then redis.call('HINCRBY', KEYS[2], cur, -1) end
+if ARGV[2] ~= 'pending' then redis.call('HINCRBY', KEYS[2], ARGV[2], 1) end
+redis.call('XADD', KEYS[3], '*', 'id', ARGV[1], 'status', ARGV[2], 'event', 'delivery')
+return 1
+]]
+
+_M.NAMES = { "enqueue", "enqueue_many", "going", "store", "dead", "reserve", "pause", "event" }
+
+return _M

@@ -1,0 +1,457 @@
+-- alimtalk.queue against a private redis-server: enqueue (checks, serials, once per id),
+-- the worker (outcomes stored then acked, dead letters, entries of a dead worker, in-doubt
+-- resends), shared limits, delivery events, and Redis failures.
+local redis_server = require "support.redis"
+local fs = require "support.fs"
+local alimtalk = require "alimtalk"
+local queue = require "alimtalk.queue"
+local redis = require "alimtalk.redis"
+local scripts = require "alimtalk.queue.scripts"
+local core = require "alimtalk.core"
+local cjson = require "cjson"
+
+local function msg(i, extra)
+  local m = { id = "m" .. i, to = "010-1234-" .. string.format("%04d", i % 10000), content = "hello " .. i }
+  for k, v in pairs(extra or {}) do m[k] = v end
+  return m
+end
+
+local function outbox_ids(path)
+  local ids = {}
+  for line in (fs.read_file(path) or ""):gmatch("[^\n]+") do
+    local r = cjson.decode(line)
+    local id = r.serial or r.cid or r.msg_key or r.id
+    ids[#ids + 1] = id
+  end
+  return ids
+end
+
+describe("alimtalk.queue", function()
+  local r, dir, n = nil, nil, 0
+  setup(function()
+    r = redis_server.start({ appendonly = true, appendfsync = "always" })
+    dir = fs.tmpdir("queue")
+  end)
+  teardown(function()
+    if r then r:stop() end
+    if dir then fs.rmtree(dir) end
+  end)
+
+  -- a fresh queue name per test, a client on the embedded sandox writing its own outbox
+  local function fresh(profile, qopts)
+    n = n + 1
+    local outbox = dir .. "/outbox" .. n .. ".jsonl"
+    local client = assert(alimtalk.new{ sandbox = { profile = profile or "bizmessage", outbox = outbox } })
+    local o = { redis = r.url, name = "t" .. n, client = client }
+    for k, v in pairs(qopts or {}) do o[k] = v end
+    local q = assert(queue.new(o))
+    return q, client, outbox
+  end
+
+  local function raw()
+    return assert(redis.connect(r.url))
+  end
+
+  describe("enqueue", function()
+    it("queues a valid message once per id and returns a ticket", function()
+      local q, client = fresh()
+      local t1 = assert(q:enqueue(msg(1)))
+      assert.equal("m1", t1.id)
+      assert.equal("queued", t1.state)
+      assert.truthy(t1.entry:find("^%d+%-%d+$"))
+      assert.is_nil(t1.duplicate)
+      local t2 = assert(q:enqueue(msg(1, { content = "changed" })))
+      assert.equal(t1.entry, t2.entry)
+      assert.is_true(t2.duplicate)
+      local c = raw()
+      assert.equal(1, c:call("XLEN", q.keys.stream))
+      c:close()
+      assert.equal(1, q:counts().queued)
+      q:close() client:close()
+    end)
+
+    it("refuses an invalid message with the validation error and queues nothing", function()
+      local q, client = fresh()
+      local t, err = q:enqueue{ id = "bad", to = "12345", content = "x" }
+      assert.is_nil(t)
+      assert.equal("BAD_PHONE", err.code)
+      assert.equal("to", err.field)
+      local none, nerr = q:result("bad")
+      assert.is_nil(none)
+      assert.equal("NOT_FOUND", nerr.code)
+      assert.equal(0, q:counts().stream)
+      q:close() client:close()
+    end)
+
+    it("gives a message without id a serial, and queued ids survive a reconnect", function()
+      local q, client = fresh()
+      local t = assert(q:enqueue{ to = "010-1234-5678", content = "no id" })
+      assert.truthy(t.id:find("^%x+$"))
+      assert(q:connect())
+      assert.is_true(assert(q:enqueue{ id = t.id, to = "010-1234-5678", content = "no id" }).duplicate)
+      q:close() client:close()
+    end)
+
+    it("enqueue_many pipelines, reporting invalid ones in place", function()
+      local q, client = fresh()
+      local list = {}
+      for i = 1, 300 do list[i] = msg(i) end
+      list[7] = { id = "m7", to = "nope", content = "x" }
+      list[300] = msg(1)   -- repeats m1
+      local res = assert(q:enqueue_many(list))
+      assert.equal(300, #res)
+      assert.equal("BAD_PHONE", res[7].error.code)
+      assert.equal("messages[7].to", res[7].error.field)
+      assert.is_true(res[300].duplicate)
+      assert.equal(res[1].entry, res[300].entry)
+      assert.equal(298, q:counts().stream)
+      q:close() client:close()
+    end)
+
+    it("is one entry when many processes enqueue the same id at once", function()
+      local q, client = fresh()
+      local lua = (type(jit) == "table") and "luajit" or "lua5.4"
+      local prog = dir .. "/enq.lua"
+      fs.write(prog, [[
+        local q = assert(require("alimtalk.queue").new{ redis = arg[1], name = arg[2], validate = false })
+        for i = 1, 200 do assert(q:enqueue{ id = "same" .. (i % 20), to = "01012345678", content = "x" }) end
+      ]])
+      local cmds = {}
+      for _ = 1, 4 do cmds[#cmds + 1] = lua .. " " .. prog .. " " .. r.url .. " " .. q.name .. " &" end
+      assert.is_true(os.execute("LUA_CPATH='" .. package.cpath .. "' LUA_PATH='" .. package.path
+        .. "' sh -c '"
+        .. table.concat(cmds, " ") .. " wait'") ~= false)
+      local c = q:counts()
+      assert.equal(20, c.stream)
+      assert.equal(20, c.queued)
+      q:close() client:close()
+    end)
+  end)
+
+  describe("bad connections", function()
+    it("a bad URL, Redis down, a wrong password: one clear error, nothing queued", function()
+      local ok, err = queue.new{ redis = "http://127.0.0.1:1", name = "x", validate = false }
+      assert.is_nil(ok)
+      assert.equal("BAD_OPTION", err.code)
+      assert.equal("url", err.field)
+      local port = require("alimtalk.sandbox.server").random_port()
+      ok, err = queue.new{ redis = "redis://127.0.0.1:" .. port, name = "x", validate = false }
+      assert.is_nil(ok)
+      assert.equal("REDIS", err.code)
+      assert.truthy(tostring(err):find("cannot connect to Redis", 1, true))
+      local pr = redis_server.start({ password = "right-one" })
+      ok, err = queue.new{ redis = "redis://:wrong-one@127.0.0.1:" .. pr.port, name = "x", validate = false }
+      assert.is_nil(ok)
+      assert.equal("REDIS", err.code)
+      assert.equal("auth", err.reason)
+      assert.is_nil(tostring(err):find("wrong-one", 1, true))
+      local q = assert(queue.new{ redis = "redis://:right-one@127.0.0.1:" .. pr.port, name = "x",
+        validate = false })
+      assert(q:enqueue(msg(1)))
+      pr:stop()
+      local t, e2 = q:enqueue(msg(2))
+      assert.is_nil(t)
+      assert.equal("REDIS", e2.code)
+      assert.truthy(e2.message:find("^not queued"))
+      q:close()
+    end)
+  end)
+
+  describe("worker", function()
+    it("sends every message once, stores a result per message, acks only after", function()
+      local q, client, outbox = fresh()
+      for i = 1, 250 do assert(q:enqueue(msg(i))) end
+      local stats = assert(q:work{ until_empty = true, block = 0.05, batch = 100 })
+      assert.equal(250, stats.accepted)
+      assert.equal(250, #outbox_ids(outbox))
+      local res = assert(q:result("m42"))
+      assert.equal("accepted", res.state)
+      assert.equal("sandbox", res.provider)
+      assert.equal("m42", res.ids.cid)
+      assert.truthy(res.done_at >= res.queued_at)
+      local c = q:counts()
+      assert.equal(250, c.accepted)
+      assert.equal(0, c.pending)
+      assert.equal(0, c.waiting)
+      local rc = raw()
+      assert.equal(250, rc:call("XLEN", q.keys.results))
+      rc:close()
+      q:close() client:close()
+    end)
+
+    it("stores pre-flight failures at the worker as rejected", function()
+      local q, client = fresh(nil, { validate = false })
+      assert(q:enqueue{ id = "bad", to = "12", content = "x" })
+      assert(q:enqueue(msg(1)))
+      local stats = assert(q:work{ until_empty = true, block = 0.05 })
+      assert.equal(1, stats.rejected)
+      local res = assert(q:result("bad"))
+      assert.equal("rejected", res.state)
+      assert.equal("3008", res.code)
+      assert.equal("BAD_PHONE", res.error.code)
+      assert.equal("to", res.error.field)
+      q:close() client:close()
+    end)
+
+    it("moves malformed entries to the dead-letter stream with their reason", function()
+      local q, client, outbox = fresh()
+      local c = raw()
+      c:call("XADD", q.keys.stream, "*", "garbage", "1")
+      c:call("XADD", q.keys.stream, "*", "id", "x1", "msg", "{not json")
+      c:call("XADD", q.keys.stream, "*", "id", "x2", "msg", cjson.encode(msg(2)))
+      c:call("XADD", q.keys.stream, "*", "id", "x3", "msg", cjson.encode({ id = "x3", to = "01012345678" }))
+      assert(q:enqueue(msg(3)))
+      local t = assert(q:enqueue(msg(4)))
+      c:call("XADD", q.keys.stream, "*", "id", "m4", "msg", cjson.encode(msg(4)))   -- a second copy
+      local stats = assert(q:work{ until_empty = true, block = 0.05 })
+      assert.equal(5, stats.dead)
+      assert.equal(2, stats.accepted)
+      local dl = q:dead_letters()
+      assert.equal(5, #dl)
+      assert.truthy(dl[1].reason:find("needs the fields 'id' and 'msg'", 1, true))
+      assert.truthy(dl[2].reason:find("not a JSON object", 1, true))
+      assert.truthy(dl[3].reason:find("'msg.id' is not the entry's id x2", 1, true))
+      assert.truthy(dl[4].reason:find("no record of message x3", 1, true))
+      assert.equal("x3", dl[4].fields.id)
+      assert.truthy(dl[5].reason:find("second entry for message m4 (queued as " .. t.entry, 1, true))
+      assert.equal(2, #outbox_ids(outbox))
+      assert.equal(0, q:counts().pending)
+      c:close()
+      q:close() client:close()
+    end)
+
+    -- A worker that died mid-request: its entry is pending in its name and marked going.
+    local function die_while_sending(q, id)
+      assert(q:prepare())   -- the consumer group (the first worker makes it)
+      local c = raw()
+      local res = c:call("XREADGROUP", "GROUP", scripts.GROUP, "dead-worker", "COUNT", 1,
+                         "STREAMS", q.keys.stream, ">")
+      local eid = assert(res, "no group")[1][2][1][1]
+      assert(c:eval(scripts.going, { q.keys.stream, q.keys.msg(id) },
+                    { scripts.GROUP, "dead-worker", "sandbox", 1, eid }))
+      c:close()
+      return eid
+    end
+
+    it("claims a dead worker's entries; one in doubt is resent under its serial (dedupes)", function()
+      local q, client, outbox = fresh("bizmessage")
+      assert(q:enqueue(msg(1)))
+      assert(q:enqueue(msg(2)))
+      die_while_sending(q, "m1")
+      assert.equal("going", q:result("m1").state)
+      local stats = assert(q:work{ until_empty = true, block = 0.05, min_idle = 0 })
+      assert.equal(1, stats.claimed)
+      assert.equal(1, stats.in_doubt)
+      assert.equal(2, stats.accepted)
+      local ids = outbox_ids(outbox)
+      table.sort(ids)
+      assert.same({ "m1", "m2" }, ids)
+      q:close() client:close()
+    end)
+
+    it("reports one in doubt uncertain, unsent, where the provider does not dedupe", function()
+      local q, client, outbox = fresh("sens")
+      assert(q:enqueue(msg(1)))
+      assert(q:enqueue(msg(2)))
+      die_while_sending(q, "m1")
+      local stats = assert(q:work{ until_empty = true, block = 0.05, min_idle = 0 })
+      assert.equal(1, stats.uncertain)
+      local res = assert(q:result("m1"))
+      assert.equal("uncertain", res.state)
+      assert.truthy(res.reason:find("reconcile by query", 1, true))
+      assert.equal(1, #outbox_ids(outbox))
+      q:close() client:close()
+    end)
+
+    it("does not claim entries younger than min_idle", function()
+      local q, client = fresh()
+      assert(q:enqueue(msg(1)))
+      die_while_sending(q, "m1")
+      local stats = assert(q:work{ idle_exit = 0.3, block = 0.05, min_idle = 30 })
+      assert.equal(0, stats.claimed)
+      assert.equal("going", q:result("m1").state)
+      q:close() client:close()
+    end)
+
+    it("never sends what another worker claimed meanwhile", function()
+      local q, client, outbox = fresh()
+      assert(q:enqueue(msg(1)))
+      -- a client whose request happens after another worker claimed the entry
+      local wrapped = setmetatable({
+        send_batch = function(_, msgs, opts)
+          local c = raw()
+          c:call("XCLAIM", q.keys.stream, scripts.GROUP, "thief", 0,
+                 assert(q:result("m1")).entry)
+          c:close()
+          return client.send_batch(client, msgs, opts)
+        end }, { __index = client })
+      q.client = wrapped
+      local stats = assert(q:work{ idle_exit = 0.3, block = 0.05, min_idle = 30 })
+      assert.equal(0, stats.done)
+      assert.equal(0, #outbox_ids(outbox))
+      assert.equal("queued", q:result("m1").state)
+      q:close() client:close()
+    end)
+  end)
+
+  describe("losing Redis", function()
+    -- The client wrapper runs `hook` at the given send_batch hook, once.
+    local function with_hook(q, client, which, hook)
+      local done = false
+      q.client = setmetatable({
+        send_batch = function(_, msgs, opts)
+          local o = {}
+          for k, v in pairs(opts) do o[k] = v end
+          local orig = opts[which]
+          o[which] = function(...)
+            if not done then done = true hook() end
+            return orig(...)
+          end
+          return client.send_batch(client, msgs, o)
+        end }, { __index = client })
+    end
+
+    it("sends nothing it could not mark going, and goes on once Redis is back", function()
+      local q, client, outbox = fresh()
+      for i = 1, 5 do assert(q:enqueue(msg(i))) end
+      with_hook(q, client, "before_send", function() r:kill() end)
+      local slept = 0
+      local stats = assert(q:work{ until_empty = true, block = 0.05, batch = 1,
+        sleep = function(s)
+          slept = slept + 1
+          if slept == 2 then r:start_again() end
+          core.sleep(math.min(s, 0.05))
+        end })
+      assert.truthy(stats.reconnects >= 1)
+      assert.equal(5, stats.accepted)
+      local ids = outbox_ids(outbox)
+      table.sort(ids)
+      assert.same({ "m1", "m2", "m3", "m4", "m5" }, ids)
+      q:close() client:close()
+    end)
+
+    it("keeps outcomes it could not store and stores them after reconnecting", function()
+      local q, client, outbox = fresh("sens")   -- no dedupe: a resend would show twice
+      for i = 1, 3 do assert(q:enqueue(msg(i))) end
+      with_hook(q, client, "after_response", function() r:kill() end)
+      local slept = 0
+      local stats = assert(q:work{ until_empty = true, block = 0.05, batch = 3,
+        sleep = function(s)
+          slept = slept + 1
+          if slept == 3 then r:start_again() end
+          core.sleep(math.min(s, 0.05))
+        end })
+      assert.equal(3, stats.accepted)
+      assert.equal(3, #outbox_ids(outbox))
+      for i = 1, 3 do assert.equal("accepted", q:result("m" .. i).state) end
+      q:close() client:close()
+    end)
+
+    it("loses nothing when Redis restarts in the middle of a run (append-only)", function()
+      local q, client, outbox = fresh()
+      local list = {}
+      for i = 1, 400 do list[i] = msg(i) end
+      assert(q:enqueue_many(list))
+      local batches = 0
+      q.client = setmetatable({ send_batch = function(_, msgs, opts)
+        batches = batches + 1
+        if batches == 2 then r:restart() end
+        return client.send_batch(client, msgs, opts)
+      end }, { __index = client })
+      local stats = assert(q:work{ until_empty = true, block = 0.05, batch = 50,
+                                   sleep = function(s) core.sleep(math.min(s, 0.05)) end })
+      assert.truthy(stats.reconnects >= 1)
+      local ids, seen = outbox_ids(outbox), {}
+      for _, id in ipairs(ids) do
+        assert.is_nil(seen[id], "sent twice: " .. id)
+        seen[id] = true
+      end
+      local c = q:counts()
+      assert.equal(400, c.accepted)
+      assert.equal(400, #ids)
+      q:close() client:close()
+    end)
+  end)
+
+  describe("shared limits", function()
+    it("a token bucket in Redis holds the rate across workers", function()
+      local q, client = fresh()
+      local c = raw()
+      local key = q.account_keys.bucket
+      -- 200/s, bucket 20: 100 messages in 5 reservations of 20 need about 0.4 s
+      local waits = {}
+      for i = 1, 5 do waits[i] = tonumber(c:eval(scripts.reserve, { key }, { 200, 20, 20 })) end
+      assert.equal(0, waits[1])
+      assert.near(0.4, waits[5], 0.05)
+      c:close()
+      q:close() client:close()
+    end)
+
+    it("the worker honours the rate", function()
+      local q, client = fresh()
+      local list = {}
+      for i = 1, 120 do list[i] = msg(i) end
+      assert(q:enqueue_many(list))
+      local t0 = core.monotonic()
+      assert(q:work{ until_empty = true, block = 0.05, batch = 10, rate = 200, burst = 10 })
+      local took = core.monotonic() - t0
+      -- 110 messages past the burst at 200/s: at least 0.55 s (an upper bound would only measure the machine)
+      assert.truthy(took > 0.5, "took " .. took)
+      q:close() client:close()
+    end)
+
+    it("a quota answer pauses every worker of the account and the message goes again", function()
+      local q, client, outbox = fresh("bizmessage")
+      assert(q:enqueue(msg(1)))
+      local calls = 0
+      q.client = setmetatable({ send_batch = function(_, msgs, opts)
+        calls = calls + 1
+        if calls == 1 then
+          local out = {}
+          for i, m in ipairs(msgs) do
+            out[i] = { index = i, id = m.id, status = "not_sent", quota = true, code = "B004",
+                       provider = "sandbox", ids = {}, routing = {} }
+          end
+          return out
+        end
+        return client.send_batch(client, msgs, opts)
+      end }, { __index = client })
+      local t0 = core.monotonic()
+      local stats = assert(q:work{ until_empty = true, block = 0.05, quota_pause = 0.5 })
+      assert.truthy(core.monotonic() - t0 >= 0.45)
+      assert.equal(1, stats.requeued)
+      assert.equal(1, stats.accepted)
+      assert.equal(1, #outbox_ids(outbox))
+      q:close() client:close()
+    end)
+  end)
+
+  describe("delivery events", function()
+    it("are recorded against the message by its serial or the provider's id", function()
+      local q, client = fresh("sens")
+      assert(q:enqueue(msg(1)))
+      assert(q:enqueue(msg(2)))
+      assert(q:work{ until_empty = true, block = 0.05 })
+      local res = assert(q:result("m1"))
+      local mid = res.ids.message_id
+      assert.truthy(mid)
+      local events = require "alimtalk.events"
+      assert.equal("m1", assert(q:record_event(events.new{ status = "delivered", provider = "sens",
+        code = "0000", ids = { message_id = mid } })))
+      assert.equal("m2", assert(q:record_event(events.new{ status = "failed", provider = "sens",
+        code = "3019" }, "m2")))
+      local again = assert(q:record_event(events.new{ status = "delivered", provider = "sens",
+        ids = { message_id = mid } }))
+      assert.equal("m1", again)
+      assert.equal("delivered", q:result("m1").delivery.status)
+      assert.equal("3019", q:result("m2").delivery.code)
+      local c = q:counts()
+      assert.equal(1, c.delivered)
+      assert.equal(1, c.failed)
+      local none, err = q:record_event(events.new{ status = "delivered", ids = { message_id = "nope" } })
+      assert.is_nil(none)
+      assert.equal("NOT_FOUND", err.code)
+      q:close() client:close()
+    end)
+  end)
+end)
