@@ -51,17 +51,18 @@ message, and the results stream), and acknowledge an entry only after its outcom
 Run as many workers as you like, on as many hosts: they share the queue, the rate limit and
 the quota pauses. A worker that dies leaves its entries to the others (claimed after
 --min-idle seconds); those it may have sent are resent under their serial only where the
-provider drops duplicate serials, and otherwise stored 'uncertain'. Stop it with a signal
-at any moment: nothing is lost, nothing is sent twice.
+provider drops duplicate serials, and otherwise stored 'uncertain'. A worker killed at any
+moment (there is no signal handler: SIGTERM acts as a kill) loses nothing and sends nothing
+twice; what it had in flight is settled by the next worker as above.
 
   --queue NAME         the queue (as given to queue.new / bulk run --queue)
   --redis URL          redis://[user:password@]host[:port][/db] (default $ALIMTALK_REDIS_URL,
                        else redis://127.0.0.1:6379/0); the password preferably from
                        $ALIMTALK_REDIS_PASSWORD
   --batch N            entries read per round (default 100)
-  --concurrency N      requests in flight (default 8)
+  --concurrency N      requests in flight (default: the client's concurrency)
   --rate N             messages per second for the provider account, shared by every worker
-  --burst N            token bucket size (default rate/10)
+  --burst N            token bucket size (default max(1, rate/10))
   --account NAME       the account the rate and pauses are shared by (default: the providers)
   --min-idle S         seconds before another worker's entries are claimed (default 60)
   --block S            seconds to wait for new entries per read (default 1)
@@ -77,7 +78,7 @@ at any moment: nothing is lost, nothing is sent twice.
   -v, --verbose        log what the worker does on stderr
   -h, --help           this help
 
-Exit status: 0 stopped as asked, 1 Redis could not be reached, 2 bad arguments or
+Exit status: 0 stopped as asked (--until-empty, --idle-exit, --max-messages), 1 Redis could not be reached, 2 bad arguments or
 configuration.
 ]]
 
