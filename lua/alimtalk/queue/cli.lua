@@ -78,8 +78,8 @@ twice; what it had in flight is settled by the next worker as above.
   -v, --verbose        log what the worker does on stderr
   -h, --help           this help
 
-Exit status: 0 stopped as asked (--until-empty, --idle-exit, --max-messages), 1 Redis could not be reached, 2 bad arguments or
-configuration.
+Exit status: 0 stopped as asked (--until-empty, --idle-exit, --max-messages), 1 Redis could
+not be reached, 2 bad arguments or configuration.
 ]]
 
 local worker_spec = with{
