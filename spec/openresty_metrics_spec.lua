@@ -39,6 +39,10 @@ describe("OpenResty example: /metrics over two workers", function()
       assert(k == 1, "the example names its workers' user")
       text, k = text:gsub("\nworker_processes 1;", "\nworker_processes 2;")
       assert(k == 1, "the example sets worker_processes")
+      -- one listening socket per worker: the kernel spreads new connections over both (with a
+      -- shared socket one worker may accept them all, and the two-worker check proves nothing)
+      text, k = text:gsub("listen 127%.0%.0%.1:(%d+);", "listen 127.0.0.1:%1 reuseport;")
+      assert(k == 1, "the example listens on one loopback port")
       text, k = text:gsub("\nenv ALIMTALK_CONFIG;", "\nenv ALIMTALK_CONFIG=" .. d .. "/alimtalk.json;")
       assert(k == 1, "the example reads ALIMTALK_CONFIG")
       text, k = text:gsub("client_max_body_size 1m;",
@@ -71,6 +75,9 @@ describe("OpenResty example: /metrics over two workers", function()
                       vars = { name = "고객" .. k, order = "A" .. k, courier = "우체국택배",
                                invoice = ("%013d"):format(6302114700000 + k) } }) }
       end
+      -- new connections each round, so the kernel hands some to each worker
+      http:close()
+      http = require("alimtalk.core").http_client({ timeout = 30, max_connections = 16 })
       for _, r in ipairs(http:request_many(reqs)) do
         assert(r.resp, r.err)
         local b = cjson.decode(r.resp.body)
