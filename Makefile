@@ -91,7 +91,7 @@ specs:
 test: deps-test build embed node-deps lint specs
 
 check: deps-test
-	tools/check-c
+	LIBS="$(LIBS)" tools/check-c
 
 bench: deps-test build node-deps
 	tools/run-bench
