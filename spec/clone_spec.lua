@@ -9,11 +9,6 @@ local sandbox = require("support.sandbox")
 local ROOT = sandbox.root
 local q = fs.q
 
-local function is_root()
-  local rc, out = fs.capture("id -u")
-  return rc == 0 and out:match("^0%s") ~= nil
-end
-
 describe("a checkout in a 0700 folder", function()
   local top, clone
 
@@ -43,7 +38,7 @@ describe("a checkout in a 0700 folder", function()
   teardown(function() fs.rmtree(top) end)
 
   it("is a folder nginx's default worker user cannot read", function()
-    if not is_root() then
+    if not fs.is_root() then
       pending("not root: nginx's workers run as this user, who can read the checkout")
       return
     end

@@ -32,10 +32,7 @@ describe("OpenResty example: /metrics over two workers", function()
         :gsub("@PORT@", tostring(ports[1])):gsub("@CA_FILE@", "/etc/ssl/certs/ca-certificates.crt")
       local k
       -- the example's user line, as run.sh fills it: root when root starts nginx, else none
-      local id = assert(io.popen("id -u"))
-      local root = id:read("l") == "0"
-      id:close()
-      text, k = text:gsub("\nuser @USER@;", root and "\nuser root;" or "")
+      text, k = text:gsub("\nuser @USER@;", fs.is_root() and "\nuser root;" or "")
       assert(k == 1, "the example names its workers' user")
       text, k = text:gsub("\nworker_processes 1;", "\nworker_processes 2;")
       assert(k == 1, "the example sets worker_processes")

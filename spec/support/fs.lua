@@ -66,6 +66,16 @@ function _M.read_lines(path)
 end
 
 --- `s` single-quoted for a POSIX shell.
+local root
+--- Whether the suite runs as root (then nginx would run its workers as `nobody`).
+function _M.is_root()
+  if root == nil then
+    local _, out = _M.capture("id -u")
+    root = out:match("^0%s") ~= nil
+  end
+  return root
+end
+
 function _M.q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 function _M.sleep(s)

@@ -13,14 +13,6 @@ local fs = require "support.fs"
 
 local _M = {}
 
-local root
-local function is_root()
-  if root == nil then
-    local _, out = fs.capture("id -u")
-    root = out:match("^0%s") ~= nil
-  end
-  return root
-end
 
 --- The start of a config for a server in `dir`: the ndk and Lua modules, one worker, pid and
 -- error log in `dir`, and an open `http {` block with every temp path in `dir`. The caller
@@ -46,7 +38,7 @@ http {
   fastcgi_temp_path DIR/fastcgi;
   uwsgi_temp_path DIR/uwsgi;
   scgi_temp_path DIR/scgi;
-]]):gsub("USER", is_root() and "user root;" or ""):gsub("CONNS", tostring(opts.worker_connections or 1024))
+]]):gsub("USER", fs.is_root() and "user root;" or ""):gsub("CONNS", tostring(opts.worker_connections or 1024))
     :gsub("DIR", (dir:gsub("%%", "%%%%")))
   return head
 end
