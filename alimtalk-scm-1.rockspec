@@ -48,6 +48,7 @@ build = {
     ["alimtalk.courier"] = "lua/alimtalk/courier.lua",
     ["alimtalk.errors"] = "lua/alimtalk/errors.lua",
     ["alimtalk.events"] = "lua/alimtalk/events.lua",
+    ["alimtalk.format"] = "lua/alimtalk/format.lua",
     ["alimtalk"] = "lua/alimtalk/init.lua",
     ["alimtalk.iso4217"] = "lua/alimtalk/iso4217.lua",
     ["alimtalk.message"] = "lua/alimtalk/message.lua",

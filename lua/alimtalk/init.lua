@@ -15,6 +15,9 @@
 -- @module alimtalk
 local _M = { _VERSION = "0.1.0" }
 
+--- The formatters Korean notices use (won amounts, KST dates, masking, cutting): `alimtalk.format`.
+_M.format = require "alimtalk.format"
+
 --- Make a client.
 -- @tparam[opt] table opts
 --   `provider` ("sens" | "bizmessage" | "apiplex" | "sinch" | "sandbox"), and that provider's
