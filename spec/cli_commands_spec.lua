@@ -136,6 +136,57 @@ describe("alimtalk command line", function()
     assert.are.equal("to", r.error.field)
   end)
 
+  it("send, render, validate: --format NAME=FORMATTER formats a variable; a refusal sends nothing", function()
+    local rc, out, err = run({ "send", "--to", "010-3000-0011", "--template", "welcome",
+      "--var", "name=홍길동", "--format", "name=mask_name", "--var", "date=2026-12-07T06:05:00Z",
+      "--format", "date=datetime", "--json" })
+    assert.are.equal(0, rc, err)
+    assert.are.equal("accepted", json(out).status)
+    local box = s:outbox({ to = "01030000011" })
+    assert.are.equal("홍*동님, 회원가입을 환영합니다.\n가입일: 2026년 12월 7일 (월) 오후 3:05", box[1].text)
+    rc, out = run({ "render", "--template", "welcome", "--var", "name=John Smith",
+      "--format", "name=mask_name", "--var", "date=@1796623500", "--format", "date=date:%Y.%m.%d" })
+    assert.are.equal(0, rc)
+    assert.are.equal("J*** S****님, 회원가입을 환영합니다.\n가입일: 2026.12.07\n", out)
+    rc, out = run({ "render", "--template", "welcome", "--var", "name=가나다라마바", "--format", "name=cut:4",
+      "--var", "date=39000", "--format", "date=won" })
+    assert.are.equal(0, rc)
+    assert.are.equal("가나다…님, 회원가입을 환영합니다.\n가입일: 39,000원\n", out)
+    rc, out = run({ "validate", "--to", "010-1234-5678", "--template", "welcome", "--var", "name=a",
+      "--var", "date=2026-12-07", "--format", "date=date" })
+    assert.are.equal(0, rc)
+    assert.are.equal("ok\n", out)
+    -- refused: exit 2, the variable and the reason on one line, nothing sent
+    local cases = {
+      { { "send", "--to", "010-3000-0012", "--template", "welcome", "--var", "name=a",
+          "--var", "date=39000.5", "--format", "date=won" },
+        "alimtalk send: --format date=won: vars.date \"39000.5\" has a fraction, and won has no minor unit" },
+      { { "send", "--to", "010-3000-0012", "--template", "welcome", "--var", "name=a", "--var", "date=1",
+          "--format", "date=wonn" }, "alimtalk send: --format date=wonn: unknown formatter 'wonn'" },
+      { { "send", "--to", "010-3000-0012", "--template", "welcome", "--var", "name=a", "--var", "date=내일",
+          "--format", "date=date" }, "alimtalk send: --format date=date: vars.date \"내일\" is not a date" },
+      { { "send", "--to", "010-3000-0012", "--template", "welcome", "--var", "name=a", "--var", "date=1",
+          "--format", "name=mask_phone" },
+        "--format name=mask_phone: vars.name \"a\" is not a Korean mobile" },
+      { { "send", "--to", "010-3000-0012", "--template", "welcome", "--var", "name=a", "--var", "date=1",
+          "--format", "amount=won" }, "alimtalk send: --format amount=won: there is no variable amount" },
+      { { "send", "--to", "010-3000-0012", "--template", "welcome", "--var", "name=a", "--var", "date=1",
+          "--format", "date=cut:x" }, "alimtalk send: --format date=cut:x: formatter cut needs a limit" },
+      { { "send", "--to", "010-3000-0012", "--template", "welcome", "--var", "name=a", "--var", "date=1",
+          "--format", "date=won", "--format", "date=number" }, "--format date is given twice" },
+      { { "render", "--template", "welcome", "--format", "xml" },
+        "--format needs csv, jsonl or NAME=FORMATTER" },
+      { { "render", "r.csv", "--format", "name=won" },
+        "--format NAME=FORMATTER goes with --var, not a FILE" },
+      { { "validate", "--to", "010-1234-5678", "--template", "welcome", "--var", "name=a", "--var", "date=x",
+          "--format", "date=time" }, "alimtalk validate: --format date=time: vars.date \"x\" is not a date" },
+    }
+    for _, c in ipairs(cases) do
+      assert_usage_error(c[1], c[2])
+    end
+    assert.are.equal(0, #s:outbox({ to = "01030000012" }))
+  end)
+
   it("send: a whole message from stdin, through another provider", function()
     write(dir .. "/msg.json", cjson.encode({ to = "010-3000-0004", template = "welcome", id = "cli-msg-4",
                                               vars = { name = "이", date = "2026-11-21" } }))

@@ -271,6 +271,61 @@ function _M.parse_vars(list)
   return vars
 end
 
+--- Split `--format` values into the input file's format (`csv` | `jsonl`) and formatters
+-- (`NAME=FORMATTER`, alimtalk.format.formatter): render and validate take both.
+-- @tparam table list the `--format` values (or nil)
+-- @treturn string|nil the input format, and the list of formatters (or nil); or nil, nil and
+-- a message
+function _M.split_formats(list)
+  local input_format, formatters
+  for _, v in ipairs(list or {}) do
+    if v:find("=", 1, true) then
+      formatters = formatters or {}
+      formatters[#formatters + 1] = v
+    elseif v == "csv" or v == "jsonl" then
+      if input_format and input_format ~= v then
+        return nil, nil, "--format is given as both csv and jsonl"
+      end
+      input_format = v
+    else
+      return nil, nil, "--format needs csv, jsonl or NAME=FORMATTER (e.g. amount=won), got '" .. v .. "'"
+    end
+  end
+  return input_format, formatters
+end
+
+--- Apply `--format NAME=FORMATTER` to variables (alimtalk.format): `amount=won`,
+-- `paid_at=datetime`, `note=cut:20`. Every formatter name is checked before any is applied.
+-- @tparam table vars the variables (changed in place)
+-- @tparam table list strings like `amount=won` (or nil)
+-- @treturn table vars, or nil and a message naming the variable and the reason
+function _M.apply_formats(vars, list)
+  if not list then return vars end
+  local format = require("alimtalk.format")
+  local todo, seen = {}, {}
+  for _, kv in ipairs(list) do
+    local k, spec = kv:match("^([^=]+)=(.*)$")
+    if not k or spec == "" then
+      return nil, "--format needs NAME=FORMATTER (e.g. amount=won), got '" .. kv .. "'"
+    end
+    if seen[k] then return nil, "--format " .. k .. " is given twice (give each variable one formatter)" end
+    seen[k] = true
+    local f, fe = format.formatter(spec)
+    if not f then return nil, "--format " .. kv .. ": " .. fe end
+    todo[#todo + 1] = { k, spec, f }
+  end
+  for _, t in ipairs(todo) do
+    local k, spec, f = t[1], t[2], t[3]
+    if vars[k] == nil then return nil, "--format " .. k .. "=" .. spec .. ": there is no variable " .. k end
+    local v, err = f(vars[k], "vars." .. k)
+    if not v then
+      return nil, "--format " .. k .. "=" .. spec .. ": " .. (err.field or "") .. " " .. err.message
+    end
+    vars[k] = v
+  end
+  return vars
+end
+
 --- Read a whole file.
 function _M.read_file(path)
   local f, e = io.open(path, "rb")

@@ -19,6 +19,8 @@ an unknown one with its field.
 
   --template NAME      registry template name (or a provider code listed in the registry)
   --var NAME=VALUE     a template variable (repeat for each)
+  --format NAME=FMT    format variable NAME first, as 'alimtalk send --format' (won, date,
+                       time, datetime, mask_name, mask_phone, cut:N, ...)
   --to-column NAME     FILE: CSV column with the phone number (default 'to', then 'phone')
   --key-column NAME    FILE: CSV column of bulk run's serials (a variable only where the
                        template uses it)
@@ -34,7 +36,7 @@ Exit status: 0 every message rendered, 1 some could not be, 2 bad arguments.
 local spec = {
   options = {
     template = { value = true, short = "t" }, var = { value = true, multi = true },
-    templates = { value = true }, format = { value = true, choices = { "csv", "jsonl" } },
+    templates = { value = true }, format = { value = true, multi = true },
     ["to-column"] = { value = true }, ["key-column"] = { value = true },
   },
   max_args = 1, no_provider = true,
@@ -44,6 +46,12 @@ local spec = {
 function _M.main(args)
   local opts, cfg = common.start("render", spec, _M.help, args, true)
   if not opts then return cfg end
+  local formatters, fe
+  opts.format, formatters, fe = common.split_formats(opts.format)
+  if fe then return common.usage_error("render", fe) end
+  if formatters and opts.args[1] then
+    return common.usage_error("render", "--format NAME=FORMATTER goes with --var, not a FILE")
+  end
   local reg, re = messages.registry(opts, cfg)
   if not reg then return common.usage_error("render", re) end
   local failed = 0
@@ -108,6 +116,10 @@ function _M.main(args)
     if not opts.template then return common.usage_error("render", "give --template NAME or a FILE") end
     local vars, ve = common.parse_vars(opts.var)
     if not vars then return common.usage_error("render", ve) end
+    if formatters then
+      local _, fme = common.apply_formats(vars, formatters)
+      if fme then return common.usage_error("render", fme) end
+    end
     show(nil, { template = opts.template, vars = vars })
   end
   return failed > 0 and common.EXIT.failed or common.EXIT.ok

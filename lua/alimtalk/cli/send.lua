@@ -16,6 +16,9 @@ Send one AlimTalk through the configured provider and print the result.
   --template NAME      registry name or the provider's template code (with --var a
                        registry is needed: --templates FILE or the configuration's)
   --var NAME=VALUE     a template variable (repeat for each)
+  --format NAME=FMT    format variable NAME first (repeat for each): won, number, date,
+                       time, datetime (KST; date:PATTERN too), mask_name, mask_phone,
+                       cut:N[:chars|bytes|cp949]; e.g. --var amount=39000 --format amount=won
   --content TEXT       the finished text instead of variables
   --id SERIAL          your serial for the message; sending again with the same serial is
                        not delivered twice where the provider drops duplicates
@@ -37,6 +40,7 @@ local spec = {
   options = {
     to = { value = true }, template = { value = true, short = "t" },
     var = { value = true, multi = true }, content = { value = true }, id = { value = true },
+    format = { value = true, multi = true },
     message = { value = true, short = "m" }, templates = { value = true },
   },
   max_args = 0,
@@ -68,6 +72,13 @@ function _M.main(args)
     if not vars then return common.usage_error("send", ve) end
     msg = { to = opts.to, template = opts.template, content = opts.content }
     if next(vars) then msg.vars = vars end
+  end
+  if opts.format then
+    if type(msg.vars) ~= "table" then
+      return common.usage_error("send", "--format needs variables to format")
+    end
+    local _, fe = common.apply_formats(msg.vars, opts.format)
+    if fe then return common.usage_error("send", fe) end
   end
   if opts.id then msg.id = opts.id end
   if opts.templates then cfg.templates = opts.templates end

@@ -23,6 +23,8 @@ serial an earlier row has (a repeated key or id) is DUPLICATE_ID, as bulk run re
                        is needed: --templates FILE or the configuration's); for FILE, the
                        template of rows without a 'template' column / field
   --var NAME=VALUE     a template variable (repeat for each)
+  --format NAME=FMT    format variable NAME first, as 'alimtalk send --format' (won, date,
+                       time, datetime, mask_name, mask_phone, cut:N, ...)
   --content TEXT       the finished text instead of variables
   --id SERIAL          the message's serial, as 'alimtalk send --id' (BizMessage needs one)
   --to-column NAME     FILE: CSV column with the phone number (default 'to', then 'phone')
@@ -44,7 +46,7 @@ local spec = {
   options = {
     to = { value = true }, template = { value = true, short = "t" },
     var = { value = true, multi = true }, content = { value = true }, id = { value = true },
-    templates = { value = true }, format = { value = true, choices = { "csv", "jsonl" } },
+    templates = { value = true }, format = { value = true, multi = true },
     ["to-column"] = { value = true }, ["key-column"] = { value = true },
   },
   max_args = 1,
@@ -71,6 +73,12 @@ end
 function _M.main(args)
   local opts, cfg = common.start("validate", spec, _M.help, args, true)
   if not opts then return cfg end
+  local formatters, fe
+  opts.format, formatters, fe = common.split_formats(opts.format)
+  if fe then return common.usage_error("validate", fe) end
+  if formatters and opts.args[1] then
+    return common.usage_error("validate", "--format NAME=FORMATTER goes with --var, not a FILE")
+  end
   local profile = opts.provider or cfg.provider or (cfg.route and cfg.route[1]) or "sens"
   if profile == "sandbox" then profile = (cfg.sandbox and cfg.sandbox.profile) or "sens" end
   local validate = require "alimtalk.validate"
@@ -134,6 +142,10 @@ function _M.main(args)
     end
     local vars, ve = common.parse_vars(opts.var)
     if not vars then return common.usage_error("validate", ve) end
+    if formatters then
+      local _, fme = common.apply_formats(vars, formatters)
+      if fme then return common.usage_error("validate", fme) end
+    end
     if not reg and opts.template and next(vars) then
       return common.usage_error("validate", messages.NO_REGISTRY)
     end
