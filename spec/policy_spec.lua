@@ -330,4 +330,48 @@ describe("alimtalk.policy", function()
       q:close() client:close()
     end)
   end)
+
+  describe("the CLI", function()
+    local function cli(args, cwd)
+      local q = fs.q
+      local parts = {}
+      for i, a in ipairs(args) do parts[i] = q(a) end
+      local cmd = ("cd %s && env LUA_PATH=%s LUA_CPATH=%s ALIMTALK_OUTBOX=%s %s %s/bin/alimtalk %s "
+        .. "> out.txt 2> err.txt < /dev/null; echo $? > rc.txt"):format(q(cwd),
+        q(sandbox.root .. "/lua/?.lua;" .. sandbox.root .. "/lua/?/init.lua;;"),
+        q(sandbox.root .. "/build/" .. fs.RUNTIME .. "/?.so;;"), q(cwd .. "/outbox.jsonl"), fs.RUNTIME,
+        q(sandbox.root), table.concat(parts, " "))
+      os.execute(cmd)
+      return tonumber(fs.read_file(cwd .. "/rc.txt")), fs.read_file(cwd .. "/out.txt"),
+             fs.read_file(cwd .. "/err.txt")
+    end
+
+    it("takes the configuration's policy (relative to it) and --policy, which wins", function()
+      local cwd = dir .. "/cli"
+      os.execute("mkdir -p " .. fs.q(cwd .. "/conf"))
+      fs.write(cwd .. "/conf/strict.lua", "return { route = function() error('from the config') end }")
+      fs.write(cwd .. "/conf/alimtalk.json", '{ "provider": "sandbox", "policy": "strict.lua" }')
+      fs.write(cwd .. "/hold.lua",
+               "return { route = function(m, ctx) return ctx.hold(1796684400, 'later') end }")
+      local base = { "send", "--to", "010-1234-5678", "--content", "hello", "--json",
+                     "-c", "conf/alimtalk.json" }
+      local rc, out = cli(base, cwd)
+      assert.equal(1, rc)
+      local r = cjson.decode(out)
+      assert.equal("POLICY_ERROR", r.error.code)
+      assert.equal("policy route raised: from the config", r.error.message)
+      base[#base + 1] = "--policy"
+      base[#base + 1] = "hold.lua"
+      rc, out = cli(base, cwd)
+      assert.equal(1, rc)
+      r = cjson.decode(out)
+      assert.equal("not_sent", r.status)
+      assert.equal("POLICY_HOLD", r.code)
+      assert.is_nil(fs.read_file(cwd .. "/outbox.jsonl"))
+      local erc, _, err = cli({ "send", "--to", "010-1234-5678", "--content", "x",
+                                "--policy", "nope.lua" }, cwd)
+      assert.equal(2, erc)
+      assert.matches("policy nope.lua: cannot read", err)
+    end)
+  end)
 end)
