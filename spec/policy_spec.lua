@@ -331,6 +331,23 @@ describe("alimtalk.policy", function()
     end)
   end)
 
+  it("the 90/10 split policy is 90/10 over 1000 ids, and a resend goes the same way", function()
+    local pol = require("alimtalk.policy").load(sandbox.root .. "/examples/policies/split.lua",
+                                                { "sens", "bizmessage" })
+    local route = pol.hooks.route
+    local first = { sens = 0, bizmessage = 0 }
+    for i = 1, 1000 do
+      local id = "order-" .. (20261207000 + i)
+      local plan = route({ id = id })
+      first[plan[1]] = first[plan[1]] + 1
+      assert.same(plan, route({ id = id }))
+      assert.equal(2, #plan)
+    end
+    assert.is_true(first.sens >= 870 and first.sens <= 930, "sens got " .. first.sens)
+    assert.equal(1000, first.sens + first.bizmessage)
+    assert.is_nil(route({}))   -- no id: the client's own route
+  end)
+
   describe("the CLI", function()
     local function cli(args, cwd)
       local q = fs.q
