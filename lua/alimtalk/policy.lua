@@ -208,7 +208,7 @@ end
 function methods:admit(client, msg, i, r)
   local h = self.hooks
   local ctx = self:context(client, msg, i)
-  self.ctx_of[r] = ctx
+  if h.after_result then self.ctx_of[r] = ctx end   -- the same ctx again after the batch
   local m = msg
   if h.prepare then
     m = copy(msg)
