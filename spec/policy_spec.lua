@@ -390,5 +390,24 @@ describe("alimtalk.policy", function()
       assert.equal(2, erc)
       assert.matches("policy nope.lua: cannot read", err)
     end)
+
+    it("bulk run and resume take --policy", function()
+      local cwd = dir .. "/cli-bulk"
+      os.execute("mkdir -p " .. fs.q(cwd))
+      fs.write(cwd .. "/rows.csv", "to,name,date\n010-5300-0001,A,2026-11-21\n010-5300-0002,B,2026-11-21\n")
+      fs.write(cwd .. "/p.lua", "return { prepare = function(m) m.vars.name = 'VIP ' .. m.vars.name end,\n"
+        .. "  route = function(m) if m.to == '010-5300-0002' then error('blocked') end end }")
+      local rc, out, err = cli({ "bulk", "run", "rows.csv", "--campaign", "c1", "--template", "welcome",
+                                 "--templates", sandbox.templates, "--policy", "p.lua", "--json",
+                                 "--state-dir", "st" }, cwd)
+      assert.equal(1, rc, err)
+      local sum = cjson.decode(out)
+      assert.equal(1, sum.counts.accepted)
+      assert.equal(1, sum.counts.invalid)
+      assert.matches("POLICY_ERROR", fs.read_file(cwd .. "/st/c1/rejects.jsonl"))
+      assert.matches("VIP A님", fs.read_file(cwd .. "/outbox.jsonl"))
+      local rrc, _, rerr = cli({ "bulk", "resume", "c1", "--policy", "p.lua", "--state-dir", "st" }, cwd)
+      assert.are_not.equal(2, rrc, rerr)   -- --policy is taken on resume too
+    end)
   end)
 end)

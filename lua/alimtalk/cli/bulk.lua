@@ -210,7 +210,7 @@ function _M.main(args)
         restored_config = true
         local ce
         cfg, ce = common.load_config({ config = type(rc) == "table" and rc.path or false,
-                                       provider = opts.provider })
+                                       provider = opts.provider, policy = opts.policy })
         if not cfg then return common.usage_error("bulk", ce) end
         bulkcfg = type(cfg.bulk) == "table" and cfg.bulk or {}
       end
