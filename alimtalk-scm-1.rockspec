@@ -55,6 +55,7 @@ build = {
     ["alimtalk.metrics"] = "lua/alimtalk/metrics.lua",
     ["alimtalk.outbox"] = "lua/alimtalk/outbox.lua",
     ["alimtalk.phone"] = "lua/alimtalk/phone.lua",
+    ["alimtalk.policy"] = "lua/alimtalk/policy.lua",
     ["alimtalk.providers.apiplex"] = "lua/alimtalk/providers/apiplex.lua",
     ["alimtalk.providers.bizmessage"] = "lua/alimtalk/providers/bizmessage.lua",
     ["alimtalk.providers.common"] = "lua/alimtalk/providers/common.lua",

@@ -25,13 +25,14 @@ describe("examples", function()
   -- Run an example; returns exit code and output (stdout + stderr). Each run gets its own
   -- state folder (bulk_csv.lua would otherwise resume the previous run's campaign).
   local runs = 0
-  local function run(name, env)
+  local function run(name, env, args)
     runs = runs + 1
     local state = dir .. "/state-" .. runs
     local cmd = ("cd %s && env LUA_PATH=%s LUA_CPATH=%s ALIMTALK_OUTBOX=%s STATE_DIR=%s %s %s "
-      .. "examples/%s.lua > %s 2>&1; echo $? > %s"):format(q(ROOT),
+      .. "examples/%s.lua %s > %s 2>&1; echo $? > %s"):format(q(ROOT),
       q(ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;"), q(ROOT .. "/build/" .. RUNTIME .. "/?.so;;"),
-      q(dir .. "/outbox-" .. name .. ".jsonl"), q(state), env or "", RUNTIME, name, q(dir .. "/out.txt"),
+      q(dir .. "/outbox-" .. name:gsub("/", "-") .. ".jsonl"), q(state), env or "", RUNTIME, name,
+      args or "", q(dir .. "/out.txt"),
       q(dir .. "/rc.txt"))
     os.execute("mkdir -p " .. q(state))
     os.execute(cmd)
@@ -121,5 +122,20 @@ describe("examples", function()
     assert.are.equal(1, rc)
     assert.matches("BAD_ECHO_TOKEN", out, 1, true)
     assert.is_nil(cjson.decode("[]")[1])
+  end)
+
+  -- The worked policies of docs/policies.md: run.lua starts a sandbox server of its own and
+  -- exits 0 only when the policy did what the page says.
+  it("runs the worked policies (examples/policies/run.lua)", function()
+    local outs = {}
+    for _, name in ipairs({ "otp_verify", "split", "quiet_hours" }) do
+      local rc, out = run("policies/run", "", name)
+      assert.are.equal(0, rc, name .. " failed:\n" .. out)
+      outs[name] = out
+    end
+    assert.matches("failover  sens not sent at apiplex (503)", outs.otp_verify, 1, true)
+    assert.matches("sens %d+, bizmessage %d+ of 200", outs.split)
+    assert.matches("ft-1: not_sent via nil (POLICY_HOLD); held by policy until 2026-12-08 09:00 KST",
+                   outs.quiet_hours, 1, true)
   end)
 end)

@@ -33,7 +33,7 @@ local PROVIDERS = { sens = true, bizmessage = true, apiplex = true, sinch = true
 local spec = {
   provider = "string", providers = "table", route = "table", templates = "string|table",
   retry = "table", concurrency = "number", transport = "table", validate = "boolean",
-  now = "function", metrics = "table", on_result = "function",
+  now = "function", metrics = "table", on_result = "function", policy = "string|table",
   sens = "table", bizmessage = "table", apiplex = "table", sinch = "table", sandbox = "table",
 }
 
@@ -208,6 +208,11 @@ function _M.new(opts)
     if not self.providers[name] then
       error("alimtalk.new: provider '" .. name .. "' is configured but not in the route", 2)
     end
+  end
+  if opts.policy then
+    local ok, pol = pcall(require("alimtalk.policy").load, opts.policy, self.names)
+    if not ok then error("alimtalk.new: " .. tostring(pol), 2) end
+    self.policy = pol
   end
   self.router = router_mod.new{ order = order, weights = route.weights, failures = route.failures,
                                 cooldown = route.cooldown, now = opts.now }
@@ -770,6 +775,7 @@ function methods:send_batch(msgs, opts)
   local conc = opts.concurrency or self.concurrency
   assert(conc >= 1, "send_batch: concurrency must be >= 1")
   local results, items, seen = {}, {}, {}
+  local policy = self.policy
   for i, msg in ipairs(msgs) do
     if type(msg) ~= "table" then error("send_batch: messages[" .. i .. "] is not a table", 2) end
     local r = new_result(i, msg)
@@ -784,18 +790,26 @@ function methods:send_batch(msgs, opts)
                   .. "] in this batch; each message needs its own id" }
       r.status, r.code, r.message, r.error = "rejected", "DUPLICATE_ID", err.message, err
     else
-      local plan, decisions
-      if #self.names == 1 then
+      local plan, decisions, names
+      -- a policy's prepare/fallback/route (nil msg: it rejected or held the message)
+      if policy then msg, names = policy:admit(self, msg, i, r) end
+      if not msg then
+        plan = nil
+      elseif names then   -- the policy's providers (open circuits skipped as in any plan)
+        plan, decisions = self.router:plan(names)
+      elseif #self.names == 1 then
         plan, decisions = self.names, nil
       else
         plan, decisions = self.router:plan()
       end
       if decisions then for _, d in ipairs(decisions) do r.routing[#r.routing + 1] = d end end
       -- every field the send loop sets is named here, so the table is sized once (no rehash)
-      items[#items + 1] = { index = i, msg = msg, result = r, plan = plan, step = 1, attempts = 0,
-                            field_index = #msgs > 1 and i or nil, unchecked = true, norm = nil,
-                            entry = nil, attempts_here = 0, done_here = false, reauth = false,
-                            maybe_sent = nil, finished = nil }
+      if plan then
+        items[#items + 1] = { index = i, msg = msg, result = r, plan = plan, step = 1, attempts = 0,
+                              field_index = #msgs > 1 and i or nil, unchecked = true, norm = nil,
+                              entry = nil, attempts_here = 0, done_here = false, reauth = false,
+                              maybe_sent = nil, finished = nil }
+      end
     end
   end
   local active = items
@@ -840,6 +854,7 @@ function methods:send_batch(msgs, opts)
     local r = results[i]
     if r.ids == nil then r.ids = {} end
   end
+  if policy then policy:finish(self, msgs, results) end
   if self.metrics or self.on_result then observe_results(self, results) end
   return results
 end

@@ -28,7 +28,9 @@ _M.format = require "alimtalk.format"
 --   `concurrency` (requests in flight in send_batch, default 8), `transport` (an object with
 --   request/request_many, for every provider), `validate` (false skips pre-flight checks),
 --   `metrics` (an `alimtalk.metrics` collector: message, request and latency counts),
---   `on_result` (function(result) called once per final result; see docs/metrics.md).
+--   `on_result` (function(result) called once per final result; see docs/metrics.md),
+--   `policy` (a Lua policy file or a table of hooks: route, prepare, fallback, after_result,
+--   on_event; see alimtalk.policy and docs/policies.md).
 --   With no provider at all, the embedded sandbox is used.
 -- @treturn table client, or nil and an error (a required setting missing)
 function _M.new(opts)

@@ -108,10 +108,11 @@ local function weighted(self)
 end
 
 --- The providers to try for one message, in order, skipping open circuits.
+-- @tparam[opt] table names the providers to try (a policy's route), default the router's own
 -- @treturn table list of provider names
 -- @treturn table decisions made ({ provider =, decision = "skip", reason = "circuit open" })
-function methods:plan()
-  local names = self.weights and weighted(self) or self.order
+function methods:plan(names)
+  names = names or (self.weights and weighted(self) or self.order)
   local out, decisions = {}, {}
   for _, n in ipairs(names) do
     local st = self:circuit_state(n)

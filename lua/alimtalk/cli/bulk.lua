@@ -47,6 +47,7 @@ rejected.jsonl, uncertain.jsonl, not_sent.jsonl, summary.json.
                        power cut); --fsync on resume turns fsync back on
   --progress MODE      auto | bar | lines | none (default auto: a bar on a terminal)
   --templates FILE     template registry (overrides the configuration's)
+  --policy FILE        policy script: routing, variables, fallback text (docs/policies.md)
   -p, --provider NAME  provider (default: the configured one)
   -c, --config FILE    configuration (default $ALIMTALK_CONFIG or ./alimtalk.json)
   --json               print the summary as JSON
@@ -74,7 +75,7 @@ local spec = {
     ["quota-pause"] = { value = true, number = true, min = 0 },
     ["max-pauses"] = { value = true, number = true, min = 0 },
     ["no-fsync"] = {}, fsync = {}, progress = { value = true, choices = { "auto", "bar", "lines", "none" } },
-    templates = { value = true },
+    templates = { value = true }, policy = { value = true },
   },
   min_args = 1, max_args = 2, missing = "give a subcommand: run, resume or status",
 }
@@ -209,7 +210,7 @@ function _M.main(args)
         restored_config = true
         local ce
         cfg, ce = common.load_config({ config = type(rc) == "table" and rc.path or false,
-                                       provider = opts.provider })
+                                       provider = opts.provider, policy = opts.policy })
         if not cfg then return common.usage_error("bulk", ce) end
         bulkcfg = type(cfg.bulk) == "table" and cfg.bulk or {}
       end

@@ -377,6 +377,7 @@ end
 --- Load the configuration: `--config FILE`, else $ALIMTALK_CONFIG, else ./alimtalk.json when
 -- present, else the defaults (the embedded sandbox provider). The file is JSON:
 -- `{ "provider": "sens", "providers": { "sens": { ... } }, "route": [...], "templates": "t.json" }`
+-- (and `"policy": "policy.lua"`, a policy script, see docs/policies.md; `--policy` wins)
 -- (a provider section may also sit at the top level under its name, as in `alimtalk.new`).
 -- Secret keys come from the environment: `"secret_key": "env:NCP_SECRET_KEY"`, or
 -- ALIMTALK_<PROVIDER>_<KEY> (e.g. ALIMTALK_SENS_SECRET_KEY) which fills the key when set.
@@ -412,6 +413,7 @@ function _M.load_config(opts, getenv)
         return p
       end
       cfg.templates = rel(cfg.templates)
+      cfg.policy = rel(cfg.policy)
       for _, name in ipairs(PROVIDERS) do
         local sec = (cfg.providers and cfg.providers[name]) or cfg[name]
         if type(sec) == "table" then sec.ca_file = rel(sec.ca_file); sec.outbox = rel(sec.outbox) end
@@ -461,6 +463,11 @@ function _M.load_config(opts, getenv)
     -- kept: alimtalk.new takes the two together, with the route's failures and cooldown
   end
   if cfg.provider == nil and cfg.route == nil then cfg.provider = "sandbox" end
+  -- the policy script (docs/policies.md): --policy FILE wins over the file's "policy"
+  if opts.policy then cfg.policy = opts.policy end
+  if cfg.policy ~= nil and type(cfg.policy) ~= "string" then
+    return nil, "configuration: policy must be a file name (a Lua policy script)"
+  end
   loaded[cfg] = { getenv = getenv, path = path, done = {}, from = from, warned = {} }
   return cfg
 end

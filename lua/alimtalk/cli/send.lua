@@ -24,6 +24,7 @@ Send one AlimTalk through the configured provider and print the result.
                        not delivered twice where the provider drops duplicates
   --message FILE       the whole message as JSON (alimtalk.message fields); '-' reads stdin
   --templates FILE     template registry (overrides the configuration's)
+  --policy FILE        policy script: routing, variables, fallback text (docs/policies.md)
   -p, --provider NAME  sens | bizmessage | apiplex | sinch | sandbox
   -c, --config FILE    configuration (default $ALIMTALK_CONFIG or ./alimtalk.json)
   --json               print the result as one JSON object
@@ -41,7 +42,7 @@ local spec = {
     to = { value = true }, template = { value = true, short = "t" },
     var = { value = true, multi = true }, content = { value = true }, id = { value = true },
     format = { value = true, multi = true },
-    message = { value = true, short = "m" }, templates = { value = true },
+    message = { value = true, short = "m" }, templates = { value = true }, policy = { value = true },
   },
   max_args = 0,
 }

@@ -72,6 +72,7 @@ twice; what it had in flight is settled by the next worker as above.
   --idle-exit S        exit after S seconds without work
   --max-messages N     exit after storing N outcomes
   --templates FILE     template registry (overrides the configuration's)
+  --policy FILE        policy script: routing, variables, fallback text (docs/policies.md)
   -p, --provider NAME  provider (default: the configured one)
   -c, --config FILE    configuration (default $ALIMTALK_CONFIG or ./alimtalk.json)
   --json               print the worker's counts as JSON when it exits
@@ -94,7 +95,7 @@ local worker_spec = with{
     consumer = { value = true }, ["until-empty"] = {},
     ["idle-exit"] = { value = true, number = true, min = 0 },
     ["max-messages"] = { value = true, number = true, min = 1 },
-    templates = { value = true },
+    templates = { value = true }, policy = { value = true },
   },
   max_args = 0,
 }
@@ -210,7 +211,7 @@ local bulk_spec = with{
     campaign = { value = true }, template = { value = true, short = "t" },
     format = { value = true, choices = { "csv", "jsonl" } },
     ["to-column"] = { value = true }, ["key-column"] = { value = true },
-    chunk = { value = true, number = true, min = 1 }, templates = { value = true },
+    chunk = { value = true, number = true, min = 1 }, templates = { value = true }, policy = { value = true },
     progress = { value = true, choices = { "auto", "bar", "lines", "none" } },
   },
   min_args = 1, max_args = 2, missing = "give a subcommand: run or status",
