@@ -9,7 +9,8 @@
 local cjson = require "cjson"
 local core = require "alimtalk.core"
 
-local N = tonumber(arg and arg[1]) or 0
+-- (N only when run as a script: bench/client_bench.lua loads it for `run`)
+local N = arg and arg[0] and arg[0]:match("minimal_path%.lua$") and tonumber(arg[1]) or 0
 
 local BODY = "#{name}님, 주문하신 상품이 발송되었습니다.\n주문번호: #{order}\n택배사: #{courier}\n송장번호: #{invoice}"
 local LINK = "https://shop.example/o/#{order}"
