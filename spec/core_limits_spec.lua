@@ -130,3 +130,44 @@ describe("core.measure", function()
     assert.has_error(function() core.measure_fields() end)
   end)
 end)
+
+-- core.within: a rule key's specs compiled once, checked in one call; it must give the verdict
+-- the Lua check (validate.rules ctx:within without the compiled table) gives.
+describe("core.within", function()
+  local rules = require "alimtalk.validate.rules"
+  local SPECS = {
+    { { unit = "chars", max = 5 } },
+    { { unit = "chars", max = 4, text_only = true }, { unit = "lines", max = 2 } },
+    { { unit = "bytes", max = 6 } },
+    { { unit = "cp949", max = 4 } },
+    { { unit = "line_chars", max = 2 } },
+    { { unit = "chars", min = 2, max = 3 } },
+  }
+  local TEXTS = { "", "a", "abcde", "abcdef", "가나", "가나다", "a\nb", "ab\ncd\ne", "é", "\xff",
+                  "12345", "a\n\nb" }
+
+  it("agrees with the Lua check on every unit, min and max, and invalid UTF-8", function()
+    for si, specs in ipairs(SPECS) do
+      local ctx = rules.context({ name = "t", limits = { k = specs } })
+      ctx.compiled = {}   -- the Lua path
+      local c = core.limit_spec(specs)
+      for _, s in ipairs(TEXTS) do
+        assert.are.equal(ctx:within(s, "k"), core.within(c, s), "specs " .. si .. " on " .. ("%q"):format(s))
+      end
+    end
+  end)
+
+  it("checks every string and number value of a table in one call", function()
+    local c = core.limit_spec({ { unit = "chars", max = 3 } })
+    assert.is_true(core.within_values(c, { a = "abc", b = 123, c = true, d = {} }))
+    assert.is_false(core.within_values(c, { a = "abc", b = 1234 }))
+    assert.is_false(core.within_values(c, { "ab", "abcd" }))
+    assert.is_false(core.within_values(c, { x = "\xff" }))
+  end)
+
+  it("leaves a key with a non-text unit to Lua, and raises on misuse", function()
+    assert.is_nil(core.limit_spec({ { unit = "items", max = 3 } }))
+    assert.has_error(function() core.within({}, "x") end)
+    assert.has_error(function() core.within(core.limit_spec({}), {}) end)
+  end)
+end)

@@ -169,11 +169,124 @@ static int l_measure_fields(lua_State *L) {
     return 9;
 }
 
+/* A rule key's limit specs compiled once (core.limit_spec), so that a text is measured and
+ * checked against all of them in one call (core.within, core.within_values). */
+enum { U_CHARS, U_BYTES, U_CP949, U_LINES, U_LINE_CHARS };
+typedef struct {
+    int unit, text_only, has_min, has_max;
+    lua_Number min, max;
+} spec_t;
+typedef struct {
+    size_t n;
+    spec_t specs[1];
+} specs_t;
+
+#define SPECS_MT "alimtalk.limit_spec"
+
+/* core.limit_spec(specs) -> userdata, or nil when a spec's unit is not one of a text's (the
+ * caller then checks in Lua): specs as the validation profiles hold them, a list of
+ * { unit =, max =, min =, text_only = }. */
+static int l_limit_spec(lua_State *L) {
+    static const char *const units[] = { "chars", "bytes", "cp949", "lines", "line_chars", NULL };
+    size_t n, i;
+    int k;
+    specs_t *u;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    n = lua_rawlen(L, 1);
+    u = lua_newuserdata(L, sizeof(specs_t) + (n ? n - 1 : 0) * sizeof(spec_t));
+    u->n = n;
+    for (i = 0; i < n; i++) {
+        spec_t *sp = &u->specs[i];
+        lua_rawgeti(L, 1, (int)i + 1);
+        luaL_checktype(L, -1, LUA_TTABLE);
+        lua_getfield(L, -1, "unit");
+        for (k = 0; units[k] && !(lua_type(L, -1) == LUA_TSTRING && strcmp(units[k], lua_tostring(L, -1)) == 0); k++) {}
+        if (!units[k]) {
+            lua_pushnil(L);
+            return 1;
+        }
+        sp->unit = k;
+        lua_getfield(L, -2, "text_only");
+        sp->text_only = lua_toboolean(L, -1);
+        lua_getfield(L, -3, "min");
+        sp->has_min = !lua_isnil(L, -1);
+        sp->min = sp->has_min ? lua_tonumber(L, -1) : 0;
+        lua_getfield(L, -4, "max");
+        sp->has_max = !lua_isnil(L, -1);
+        sp->max = sp->has_max ? lua_tonumber(L, -1) : 0;
+        lua_pop(L, 5);
+    }
+    luaL_setmetatable(L, SPECS_MT);
+    return 1;
+}
+
+/* Whether s is valid UTF-8 within every spec of u (the amounts as rules.lua defines them). */
+static int within(lua_State *L, const specs_t *u, const char *s, size_t len) {
+    measure_t m;
+    size_t i;
+    if (measure((const unsigned char *)s, len, &m) != 0)
+        luaL_error(L, "alimtalk.core.within: the CP949 converter (iconv) is unavailable");
+    if (!m.valid) return 0;
+    for (i = 0; i < u->n; i++) {
+        const spec_t *sp = &u->specs[i];
+        lua_Number a;
+        switch (sp->unit) {
+        case U_CHARS:
+            /* "30 characters (2 lines)": the line break itself is not one of the 30 */
+            a = sp->text_only ? (lua_Number)m.chars - ((lua_Number)m.lines - 1) : (lua_Number)m.chars;
+            break;
+        case U_BYTES: a = (lua_Number)m.bytes; break;
+        case U_CP949: a = (lua_Number)m.euckr_bytes; break;
+        case U_LINES: a = (lua_Number)m.lines; break;
+        default: a = m.lines > 1 ? (lua_Number)m.longest_line : 0; break;
+        }
+        if ((sp->has_max && a > sp->max) || (sp->has_min && a < sp->min)) return 0;
+    }
+    return 1;
+}
+
+/* core.within(spec, s) -> boolean */
+static int l_within(lua_State *L) {
+    const specs_t *u = luaL_checkudata(L, 1, SPECS_MT);
+    size_t n;
+    const char *s = luaL_checklstring(L, 2, &n);
+    lua_pushboolean(L, within(L, u, s, n));
+    return 1;
+}
+
+/* core.within_values(spec, t) -> boolean: every string or number value of t (numbers as
+ * tostring writes them) within spec; other values are not texts and are skipped. */
+static int l_within_values(lua_State *L) {
+    const specs_t *u = luaL_checkudata(L, 1, SPECS_MT);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        int t = lua_type(L, -1);
+        if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+            size_t n;
+            /* converts the stack copy only: the key lua_next needs is untouched */
+            const char *s = lua_tolstring(L, -1, &n);
+            if (!within(L, u, s, n)) {
+                lua_pushboolean(L, 0);
+                return 1;
+            }
+        }
+        lua_pop(L, 1);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 void at_limits_open(lua_State *L) {
     static const luaL_Reg fns[] = {
         { "measure", l_measure },
         { "measure_fields", l_measure_fields },
+        { "limit_spec", l_limit_spec },
+        { "within", l_within },
+        { "within_values", l_within_values },
         { NULL, NULL },
     };
+    luaL_newmetatable(L, SPECS_MT);
+    lua_pop(L, 1);
     luaL_setfuncs(L, fns, 0);
 }

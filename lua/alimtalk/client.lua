@@ -489,8 +489,12 @@ end
 local function outcome(st, c, resp, err, code, sent)
   local p = st.p
   local m = st.metrics
-  if m and c.t0 then
-    m:observe_request(p.name, resp and resp.status or code, c.dt or (m.clock() - c.t0))
+  -- the round trip ends on arrival, now; `dt` only when one call brought several answers
+  -- (request_many), each of which took that call's time
+  local dt = c.dt
+  if m and (dt or c.t0) then
+    m:observe_request(p.name, resp and resp.status or code, dt or (m.clock() - c.t0))
+    c.dt = nil
   end
   local outs
   if resp then
@@ -574,8 +578,6 @@ local function run_pipelined(st, c1, c2, conc)
     local hc = id and inflight[id]
     if hc then
       inflight[id] = nil
-      -- its round trip ends now
-      if st.metrics then hc.dt = st.metrics.clock() - hc.t0 end
       outcome(st, hc, resp, err, code, sent)
       n_inflight = n_inflight - 1
     elseif not id then
@@ -650,7 +652,7 @@ local function run_waves(st, c1, c2, conc)
         local res = transport:request_many(reqs)
         if m then
           local dt = m.clock() - t0
-          for _, c in ipairs(wave) do c.t0, c.dt = t0, dt end
+          for _, c in ipairs(wave) do c.dt = dt end
         end
         for k, c in ipairs(wave) do
           local r = res[k]

@@ -12,6 +12,7 @@ local phone = require "alimtalk.phone"
 local sendwindow = require "alimtalk.sendwindow"
 local rules = require "alimtalk.validate.rules"
 local iso4217 = require "alimtalk.iso4217"
+local within_values = require("alimtalk.core").within_values
 
 local _M = {}
 
@@ -483,11 +484,16 @@ function _M.check(ctx, m)
   elseif content == "" then
     ctx:add("REQUIRED", "content", "content is empty", "3013")
   else
-    ctx:size("content", content, m.image and "content_image" or "content", "content")
+    local key = m.image and "content_image" or "content"
+    -- measured and checked in one C call; measured again (to say what is wrong) only when over
+    if not ctx:within(content, key) then ctx:size("content", content, key, "content") end
     if e and not rendered.content then match(ctx, e.body, content, "content", "3016") end
   end
-  if m.vars and ctx.limits.variable then
-    for k, v in pairs(m.vars) do
+  local vars = m.vars
+  if vars and ctx.limits.variable
+     and not (ctx.compiled.variable and within_values(ctx.compiled.variable, vars)) then
+    -- some value breaks a limit (all are checked in one C call first): say which
+    for k, v in pairs(vars) do
       local tv = type(v)
       if tv == "string" or tv == "number" then
         v = tostring(v)

@@ -17,6 +17,7 @@ local core = require "alimtalk.core"
 local errors = require "alimtalk.errors"
 
 local measure_fields = core.measure_fields
+local limit_spec, core_within = core.limit_spec, core.within
 
 local _M = {}
 
@@ -30,8 +31,19 @@ local UNIT_OUT = { chars = "chars", bytes = "bytes", cp949 = "bytes", lines = "l
 
 --- Make a context for one profile (reused across messages: `reset` before each).
 function _M.context(profile)
-  return setmetatable({ profile = profile, limits = profile.limits, list = nil, prefix = "" }, ctx_mt)
+  -- the profile's own specs per rule key, compiled for the C core on first use (false: a key
+  -- the core cannot check, such as one with "items" specs); overrides are checked in Lua
+  local compiled = setmetatable({}, { __index = function(t, key)
+    local specs = profile.limits[key]
+    local c = specs and limit_spec(specs) or false
+    t[key] = c
+    return c
+  end })
+  return setmetatable({ profile = profile, limits = profile.limits, list = nil, prefix = "",
+                        compiled = compiled, own_compiled = compiled }, ctx_mt)
 end
+
+local NOT_COMPILED = {}
 
 --- Start a new message: clear violations, set the field prefix and limit overrides.
 function ctx_mt:reset(prefix, overrides, opts)
@@ -60,8 +72,10 @@ function ctx_mt:reset(prefix, overrides, opts)
       end
     end
     self.limits = merged
+    self.compiled = NOT_COMPILED
   else
     self.limits = self.profile.limits
+    self.compiled = self.own_compiled
   end
 end
 
@@ -145,6 +159,8 @@ end
 -- caller build a field path only for a text that `size` will report.
 -- @treturn boolean
 function ctx_mt:within(s, key)
+  local c = self.compiled[key]
+  if c then return core_within(c, s) end
   local valid, _, chars, bytes, cp949, _, _, lines, longest = measure_fields(s)
   if not valid then return false end
   local specs = self.limits[key]
