@@ -55,6 +55,19 @@ describe("result codes: BizMessage (seed 003)", function()
     c:close()
   end)
 
+  it("a success detail code under a failure or unknown code is not accepted", function()
+    -- found by spec/fuzz/lua/providers.lua: the detail was classified first, so NRM0000 made
+    -- any answer accepted, whatever its code said
+    local c = bizmessage('{"code":"510","uid":"","cid":"x","result":{"detail_code":"NRM0000"}}')
+    local r = c:send(MSG)
+    assert.equal("rejected", r.status)
+    assert.same({ "510", "NRM0000" }, { r.code, r.detail_code })
+    c:close()
+    c = bizmessage('{"code":"X200","uid":"","cid":"x","result":{"detail_code":"NRM0000"}}')
+    assert.equal("uncertain", c:send(MSG).status)
+    c:close()
+  end)
+
   it("a success keeps 200 and its detail code NRM0000", function()
     local c = bizmessage(answers.bizmessage.send_ok)
     local r = c:send(MSG)

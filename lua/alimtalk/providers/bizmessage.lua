@@ -130,6 +130,9 @@ end
 local function send_class(code, detail)
   if detail and (detail == "3012" or detail:match("3012$")) then return "duplicate" end
   local c = detail and common.classify("bizmessage", detail)
+  -- the detail is "for reference" (seed 003): a success detail under a code that is no
+  -- success (510, or one the documents do not list) must not make the message accepted
+  if c == "accepted" and code ~= "200" and code ~= "100" then c = nil end
   if c then return c end
   c = common.classify("bizmessage", code)
   if c then return c end
