@@ -179,6 +179,20 @@ describe("result codes: Sinch (seed 002)", function()
     assert.equal("DELIVERED", e.code)
     assert.is_nil(e.detail_code)
   end)
+
+  it("a send answer without a usable message_id is uncertain, not accepted", function()
+    -- found by spec/fuzz/lua/providers.lua: "", a number or an object counted as the id
+    for _, body in ipairs({ '{"message_id":""}', '{"message_id":12}', '{"message_id":{}}',
+                            '{"message_id":"01HMSG"}' }) do
+      local c = assert(alimtalk.new{ provider = "sinch", validate = false, retry = { max_attempts = 1 },
+        transport = canned({ ["POST /oauth2/token"] = TOKEN, ["POST /v1/projects/p/messages:send"] = body }),
+        sinch = { base_url = "https://sinch.test", auth_url = "https://auth.test", project_id = "p",
+                  app_id = "a", key_id = "k", key_secret = "s" } })
+      local r = c:send{ to = "010-1234-5678", template = "T1", vars = { name = "x" } }
+      assert.equal(body:find('"01HMSG"') and "accepted" or "uncertain", r.status, body)
+      c:close()
+    end
+  end)
 end)
 
 describe("result codes: API PLEX (seed 004)", function()

@@ -156,7 +156,8 @@ function methods.parse(_, resp)
   local doc = common.decode(resp.body)
   if resp.status == 200 or resp.status == 201 or resp.status == 202 then
     local id = doc and common.val(doc.message_id)
-    if not id then
+    -- no id (or an empty or non-string one) to reconcile by: the message may be on its way
+    if type(id) ~= "string" or id == "" then
       return { { status = "uncertain", code = tostring(resp.status), message = "unreadable send response" } }
     end
     return { { status = "accepted", code = tostring(resp.status), message = "accepted",
