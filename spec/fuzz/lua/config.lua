@@ -2,7 +2,7 @@
 -- webhook_options, client) over mutations of the documented example (docs/cli.md), and
 -- lua/alimtalk/config.lua's resolve and redact_url. Properties: a configuration file gives a
 -- configuration or nil and a one-line message, never a raise; a resolved value never holds a
--- line break or NUL; a redacted URL keeps no userinfo, query or fragment.
+-- line break or NUL; a redacted URL keeps no password, query or fragment.
 local common = require "alimtalk.cli.common"
 local config = require "alimtalk.config"
 local cjson = require "cjson"
@@ -77,12 +77,13 @@ function _M.run(g)
   local got, err = config.resolve({ key = v }, "key", nil, getenv, "p")
   assert(got == nil or not got:find("[\r\n%z]"), "resolve gave a value with a line break")
   if v:find("[\r\n%z]") then assert(got == nil and err and err.code == "BAD_OPTION", "BAD_OPTION") end
-  -- redact_url
-  local url = g:pick({ "https://", "http://", "", "ftp://" }) .. g:bytes(g:int(0, 6), "u:p@h/") ..
-    g:pick({ "", "@host", "/p?q=s", "#frag", "?a@b" }) .. g:bytes(g:int(0, 4), "@?#/:x")
+  -- redact_url: a password in the userinfo, a query or a fragment never shows
+  local url = g:pick({ "https://", "http://", "" }) .. g:bytes(g:int(0, 4), "u:@x") .. "SECRETPW@"
+    .. g:bytes(g:int(0, 6), "h.:1@") .. g:pick({ "", "/p", "/p@q", "/" })
+    .. g:pick({ "", "?a=SECRETQ", "#SECRETF" })
   local red = config.redact_url(url)
-  local auth = red:match("^%a[%w+.%-]*://([^/]*)") or red:match("^([^/]*)")
-  assert(not red:find("[?#]") and not auth:find("@"), "redact_url kept credentials: " .. red)
+  g.case = url
+  assert(not red:find("SECRET", 1, true) and not red:find("[?#]"), "redact_url kept a secret: " .. red)
 end
 
 return _M
