@@ -170,6 +170,9 @@ function methods.parse(_, resp)
     o.code = status or o.code
     o.message = common.val(e.message) or o.message
     local c = status and common.classify("sinch", status)
+    -- an error answer's status refines a refusal; a success-like one (an HTTP code, a
+    -- delivery status) in it does not turn the refusal into an acceptance
+    if c == "accepted" or c == "delivered" or c == "pending" then c = nil end
     if c and o.status == "rejected" then
       if c == "failed" then c = "rejected" end
       o.status = c

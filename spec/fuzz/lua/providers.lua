@@ -12,6 +12,8 @@ local cjson = require "cjson.safe"
 
 local STATUSES = { accepted = true, rejected = true, uncertain = true, not_sent = true }
 local HTTP = { 200, 200, 200, 202, 201, 400, 401, 404, 429, 500, 502, 503 }
+local CODES = { "A000", "success", "0000", "200", "100", "202", "DONE", "COMPLETED", "C100",
+                "NRM0000", "3012", "DELIVERED", "processing", "API_200" }
 local TOKEN = '{"access_token":"t","expires_in":3600}'
 local MSG = { id = "k1", to = "010-1234-5678", template = "T1", content = "주문이 접수되었습니다",
               vars = { name = "x" } }
@@ -53,8 +55,9 @@ local PROVIDERS = {
     marker = function(doc)
       local code = type(doc) == "table" and str(doc.code)
       local detail = type(doc) == "table" and type(doc.result) == "table" and str(doc.result.detail_code)
+                     or nil
       -- Kakao 3012: a message under this serial exists already (a resend found it accepted)
-      return code == "200" or code == "100" or (detail ~= nil and detail:find("3012$") ~= nil)
+      return code == "200" or code == "100" or code == "3012" or (detail ~= nil and detail:find("3012$") ~= nil)
     end,
   },
   apiplex = {
@@ -92,7 +95,15 @@ function _M.run(g)
   local name = g:pick(NAMES)
   local p = PROVIDERS[name]
   local body = g:pick(p.answers)
-  if g:chance(0.85) then body = g:mutate(body) end
+  if g:chance(0.4) then
+    -- a code or name of the catalogue where another one was (a value a parser might take for
+    -- success)
+    body = body:gsub('"([%w_]+)"', function(x)
+      if g:chance(0.15) then return '"' .. g:pick(CODES) .. '"' end
+      return '"' .. x .. '"'
+    end)
+  end
+  if g:chance(0.7) then body = g:mutate(body) end
   current.status = g:chance(0.7) and 200 or g:pick(HTTP)
   current.headers = g:chance(0.2) and { ["retry-after"] = g:pick({ "3", "-1", "x", "1e9" }) } or {}
   current.body = body
