@@ -57,7 +57,8 @@ local PROVIDERS = {
       local detail = type(doc) == "table" and type(doc.result) == "table" and str(doc.result.detail_code)
                      or nil
       -- Kakao 3012: a message under this serial exists already (a resend found it accepted)
-      return code == "200" or code == "100" or code == "3012" or (detail ~= nil and detail:find("3012$") ~= nil)
+      return code == "200" or code == "100" or code == "3012"
+             or (detail ~= nil and detail:find("3012$") ~= nil)
     end,
   },
   apiplex = {
