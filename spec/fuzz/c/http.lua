@@ -79,6 +79,12 @@ function check(s)     -- the harness calls it
     want = { status = status, headers = headers, body = body }
     rest = a
   end
+  -- Known, not ours: libcurl 7.88.1 (Debian 12) reads freed memory in its headers API
+  -- (headers.c, next to curl_easy_nextheader) on some folded header lines (a line starting
+  -- with a space or tab); found by this target, kept as spec/fuzz/known/libcurl-folded-header,
+  -- docs/reliability.md. Such answers are left out until that libcurl is fixed.
+  local head = rest:match("^(.-)\n\r?\n") or rest
+  if head:find("\n[ \t]") then return end
   answer(rest)
   local req = { method = method, url = url, max_response = cap,
                 body = (method == "POST" or method == "PUT") and "{\"fuzz\":1}" or nil }
