@@ -11,3 +11,6 @@ for _, pat in ipairs({ "lua/alimtalk/sandbox/**", "lua/alimtalk/transport/cosock
   files[pat] = { read_globals = { "ngx" } }
 end
 color = false  -- plain "Total: 0 warnings" lines for logs and hooks
+-- The libFuzzer property scripts run in the harness's state: it gives them `core` (and, for
+-- the HTTP target, the loopback server's `port` and `answer`) and calls their `check`.
+files["spec/fuzz/c/**"] = { globals = { "check" }, read_globals = { "core", "port", "answer" } }

@@ -5,6 +5,8 @@
 #   make test    lint + every busted spec on Lua 5.4 and on LuaJIT
 #   make check   the C core specs again under ASan+UBSan and under valgrind
 #   make bench   the benchmarks under bench/ (each prints ratios to its own baseline)
+#   make fuzz    every fuzz target (libFuzzer over the C core, Lua property fuzzers) for
+#                FUZZ_SECONDS each (default 60); see docs/reliability.md
 #   make embed   examples/embed/: a C program embedding Lua 5.4 that sends through alimtalk
 
 SHELL := /bin/bash
@@ -27,11 +29,13 @@ DEPS_RUN  := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev
              libhiredis-dev
 DEPS_TEST := $(DEPS_RUN) lua-busted lua-check nginx libnginx-mod-http-lua lua-resty-core \
              lua-resty-lrucache lua-luaossl valgrind wrk luarocks util-linux iproute2 \
-             redis-server redis-tools lua-nginx-redis
+             redis-server redis-tools lua-nginx-redis clang libclang-rt-14-dev
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 
-.PHONY: all deps deps-test build demo test lint specs check bench node-deps clean embed
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps deps-test build demo test lint specs check bench fuzz node-deps clean embed
 all: build
 
 define apt_ensure
@@ -95,6 +99,9 @@ check: deps-test
 
 bench: deps-test build node-deps
 	tools/run-bench
+
+fuzz: deps-test build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) LIBS="$(LIBS)" tools/run-fuzz
 
 clean:
 	rm -rf $(BUILD)

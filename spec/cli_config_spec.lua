@@ -54,6 +54,19 @@ describe("cli configuration", function()
     assert.matches("unknown provider 'kakao'", e, 1, true)
   end)
 
+  it("says providers or a provider section is not an object instead of raising", function()
+    -- found by spec/fuzz/lua/config.lua: "providers": true raised while making paths relative,
+    -- a section written as a JSON array raised in the secret scan ("attempt to index a number")
+    for i, text in ipairs({ '{"providers": true}', '{"providers": 5, "templates": "t.json"}',
+                            '{"sens": ["a", "b"]}', '{"providers": {"apiplex": [1]}}' }) do
+      write(dir .. "/obj" .. i .. ".json", text)
+      local ok, cfg, e = pcall(common.load_config, { config = dir .. "/obj" .. i .. ".json" }, env({}))
+      assert.is_true(ok, cfg)
+      assert.is_nil(cfg)
+      assert.matches("must be an object", e, 1, true)
+    end
+  end)
+
   it("refuses a configuration with both provider and route, unless --provider picks one", function()
     write(dir .. "/both.json", cjson.encode({ provider = "sandbox", route = { "sandbox", "sens" },
       sandbox = {}, sens = { service_id = "svc" } }))

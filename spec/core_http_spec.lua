@@ -147,6 +147,21 @@ describe("core.http_client", function()
       assert.is_nil(resp.headers["x-echo-content-length"])
     end)
 
+    it("does not hold a HEAD answer's Content-Length against max_response", function()
+      -- found by the fuzzer (spec/fuzz/corpus/http/head-content-length): the answer to HEAD
+      -- names the size of a body it does not send
+      local resp, err, code = client:request({ method = "HEAD", url = srv:url("/big_cl?bytes=5000"),
+                                               max_response = 100 })
+      assert.is_nil(code, err)
+      assert.are.equal(200, resp.status)
+      assert.are.equal("5000", resp.headers["content-length"])
+      assert.are.equal("", resp.body)
+      -- a GET of the same is still refused by its Content-Length
+      local none, _, gcode = client:request({ url = srv:url("/big_cl?bytes=5000"), max_response = 100 })
+      assert.is_nil(none)
+      assert.are.equal("too_large", gcode)
+    end)
+
     it("lower-cases response header names", function()
       local resp = assert(client:request({ url = srv:url("/ok") }))
       assert.are.equal("2", resp.headers["content-length"])

@@ -55,6 +55,25 @@ describe("result codes: BizMessage (seed 003)", function()
     c:close()
   end)
 
+  it("a success detail code under a failure or unknown code is not accepted", function()
+    -- found by spec/fuzz/lua/providers.lua: the detail was classified first, so NRM0000 made
+    -- any answer accepted, whatever its code said
+    local c = bizmessage('{"code":"510","uid":"","cid":"x","result":{"detail_code":"NRM0000"}}')
+    local r = c:send(MSG)
+    assert.equal("rejected", r.status)
+    assert.same({ "510", "NRM0000" }, { r.code, r.detail_code })
+    c:close()
+    c = bizmessage('{"code":"X200","uid":"","cid":"x","result":{"detail_code":"NRM0000"}}')
+    assert.equal("uncertain", c:send(MSG).status)
+    c:close()
+    -- nor a detail code or an HTTP status found in `code`
+    for _, code in ipairs({ "NRM0000", "202", "0000" }) do
+      c = bizmessage('{"code":"' .. code .. '","uid":"","cid":"x"}')
+      assert.equal("uncertain", c:send(MSG).status, code)
+      c:close()
+    end
+  end)
+
   it("a success keeps 200 and its detail code NRM0000", function()
     local c = bizmessage(answers.bizmessage.send_ok)
     local r = c:send(MSG)
@@ -165,6 +184,63 @@ describe("result codes: Sinch (seed 002)", function()
     assert.equal("delivered", e.status)
     assert.equal("DELIVERED", e.code)
     assert.is_nil(e.detail_code)
+  end)
+
+  it("a send answer without a usable message_id is uncertain, not accepted", function()
+    -- found by spec/fuzz/lua/providers.lua: "", a number or an object counted as the id
+    for _, body in ipairs({ '{"message_id":""}', '{"message_id":12}', '{"message_id":{}}',
+                            '{"message_id":"01HMSG"}' }) do
+      local c = assert(alimtalk.new{ provider = "sinch", validate = false, retry = { max_attempts = 1 },
+        transport = canned({ ["POST /oauth2/token"] = TOKEN, ["POST /v1/projects/p/messages:send"] = body }),
+        sinch = { base_url = "https://sinch.test", auth_url = "https://auth.test", project_id = "p",
+                  app_id = "a", key_id = "k", key_secret = "s" } })
+      local r = c:send{ to = "010-1234-5678", template = "T1", vars = { name = "x" } }
+      assert.equal(body:find('"01HMSG"') and "accepted" or "uncertain", r.status, body)
+      c:close()
+    end
+    -- an error answer whose status reads as a success stays a refusal
+    local c = assert(alimtalk.new{ provider = "sinch", validate = false, retry = { max_attempts = 1 },
+      transport = canned({ ["POST /oauth2/token"] = TOKEN, ["POST /v1/projects/p/messages:send"] =
+        { 400, '{"error":{"code":400,"message":"bad","status":"202"}}' } }),
+      sinch = { base_url = "https://sinch.test", auth_url = "https://auth.test", project_id = "p",
+                app_id = "a", key_id = "k", key_secret = "s" } })
+    assert.equal("rejected", c:send{ to = "010-1234-5678", template = "T1", vars = { name = "x" } }.status)
+    c:close()
+  end)
+end)
+
+describe("result codes: only the documented success code accepts", function()
+  -- found by spec/fuzz/lua/providers.lua: a SENS entry's requestStatusCode or an API PLEX
+  -- result's code that the catalogue knows as a success elsewhere (a status name, Kakao 0000,
+  -- an HTTP status) made the message accepted
+  it("SENS: requestStatusCode other than A000 is not accepted", function()
+    for _, code in ipairs({ "success", "0000", "200", "DONE", "COMPLETED" }) do
+      local body = answers.sens.send:gsub('"A000"', '"' .. code .. '"', 1)
+      local c = assert(alimtalk.new{ provider = "sens", validate = false, retry = { max_attempts = 1 },
+        transport = canned({ ["POST /alimtalk/v2/services/svc/messages"] = { 202, body } }),
+        sens = { base_url = "https://sens.test", access_key = "AK", secret_key = "SK", service_id = "svc",
+                 plus_friend_id = "@shop" } })
+      local rs = c:send_batch({ { to = "010-1234-5678", template = "T1", content = "a" },
+                                { to = "010-1234-5679", template = "T1", content = "b" } })
+      assert.equal("uncertain", rs[1].status, code)
+      assert.equal("rejected", rs[2].status)
+      c:close()
+    end
+  end)
+
+  it("API PLEX: a result code other than C100 is not accepted", function()
+    for _, code in ipairs({ "0000", "200", "C100", "3012" }) do
+      local body = answers.apiplex.send:gsub('"C100"', '"' .. code .. '"', 1)
+      local c = assert(alimtalk.new{ provider = "apiplex", validate = false, retry = { max_attempts = 1 },
+        transport = canned({ ["POST /at-standard/v2/send"] = body }),
+        apiplex = { base_url = "https://apx.test", user_id = "u", secret_key = "s",
+                    service_id = "at-standard", sender_key = "key", sender_number = "0212345678" } })
+      local r = c:send({ id = "k1", to = "010-1234-5678", template = "T1", content = "a" })
+      -- (Kakao 3012 without dedupe_msg_key: API PLEX is not known to dedupe, so not taken)
+      assert.equal(code == "C100" and "accepted" or code == "3012" and "rejected" or "uncertain",
+                   r.status, code)
+      c:close()
+    end
   end)
 end)
 

@@ -82,6 +82,22 @@ describe("webhook.sinch", function()
     end
   end)
 
+  it("refuses a repeated signature header and a 20-digit timestamp without raising", function()
+    -- found by spec/fuzz/lua/webhook.lua: OpenResty gives a header sent twice as a list, which
+    -- reached core.sinch_signature and raised; a 20-digit timestamp raised in the STALE message
+    local body = read(FIX .. "sinch_delivered.json")
+    local h = headers_for(body, "n-twice", tostring(NOW))
+    h["X-Sinch-Webhook-Signature-Nonce"] = { "n-twice", "n-twice" }
+    local ok, err = new_hook(NOW):verify(h, body)
+    assert.is_nil(ok)
+    assert.equal("BAD_HEADER", err.code)
+    h = headers_for(body, "n-huge", "99999999999999999999")
+    ok, err = new_hook(NOW):verify(h, body)
+    assert.is_nil(ok)
+    assert.equal("STALE_TIMESTAMP", err.code)
+    assert.matches("in the future", err.message, 1, true)
+  end)
+
   it("checks the timestamp window in both directions", function()
     local body = read(FIX .. "sinch_delivered.json")
     for _, case in ipairs({ { -301, "STALE_TIMESTAMP" }, { 301, "STALE_TIMESTAMP" },

@@ -351,7 +351,7 @@ local loaded = setmetatable({}, { __mode = "k" })
 -- must not fail for a variable it would never read.
 local function fill_from_env(name, section, getenv, from)
   for k, v in pairs(section) do
-    if type(v) == "string" and not v:match("^env:[%w_]+$") then
+    if type(k) == "string" and type(v) == "string" and not v:match("^env:[%w_]+$") then
       if SECRET_KEYS[k] then
         add_secret(v)
         from[name .. "." .. k] = false -- written in the file itself
@@ -405,6 +405,9 @@ function _M.load_config(opts, getenv)
     if not v then return nil, de end
     if type(v) ~= "table" then return nil, "configuration " .. path .. " must be a JSON object" end
     cfg = v
+    if cfg.providers ~= nil and type(cfg.providers) ~= "table" then
+      return nil, "configuration: providers must be an object"
+    end
     -- Relative file names in the configuration are relative to the file itself.
     local dir = path:match("^(.*)/[^/]*$")
     if dir then
@@ -430,7 +433,10 @@ function _M.load_config(opts, getenv)
   for _, name in ipairs(PROVIDERS) do
     local sec = providers[name] or cfg[name]
     if sec ~= nil then
-      if type(sec) ~= "table" then return nil, "configuration: " .. name .. " must be an object" end
+      -- (a JSON array decodes to a table too: its numbered entries are no settings)
+      if type(sec) ~= "table" or sec[1] ~= nil then
+        return nil, "configuration: " .. name .. " must be an object"
+      end
       cfg[name] = fill_from_env(name, sec, getenv, from)
     end
   end

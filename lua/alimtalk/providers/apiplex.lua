@@ -180,7 +180,12 @@ local function class_of(code, desc, dedupes)
   if is_duplicate(code, desc) then return dedupes and "duplicate" or "rejected" end
   local c = common.classify("apiplex", code)
   if c then
-    if c == "delivered" or c == "pending" then return "accepted" end
+    -- only C100 says the message was taken (seed 004); a delivery result (Kakao 0000) or an
+    -- HTTP status in this field is no acceptance code: it may or may not have been taken
+    if c == "delivered" or c == "pending" or c == "accepted" then return "uncertain" end
+    -- Kakao 3012 (a message under this serial exists) is a duplicate only where API PLEX is
+    -- known to dedupe msg_key, as for a "duplicate" description above
+    if c == "duplicate" then return dedupes and "duplicate" or "rejected" end
     if c == "failed" then return "rejected" end
     return c
   end

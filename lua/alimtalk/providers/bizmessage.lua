@@ -130,8 +130,16 @@ end
 local function send_class(code, detail)
   if detail and (detail == "3012" or detail:match("3012$")) then return "duplicate" end
   local c = detail and common.classify("bizmessage", detail)
+  -- the detail is "for reference" (seed 003): a success detail under a code that is no
+  -- success (510, or one the documents do not list) must not make the message accepted
+  if (c == "accepted" or c == "delivered" or c == "pending") and code ~= "200" and code ~= "100" then
+    c = nil
+  end
   if c then return c end
   c = common.classify("bizmessage", code)
+  -- only 200 (and 100, in processing) accept; a detail code or an HTTP status the catalogue
+  -- knows as a success, found in `code`, is no documented send result: uncertain
+  if (c == "accepted" or c == "delivered") and code ~= "200" then c = "uncertain" end
   if c then return c end
   if code == "200" or code == "100" then return "accepted" end
   if code == "520" then return "retryable" end

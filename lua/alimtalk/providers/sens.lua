@@ -166,7 +166,12 @@ function methods.parse(_, resp, chunk)
       -- An accepted request whose entry has no code, or one the catalogue does not know, may
       -- well be on its way: uncertain, never a rejection the caller would resend.
       local class = code == "A000" and "accepted" or common.classify("sens", code, "uncertain")
-      if class == "pending" or class == "delivered" then class = "accepted" end
+      -- only A000 says the request was taken (seed 001: other codes are failures); a status
+      -- name, delivery or HTTP code the catalogue knows as a success is no answer SENS
+      -- documents here: uncertain, neither accepted nor a rejection to resend
+      if code ~= "A000" and (class == "accepted" or class == "pending" or class == "delivered") then
+        class = "uncertain"
+      end
       if class == "failed" then class = "rejected" end
       out[i] = {
         status = class, code = code,

@@ -156,7 +156,8 @@ function methods.parse(_, resp)
   local doc = common.decode(resp.body)
   if resp.status == 200 or resp.status == 201 or resp.status == 202 then
     local id = doc and common.val(doc.message_id)
-    if not id then
+    -- no id (or an empty or non-string one) to reconcile by: the message may be on its way
+    if type(id) ~= "string" or id == "" then
       return { { status = "uncertain", code = tostring(resp.status), message = "unreadable send response" } }
     end
     return { { status = "accepted", code = tostring(resp.status), message = "accepted",
@@ -169,6 +170,9 @@ function methods.parse(_, resp)
     o.code = status or o.code
     o.message = common.val(e.message) or o.message
     local c = status and common.classify("sinch", status)
+    -- an error answer's status refines a refusal; a success-like one (an HTTP code, a
+    -- delivery status) in it does not turn the refusal into an acceptance
+    if c == "accepted" or c == "delivered" or c == "pending" then c = nil end
     if c and o.status == "rejected" then
       if c == "failed" then c = "rejected" end
       o.status = c

@@ -72,7 +72,8 @@ end
 --- Verify a webhook's signature, timestamp and nonce.
 -- @tparam table headers request headers (any case)
 -- @tparam string body the raw request body, exactly as received
--- @treturn boolean true, or nil and an error: `MISSING_HEADER`, `BAD_ALGORITHM`,
+-- @treturn boolean true, or nil and an error: `MISSING_HEADER`, `BAD_HEADER` (one sent twice),
+--   `BAD_ALGORITHM`,
 --   `BAD_TIMESTAMP`, `STALE_TIMESTAMP`, `BAD_SIGNATURE`, `REPLAYED`
 function methods:verify(headers, body)
   assert(type(headers) == "table", "verify: headers must be a table")
@@ -84,13 +85,21 @@ function methods:verify(headers, body)
   if not sig or not ts or not nonce then
     return fail("MISSING_HEADER", "x-sinch-webhook-signature, -timestamp and -nonce are required")
   end
+  -- a header sent twice comes as a list (OpenResty's get_headers): refused, not raised on
+  for _, h in ipairs({ sig, ts, nonce, alg or "" }) do
+    if type(h) ~= "string" and type(h) ~= "number" then
+      return fail("BAD_HEADER", "each x-sinch-webhook-signature header must appear once")
+    end
+  end
+  sig, ts, nonce = tostring(sig), tostring(ts), tostring(nonce)
   if alg and alg ~= "HmacSHA256" then return fail("BAD_ALGORITHM", "unsupported signature algorithm") end
   if not tostring(ts):match("^%d+$") then return fail("BAD_TIMESTAMP", "timestamp is not epoch seconds") end
   local t = tonumber(ts)
   local now = self.now()
   if math.abs(now - t) > self.window then
     local age = math.floor(now - t)
-    return fail("STALE_TIMESTAMP", string.format("timestamp is %d s %s (window %d s)",
+    -- %.0f: an absurd timestamp (20 digits) has no integer representation for %d
+    return fail("STALE_TIMESTAMP", string.format("timestamp is %.0f s %s (window %d s)",
       math.abs(age), age >= 0 and "old" or "in the future", self.window))
   end
   local want = core.sinch_signature(config.secret(self, "secret"), body, nonce, ts)
