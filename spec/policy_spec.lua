@@ -187,6 +187,30 @@ describe("alimtalk.policy", function()
       client:close()
     end)
 
+    it("formats through ctx.format as docs/policies.md shows; a refused value is POLICY_ERROR", function()
+      local function fmt(f, name, v, ...)
+        local out, err = f(v, ...)
+        if not out then error(name .. ": " .. err.message, 0) end
+        return out
+      end
+      local client, box = embedded{ prepare = function(msg, ctx)
+        local f, v = ctx.format, msg.vars
+        if v.name then v.name = fmt(f.mask_name, "name", v.name) end
+      end }
+      local bad = shipped(2)
+      bad.vars.name = ""
+      local rs = client:send_batch({ shipped(1), bad, shipped(3) })
+      assert.equal("accepted", rs[1].status)
+      assert.equal("accepted", rs[3].status)
+      assert.matches("^고%*1님, 주문하신 상품이 발송되었습니다", outbox(box)[1].text)
+      assert.matches("^고%*3님, ", outbox(box)[2].text)
+      assert.equal(2, #outbox(box))
+      assert.equal("rejected", rs[2].status)
+      assert.equal("POLICY_ERROR", rs[2].code)
+      assert.matches("name: ", rs[2].error.message)
+      client:close()
+    end)
+
     it("may return the variables instead; anything else is POLICY_ERROR", function()
       local client, box = embedded{ prepare = function(msg)
         if msg.id == "p-2" then return "name" end
