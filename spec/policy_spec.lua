@@ -353,6 +353,33 @@ describe("alimtalk.policy", function()
       assert.matches("^Q 고객1님", sent[1].text)
       q:close() client:close()
     end)
+
+    it("enqueue checks a message as prepare leaves it, and a raising prepare queues nothing", function()
+      local client, box = embedded{ prepare = function(msg)
+        if msg.id == "p-5" then error("no courier for this order") end
+        msg.vars.courier = msg.vars.courier or "우체국택배"   -- the policy fills it in
+      end }
+      local q = assert(queue.new{ redis = r.url, name = "policy-prepare", client = client })
+      local m4 = shipped(4)
+      m4.vars.courier = nil
+      assert(q:enqueue(m4))
+      assert.equal(true, client:validate(m4))
+      local t, err = q:enqueue(shipped(5))
+      assert.is_nil(t)
+      assert.equal("POLICY_ERROR", err.code)
+      assert.equal("policy.prepare", err.field)
+      assert.matches("no courier for this order", err.message)
+      local stats = assert(q:work{ until_empty = true, block = 0.05 })
+      assert.equal(1, stats.accepted)
+      assert.is_nil(q:result("p-5"))
+      local sent = outbox(box)
+      assert.equal(1, #sent)
+      assert.matches("우체국택배", sent[1].text)
+      -- without the policy the same message is invalid: the check really ran on the prepared copy
+      local plain = assert(alimtalk.new{ sandbox = { profile = "sens" }, templates = sandbox.templates })
+      assert.is_nil((plain:validate(m4)))
+      q:close() client:close() plain:close()
+    end)
   end)
 
   it("the 90/10 split policy is 90/10 over 1000 ids, and a resend goes the same way", function()

@@ -861,13 +861,19 @@ function methods:send_batch(msgs, opts)
   return results
 end
 
---- Check a message against a provider's rules without sending anything.
+--- Check a message against a provider's rules without sending anything. With a policy, the
+-- message is checked as its prepare hook leaves it (a raising hook gives POLICY_ERROR).
 -- @tparam table msg the message
 -- @tparam[opt] string provider provider name (default the first in the route)
 -- @treturn boolean true, or nil and the validation error (every violation in `err.errors`)
 function methods:validate(msg, provider)
   local p = self.providers[provider or self.names[1]]
   if not p then error("validate: provider '" .. tostring(provider) .. "' is not configured", 2) end
+  if self.policy then
+    local perr
+    msg, perr = self.policy:prepared(self, msg)
+    if not msg then return nil, perr end
+  end
   local ok, err = validate.message(msg, { provider = p.profile, registry = self.registry,
                                           now = self.now() })
   if ok then return true end

@@ -188,6 +188,19 @@ local function check_route(self, v)
   return out
 end
 
+-- prepare on a copy of msg: the message to send, or nil and why the hook failed.
+local function run_prepare(prepare, msg, ctx)
+  local m = copy(msg)
+  m.vars = type(msg.vars) == "table" and copy(msg.vars) or msg.vars
+  local ok, v = pcall(prepare, m, ctx)
+  if not ok then return nil, "raised: " .. reason(v) end
+  if v ~= nil then
+    if type(v) ~= "table" then return nil, "returned a " .. type(v) .. ", want a vars table or nil" end
+    m.vars = v
+  end
+  return m
+end
+
 --- The context of one message (see the module's ctx).
 function methods:context(client, msg, i)
   local tpl
@@ -211,16 +224,9 @@ function methods:admit(client, msg, i, r)
   if h.after_result then self.ctx_of[r] = ctx end   -- the same ctx again after the batch
   local m = msg
   if h.prepare then
-    m = copy(msg)
-    m.vars = type(msg.vars) == "table" and copy(msg.vars) or msg.vars
-    local ok, v = pcall(h.prepare, m, ctx)
-    if not ok then return fail(self, r, "prepare", "raised: " .. reason(v)) end
-    if v ~= nil then
-      if type(v) ~= "table" then
-        return fail(self, r, "prepare", "returned a " .. type(v) .. ", want a vars table or nil")
-      end
-      m.vars = v
-    end
+    local why
+    m, why = run_prepare(h.prepare, msg, ctx)
+    if not m then return fail(self, r, "prepare", why) end
   end
   if h.fallback then
     local ok, v = pcall(h.fallback, m, ctx)
@@ -260,6 +266,21 @@ function methods:admit(client, msg, i, r)
     end
   end
   return m, names
+end
+
+--- The message as prepare leaves it, for checks made before sending (client:validate, and
+-- so queue:enqueue): no events, no routing. A message prepare would fix is valid there too.
+-- @tparam table client the client
+-- @tparam table msg the caller's message (never changed)
+-- @treturn table the prepared message (msg itself without a prepare hook), or nil and a
+--   POLICY_ERROR error naming the hook
+function methods:prepared(client, msg)
+  local prepare = self.hooks.prepare
+  if not prepare then return msg end
+  local m, why = run_prepare(prepare, msg, self:context(client, msg, 1))
+  if m then return m end
+  return nil, errors.new{ code = "POLICY_ERROR", field = "policy.prepare",
+                          message = "policy prepare " .. why }
 end
 
 --- After the batch: after_result and the "result" event for every result, in order.
