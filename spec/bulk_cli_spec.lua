@@ -1,6 +1,7 @@
 -- `alimtalk bulk` on the command line against the sandbox server: a resume keeps the provider
 -- and the run options its journal records, a recipient or key column the CSV lacks is refused
--- up front, and a campaign that stops early says what it left untried.
+-- up front, a row naming its own unknown template is that row's fault, and a campaign
+-- that stops early says what it left untried.
 local sandbox = require("support.sandbox")
 local journal = require("alimtalk.bulk.journal")
 local cjson = require("cjson")
@@ -328,5 +329,24 @@ describe("alimtalk bulk (command line)", function()
     assert.matches("not tried +1000", text)
     assert.matches("500 rows handled, 0 sent to the provider", text, 1, true)
     assert.is_nil(text:find("messages/s", 1, true), text)
+  end)
+
+  it("sends the other rows when one names its own template the registry lacks", function()
+    -- the campaign's --template is known; row 2 names an unknown one in its template column:
+    -- that row's fault (rejects.jsonl), not the setup's (which would stop the campaign, exit 2)
+    write(dir .. "/t.csv", "to,template,name,date\n" .. phone(1) .. ",,a,2026-11-21\n"
+      .. phone(2) .. ",nosuch_template,b,2026-11-21\n" .. phone(3) .. ",,c,2026-11-21\n")
+    local rc, out, err = bulk("run t.csv --campaign t1 --template welcome -c cfg.json --progress none")
+    assert.are_not.equal(2, rc, table.concat(err, "\n"))
+    assert.is_nil(table.concat(err, "\n"):find("configuration", 1, true))
+    sandbox.wait(function() return #outbox("sens") == 2 end, 5)
+    assert.are.equal(2, #outbox("sens"))
+    local rejects = read_lines(dir .. "/st/t1/rejects.jsonl")
+    assert.are.equal(1, #rejects)
+    local r = cjson.decode(rejects[1])
+    assert.are.equal(2, r.row)
+    assert.matches("TEMPLATE_NOT_FOUND", rejects[1], 1, true)
+    assert.matches("nosuch_template", rejects[1], 1, true)
+    assert.matches("invalid +1 ", table.concat(out, "\n"))
   end)
 end)
