@@ -6,6 +6,7 @@ local sandbox = require("support.sandbox")
 local journal = require("alimtalk.bulk.journal")
 local cjson = require("cjson")
 local fs = require("support.fs")
+local old_journal = require("support.old_journal")
 
 local ROOT, RUNTIME = sandbox.root, fs.RUNTIME
 local write, read_lines, capture = fs.write, fs.read_lines, fs.capture
@@ -242,18 +243,7 @@ describe("alimtalk bulk (command line)", function()
     write(dir .. "/old.json", cjson.encode(c))
     assert.are.equal(0, (bulk("run o.csv --campaign o1 --template welcome -c cfg.json --progress none")))
     -- rewrite the header as an older version wrote it, and drop the outcomes of rows 4 and 5
-    local kept = {}
-    for _, l in ipairs(read_lines(dir .. "/st/o1/journal.log")) do
-      if l:match("^H\t") then
-        local h = cjson.decode(l:sub(3))
-        h.options = nil
-        l = "H\t" .. cjson.encode(h)
-      end
-      if not l:match("^O\t[45]\t") and not l:match("^P\t[45]\t") and not l:match('^E\t.*"done"') then
-        kept[#kept + 1] = l
-      end
-    end
-    write(dir .. "/st/o1/journal.log", table.concat(kept, "\n") .. "\n")
+    old_journal.rewrite(dir .. "/st/o1/journal.log", "options", { 4, 5 })
     s:reset()
     assert.are.equal(0, (bulk("resume o1 -c old.json --progress none")))
     assert.are.equal(2, #outbox("sens"))
