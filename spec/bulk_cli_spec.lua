@@ -1,10 +1,12 @@
 -- `alimtalk bulk` on the command line against the sandbox server: a resume keeps the provider
 -- and the run options its journal records, a recipient or key column the CSV lacks is refused
--- up front, and a campaign that stops early says what it left untried.
+-- up front, a row naming its own unknown template is that row's fault, and a campaign
+-- that stops early says what it left untried.
 local sandbox = require("support.sandbox")
 local journal = require("alimtalk.bulk.journal")
 local cjson = require("cjson")
 local fs = require("support.fs")
+local old_journal = require("support.old_journal")
 
 local ROOT, RUNTIME = sandbox.root, fs.RUNTIME
 local write, read_lines, capture = fs.write, fs.read_lines, fs.capture
@@ -241,18 +243,7 @@ describe("alimtalk bulk (command line)", function()
     write(dir .. "/old.json", cjson.encode(c))
     assert.are.equal(0, (bulk("run o.csv --campaign o1 --template welcome -c cfg.json --progress none")))
     -- rewrite the header as an older version wrote it, and drop the outcomes of rows 4 and 5
-    local kept = {}
-    for _, l in ipairs(read_lines(dir .. "/st/o1/journal.log")) do
-      if l:match("^H\t") then
-        local h = cjson.decode(l:sub(3))
-        h.options = nil
-        l = "H\t" .. cjson.encode(h)
-      end
-      if not l:match("^O\t[45]\t") and not l:match("^P\t[45]\t") and not l:match('^E\t.*"done"') then
-        kept[#kept + 1] = l
-      end
-    end
-    write(dir .. "/st/o1/journal.log", table.concat(kept, "\n") .. "\n")
+    old_journal.rewrite(dir .. "/st/o1/journal.log", "options", { 4, 5 })
     s:reset()
     assert.are.equal(0, (bulk("resume o1 -c old.json --progress none")))
     assert.are.equal(2, #outbox("sens"))
@@ -328,5 +319,24 @@ describe("alimtalk bulk (command line)", function()
     assert.matches("not tried +1000", text)
     assert.matches("500 rows handled, 0 sent to the provider", text, 1, true)
     assert.is_nil(text:find("messages/s", 1, true), text)
+  end)
+
+  it("sends the other rows when one names its own template the registry lacks", function()
+    -- the campaign's --template is known; row 2 names an unknown one in its template column:
+    -- that row's fault (rejects.jsonl), not the setup's (which would stop the campaign, exit 2)
+    write(dir .. "/t.csv", "to,template,name,date\n" .. phone(1) .. ",,a,2026-11-21\n"
+      .. phone(2) .. ",nosuch_template,b,2026-11-21\n" .. phone(3) .. ",,c,2026-11-21\n")
+    local rc, out, err = bulk("run t.csv --campaign t1 --template welcome -c cfg.json --progress none")
+    assert.are_not.equal(2, rc, table.concat(err, "\n"))
+    assert.is_nil(table.concat(err, "\n"):find("configuration", 1, true))
+    sandbox.wait(function() return #outbox("sens") == 2 end, 5)
+    assert.are.equal(2, #outbox("sens"))
+    local rejects = read_lines(dir .. "/st/t1/rejects.jsonl")
+    assert.are.equal(1, #rejects)
+    local r = cjson.decode(rejects[1])
+    assert.are.equal(2, r.row)
+    assert.matches("TEMPLATE_NOT_FOUND", rejects[1], 1, true)
+    assert.matches("nosuch_template", rejects[1], 1, true)
+    assert.matches("invalid +1 ", table.concat(out, "\n"))
   end)
 end)

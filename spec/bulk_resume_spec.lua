@@ -11,6 +11,7 @@ local bsetup = require("alimtalk.bulk.setup")
 local alimtalk = require("alimtalk")
 local cjson = require("cjson")
 local fs = require("support.fs")
+local old_journal = require("support.old_journal")
 
 local ROOT, RUNTIME = sandbox.root, fs.RUNTIME
 local write, read_lines, read_file, capture = fs.write, fs.read_lines, fs.read_file, fs.capture
@@ -230,18 +231,7 @@ describe("bulk resume restores the setup its rows depend on", function()
     write(case .. "/withreg.json", cjson.encode(cf))
     assert.are.equal(0, (bulk(case, "run o.csv --campaign o --template welcome -c withreg.json")))
     -- the header as an older version wrote it, rows 5 and 6 not done
-    local kept = {}
-    for _, l in ipairs(read_lines(case .. "/st/o/journal.log")) do
-      if l:match("^H\t") then
-        local h = cjson.decode(l:sub(3))
-        h.setup = nil
-        l = "H\t" .. cjson.encode(h)
-      end
-      if not l:match("^O\t[56]\t") and not l:match("^P\t[56]\t") and not l:match('^E\t.*"done"') then
-        kept[#kept + 1] = l
-      end
-    end
-    write(case .. "/st/o/journal.log", table.concat(kept, "\n") .. "\n")
+    old_journal.rewrite(case .. "/st/o/journal.log", "setup", { 5, 6 })
     assert.is_nil(journal.scan(case .. "/st/o/journal.log").setup)
     s:reset()
     -- as before: the registry from the configuration given to the resume

@@ -81,6 +81,19 @@ local function getcwd()
   return cwd
 end
 
+-- Whether this process runs as root (then nginx needs `user root;` to run its workers as
+-- root: as `nobody` they could not read a clone in a 0700 folder). The answer is kept.
+local root
+local function is_root()
+  if root == nil then
+    local p = io.popen("id -u")
+    local uid = p and p:read("l")
+    if p then p:close() end
+    root = uid == "0"
+  end
+  return root
+end
+
 local function absolute(path)
   if path:sub(1, 1) == "/" then return path end
   return getcwd() .. "/" .. path
@@ -280,7 +293,7 @@ local function start(opts, made)
     if not ok then return nil, err end
   end
   local nginx = opts.nginx or "nginx"
-  local is_root = (io.popen("id -u"):read("l") == "0")
+  local as_root = is_root()
   local last_err
   for _ = 1, 25 do
     local port = (opts.port and opts.port ~= 0) and opts.port or random_port()
@@ -288,8 +301,8 @@ local function start(opts, made)
     if https_port == port then https_port = port + 1 end
     local vars = { run = run_dir, lua = lua_root(), host = host, port = port, https_port = https_port,
       workers = opts.workers or 2, daemon = opts.daemon == false and "off" or "on",
-      user = is_root and "user root;" or "", shm = opts.shm_size or "64m",
-      rlimit = is_root and "worker_rlimit_nofile 16384;" or "" }
+      user = as_root and "user root;" or "", shm = opts.shm_size or "64m",
+      rlimit = as_root and "worker_rlimit_nofile 16384;" or "" }
     vars.tls_listen = tls and fill(TLS, vars) or ""
     -- webhook URLs starting with "/" point at this server itself (e.g. its /_sandbox/sink/)
     config.self_url = "http://" .. host .. ":" .. port
