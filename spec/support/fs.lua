@@ -65,7 +65,6 @@ function _M.read_lines(path)
   return out
 end
 
---- `s` single-quoted for a POSIX shell.
 local root
 --- Whether the suite runs as root (then nginx would run its workers as `nobody`).
 function _M.is_root()
@@ -76,6 +75,7 @@ function _M.is_root()
   return root
 end
 
+--- `s` single-quoted for a POSIX shell.
 function _M.q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 function _M.sleep(s)
