@@ -25,5 +25,6 @@ void at_limits_open(lua_State *L);
 void at_sign_open(lua_State *L);
 void at_http_open(lua_State *L);
 void at_redis_open(lua_State *L);
+void at_signal_open(lua_State *L);
 
 #endif

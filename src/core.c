@@ -91,6 +91,7 @@ AT_EXPORT int luaopen_alimtalk_core(lua_State *L) {
     at_sign_open(L);
     at_http_open(L);
     at_redis_open(L);
+    at_signal_open(L);
     lua_pushliteral(L, ALIMTALK_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

@@ -32,7 +32,7 @@ local OPTIONS = {
   to_column = true, key_column = true, rate = true, chunk = true, concurrency = true,
   dedupes = true, fsync = true, progress = true, quota_pause = true, max_pauses = true,
   validate = true, provider = true, on_chunk = true, same_provider = true, templates = true,
-  config = true,
+  config = true, stop = true,
 }
 
 -- Run options kept in the journal (header, then each resume's event): a resume reuses them,
@@ -464,7 +464,9 @@ end
 --  `progress` (an alimtalk.bulk.progress or nil), `quota_pause` (seconds, default 60),
 --  `max_pauses` (default 3), `validate` (function(msg) -> true | nil, err, checked before
 --  the client's own pre-flight validation), `provider` (name, for the journal), `on_chunk`
---  (function(stats) after each chunk), `same_provider` (a resume through another provider
+--  (function(stats) after each chunk), `stop` (function: true asks the run to stop before
+--  the next row, as on SIGTERM; the chunk being sent is finished and journaled first, the
+--  rows read after it stay untried for a resume), `same_provider` (a resume through another provider
 --  than the journal's is refused: `PROVIDER_CHANGED`). The run options (`rate`, `chunk`,
 --  `concurrency`, `quota_pause`, `max_pauses`, `fsync`) are recorded in the journal; a resume
 --  takes the recorded ones unless given again (a given one is recorded for later resumes).
@@ -962,7 +964,10 @@ run_locked = function(opts, campaign, paths)
     if not redo and row <= hwm and redo_not_sent then
       redo = redo_not_sent:has(row) or (redo_uncertain ~= nil and redo_uncertain:has(row))
     end
-    if stopped then
+    if not stopped and opts.stop and (row > hwm or redo) and opts.stop() then
+      stop_before("stopped as asked; run 'alimtalk bulk resume " .. campaign .. "' to go on",
+        { event = "stop", reason = "asked", row = row, at = os.time() })
+    elseif stopped then
       -- only rows this run would have sent (not those finished in earlier runs)
       if row > hwm or redo then unattempted = unattempted + 1 end
     else

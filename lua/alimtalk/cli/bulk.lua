@@ -59,9 +59,10 @@ queued twice) and workers on any host send them ('alimtalk worker'); 'bulk statu
 --queue NAME' shows the queue's counts from Redis (docs/scale-out.md).
 
 Exit status: 0 every row accepted, 1 some rejected, invalid or not sent (or the campaign
-stopped), 2 bad arguments or configuration (also a campaign stopped by a configuration
-failure: its rows stay untried for a resume), 3 some uncertain (reconcile with
-'alimtalk status' before anything else).
+stopped, as on SIGTERM or SIGINT: the chunk being sent is finished and journaled, the rest
+waits for 'bulk resume'; a second signal kills), 2 bad arguments or configuration (also a
+campaign stopped by a configuration failure: its rows stay untried for a resume), 3 some
+uncertain (reconcile with 'alimtalk status' before anything else).
 ]]
 
 local spec = {
@@ -259,7 +260,11 @@ function _M.main(args)
   if recorded_opts.rate == nil then run.rate = run.rate or bulkcfg.rate end
   if recorded_opts.concurrency == nil then run.concurrency = run.concurrency or bulkcfg.concurrency end
   if recorded_opts.fsync == nil and run.fsync == nil then run.fsync = bulkcfg.fsync ~= false end
+  -- SIGTERM/SIGINT: finish and journal the chunk being sent, then stop (a second one kills)
+  local stop_on = common.trap_stop_signals()
+  run.stop = stop_on.asked
   local ok, s, e = pcall(campaign.run, run)
+  stop_on.release()
   client:close()
   if not ok then return common.fail(opts, "bulk", common.redact(s), 1) end
   if not s then return common.fail(opts, "bulk", e, 2) end
@@ -273,7 +278,12 @@ function _M.main(args)
     if not opts.json then common.err("alimtalk bulk: ", s.stopped, "\n") end
     return common.EXIT.usage
   end
-  if s.stopped then return common.EXIT.failed end
+  if s.stopped then
+    if stop_on.signal and not opts.json then
+      common.err("alimtalk bulk: stopped on SIG", stop_on.signal, "\n")
+    end
+    return common.EXIT.failed
+  end
   return common.exit_for(s.counts)
 end
 

@@ -636,6 +636,26 @@ function _M.raised(e)
   return (_M.redact(tostring(e)):gsub("^[^\n]-%.lua:%d+: ", ""))
 end
 
+--- Trap SIGTERM and SIGINT for a long-running command (worker, bulk run), which polls
+-- `asked` between units of work and stops cleanly; a second signal kills as usual.
+-- @treturn table `asked()` (true once a signal came; `signal` then holds its name, "TERM" or
+--   "INT") and `release()` (the default actions back)
+function _M.trap_stop_signals()
+  local core = require "alimtalk.core"
+  local t = {}
+  core.trap_signals("TERM", "INT")
+  function t.asked()
+    local sig = core.stop_signal()
+    if sig then t.signal = sig return true end
+    return false
+  end
+  function t.release()
+    t.asked()
+    core.untrap_signals("TERM", "INT")
+  end
+  return t
+end
+
 --- Build a client from the configuration.
 -- @tparam table cfg from load_config
 -- @treturn client, or nil and a message

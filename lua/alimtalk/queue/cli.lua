@@ -51,9 +51,10 @@ message, and the results stream), and acknowledge an entry only after its outcom
 Run as many workers as you like, on as many hosts: they share the queue, the rate limit and
 the quota pauses. A worker that dies leaves its entries to the others (claimed after
 --min-idle seconds); those it may have sent are resent under their serial only where the
-provider drops duplicate serials, and otherwise stored 'uncertain'. A worker killed at any
-moment (there is no signal handler: SIGTERM acts as a kill) loses nothing and sends nothing
-twice; what it had in flight is settled by the next worker as above.
+provider drops duplicate serials, and otherwise stored 'uncertain'. SIGTERM or SIGINT stops
+a worker cleanly: the round in flight is sent, stored and acknowledged, then it exits 0 (a
+second signal kills it). A worker killed at any moment loses nothing and sends nothing twice;
+what it had in flight is settled by the next worker as above.
 
   --queue NAME         the queue (as given to queue.new / bulk run --queue)
   --redis URL          redis://[user:password@]host[:port][/db] (default $ALIMTALK_REDIS_URL,
@@ -79,7 +80,8 @@ twice; what it had in flight is settled by the next worker as above.
   -v, --verbose        log what the worker does on stderr
   -h, --help           this help
 
-Exit status: 0 stopped as asked (--until-empty, --idle-exit, --max-messages), 1 Redis could
+Exit status: 0 stopped as asked (--until-empty, --idle-exit, --max-messages, SIGTERM or
+SIGINT), 1 Redis could
 not be reached, 2 bad arguments or configuration.
 ]]
 
@@ -117,17 +119,22 @@ function _M.worker(args)
   if opts.verbose then
     log = function(line) common.err("alimtalk worker: ", line, "\n") end
   end
+  -- SIGTERM/SIGINT: finish the round in flight (outcomes stored, entries acked), then exit 0
+  local stop_on = common.trap_stop_signals()
   local ok, stats, err = pcall(q.work, q, {
     consumer = opts.consumer, batch = opts.batch, concurrency = opts.concurrency,
     rate = opts.rate ~= 0 and opts.rate or nil, burst = opts.burst, min_idle = opts.min_idle,
     block = opts.block, quota_pause = opts.quota_pause, until_empty = opts.until_empty,
-    idle_exit = opts.idle_exit, max_messages = opts.max_messages, log = log })
+    idle_exit = opts.idle_exit, max_messages = opts.max_messages, log = log, stop = stop_on.asked })
+  stop_on.release()
   q:close()
   client:close()
   if not ok then return common.fail(opts, "worker", common.raised(stats), 1) end
   if not stats then return common.fail(opts, "worker", err, 1) end
+  stats.signal = stop_on.signal
   if opts.json then common.print_json(stats)
   elseif opts.verbose then
+    if stop_on.signal then common.err("alimtalk worker: stopped on SIG", stop_on.signal, "\n") end
     common.err(string.format("alimtalk worker: stored %d outcomes (%d accepted, %d rejected, %d uncertain, "
       .. "%d not sent), %d dead letters, %d claimed\n", stats.done, stats.accepted, stats.rejected,
       stats.uncertain, stats.not_sent, stats.dead, stats.claimed))
