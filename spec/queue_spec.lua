@@ -108,6 +108,29 @@ describe("alimtalk.queue", function()
       q:close() client:close()
     end)
 
+    it("enqueue_many sends group by group, reloads forgotten scripts, and raises before sending", function()
+      local q, client = fresh()
+      local list = {}
+      for i = 1, 600 do list[i] = msg(1000 + i) end
+      assert(q:enqueue_many({ list[1] }))
+      -- as after a Redis restart: the digests this queue loaded are gone (NOSCRIPT on every group)
+      local admin = assert(require("alimtalk.redis").connect(r.url))
+      assert.equal("OK", admin:call("SCRIPT", "FLUSH"))
+      local res = assert(q:enqueue_many(list))
+      assert.equal(600, #res)
+      assert.is_true(res[1].duplicate)
+      for i = 2, 600 do assert.is_nil(res[i].duplicate, "message " .. i) end
+      assert.equal(600, q:counts().stream)
+      -- a message that is not a table raises, and none of the call's messages is queued
+      local more = { msg(5001), msg(5002), "not a message" }
+      for i = 4, 300 do more[i] = msg(5000 + i) end
+      assert.has_error(function() q:enqueue_many(more) end, "queue:enqueue_many: message 3 must be a table")
+      assert.equal(600, q:counts().stream)
+      assert.equal(0, admin:call("EXISTS", q.keys.msg("m5001")))
+      admin:close()
+      q:close() client:close()
+    end)
+
     it("is one entry when many processes enqueue the same id at once", function()
       local q, client = fresh()
       local lua = (type(jit) == "table") and "luajit" or "lua5.4"

@@ -11,6 +11,15 @@ local ROOT = assert(io.popen("pwd")):read("*l")
 local PASSWORD = "redis-spec-pw-9c1e"
 
 -- An error table with these fields (and the alimtalk.errors metatable).
+-- Poll until fn() is true, for at most 5 s.
+local function eventually(fn)
+  for _ = 1, 500 do
+    if fn() then return true end
+    fs.sleep(0.01)
+  end
+  return false
+end
+
 local function assert_err(err, fields)
   assert.is_true(errors.is(err), "not an alimtalk error: " .. tostring(err))
   for k, v in pairs(fields) do
@@ -182,6 +191,26 @@ describe("alimtalk.redis", function()
       assert.equal(999, conn:call("HLEN", "h"))
     end)
 
+    it("sends without waiting and receives every reply later, in order", function()
+      assert.is_true(conn:send({ { "DEL", "s" }, { "RPUSH", "s", "a" } }))
+      -- the commands run while the caller works: another connection sees them before receive
+      local other = assert(redis.connect({ url = srv.url, password = PASSWORD }))
+      assert(eventually(function() return other:call("LLEN", "s") == 1 end))
+      assert.is_true(conn:send({ { "RPUSH", "s", "b" }, { "HGET", "s", "f" } }))
+      local r = assert(conn:receive())
+      assert.equal(4, #r)
+      assert.same({ 1, 2 }, { r[2], r[3] })
+      assert.matches("^WRONGTYPE", r[4].err)
+      assert.same({}, assert(conn:receive()))
+      -- replies nobody received are dropped by the next call, which gets its own
+      assert.is_true(conn:send({ { "RPUSH", "s", "c" } }))
+      assert.equal(3, conn:call("LLEN", "s"))
+      assert.has_error(function() conn:send({ { "PING" }, "GET" }) end,
+        "redis send: command 2 must be a table, got string")
+      assert.same({}, assert(conn:receive()))
+      other:close()
+    end)
+
     it("runs scripts by digest, loading them once and again after SCRIPT FLUSH", function()
       local script = "return { redis.call('INCRBY', KEYS[1], ARGV[1]), ARGV[2] }"
       assert.same({ 5, "x" }, conn:eval(script, { "n" }, { 5, "x" }))
@@ -280,6 +309,12 @@ describe("alimtalk.redis", function()
         cmds[1001] = { "HGET", "k", "f" }
         local r = conn:pipeline(cmds)
         out.pipeline_n, out.pipeline_last, out.pipeline_err = #r, r[1000], r[1001].err
+        conn:send({ { "DEL", "s" }, { "RPUSH", "s", "a" } })
+        conn:send({ { "HGET", "s", "f" } })
+        local sr = conn:receive()
+        out.sent = { sr[2], sr[3].err and "WRONGTYPE" }
+        conn:send({ { "RPUSH", "s", "b" } })
+        out.sent_len = conn:call("LLEN", "s")   -- a kept command runs before the next call
         out.eval = conn:eval("return redis.call('GET', KEYS[1])", { "k" }, {})
         out.big = conn:call("SET", "big", 2^53) and conn:call("GET", "big")
         out.ping = conn:ping()
@@ -330,6 +365,8 @@ describe("alimtalk.redis", function()
       assert.equal(1001, out.pipeline_n)
       assert.equal(500500, out.pipeline_last)
       assert.matches("^WRONGTYPE", out.pipeline_err)
+      assert.same({ 1, "WRONGTYPE" }, out.sent)
+      assert.equal(2, out.sent_len)
       assert.equal("v\0w", out.eval)
       assert.equal("9007199254740992", out.big)
       assert.is_true(out.ping)

@@ -40,6 +40,7 @@ typedef struct {
     redisContext *ctx;    /* NULL once closed */
     redisReply *reply;    /* a reply being converted; freed by the next call or close */
     int busy;             /* set while a call runs: still set on entry = a call raised midway */
+    int outstanding;      /* replies of conn:send not yet taken by conn:receive */
 } redis_conn;
 
 /* ---- SIGPIPE ------------------------------------------------------------------------------ */
@@ -75,6 +76,7 @@ static void conn_release(redis_conn *c) {
     if (c->reply) { freeReplyObject(c->reply); c->reply = NULL; }
     if (c->ctx) { redisFree(c->ctx); c->ctx = NULL; }
     c->busy = 0;
+    c->outstanding = 0;
 }
 
 /* The failure of the context as `nil, message, code`; the connection is closed after it. */
@@ -99,7 +101,11 @@ static int push_ctx_failure(lua_State *L, redis_conn *c, int saved_errno, const 
     return 3;
 }
 
-/* The connection for a call, or NULL with `nil, message, "closed"` pushed (returns 3 then). */
+static int push_ctx_failure(lua_State *L, redis_conn *c, int saved_errno, const char *during);
+
+/* The connection for a call, or NULL with `nil, message, code` pushed (*nret = 3 then). The
+ * replies of a conn:send nobody received (its caller raised before conn:receive) are read and
+ * dropped first, so this call gets its own replies. */
 static redis_conn *conn_for_call(lua_State *L, int *nret) {
     redis_conn *c = luaL_checkudata(L, 1, REDIS_CONN_MT);
     if (c->busy) conn_release(c);   /* an earlier call raised before it finished reading */
@@ -110,6 +116,21 @@ static redis_conn *conn_for_call(lua_State *L, int *nret) {
         lua_pushliteral(L, "closed");
         *nret = 3;
         return NULL;
+    }
+    while (c->outstanding > 0) {
+        void *reply = NULL;
+        pipe_guard g;
+        int rc, saved;
+        pipe_block(&g);
+        rc = redisGetReply(c->ctx, &reply);
+        saved = errno;
+        pipe_unblock(&g);
+        if (rc != REDIS_OK || !reply) {
+            *nret = push_ctx_failure(L, c, saved, "reading the replies of an earlier send");
+            return NULL;
+        }
+        freeReplyObject(reply);
+        c->outstanding--;
     }
     return c;
 }
@@ -253,71 +274,149 @@ static int l_command(lua_State *L) {
     return nret;
 }
 
-/* conn:pipeline({ {name, ...}, ... }) -> { reply or {err=...}, ... } | nil, message, code.
- * Every command is checked before any is sent, so a misuse raises with nothing sent. On an I/O
- * failure some of the commands may have run; the connection is closed. */
-static int l_pipeline(lua_State *L) {
-    int nret, n, i, j, maxargc = 0, saved;
-    redis_conn *c;
-    argv_buf b;
-    pipe_guard g;
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_settop(L, 2);
-    n = (int)lua_rawlen(L, 2);
-    for (i = 1; i <= n; i++) {      /* check everything first: nothing is sent on a misuse */
+/* Check a list of commands (at stack index 2) without sending anything: a misuse raises.
+ * Returns the largest argument count. */
+static int check_list(lua_State *L, const char *what) {
+    int n = (int)lua_rawlen(L, 2), i, j, maxargc = 0;
+    for (i = 1; i <= n; i++) {
         int argc;
         lua_rawgeti(L, 2, i);
         if (lua_type(L, -1) != LUA_TTABLE)
-            return luaL_error(L, "redis pipeline: command %d must be a table, got %s", i,
+            return luaL_error(L, "%s: command %d must be a table, got %s", what, i,
                               luaL_typename(L, -1));
         argc = (int)lua_rawlen(L, -1);
-        if (argc < 1) return luaL_error(L, "redis pipeline: command %d is empty", i);
+        if (argc < 1) return luaL_error(L, "%s: command %d is empty", what, i);
         for (j = 1; j <= argc; j++) {
             int t;
             lua_rawgeti(L, -1, j);
             t = lua_type(L, -1);
             if (t != LUA_TSTRING && t != LUA_TNUMBER)
-                return luaL_error(L, "redis pipeline: command %d argument %d must be a string or a "
-                                  "number, got %s", i, j, luaL_typename(L, -1));
+                return luaL_error(L, "%s: command %d argument %d must be a string or a "
+                                  "number, got %s", what, i, j, luaL_typename(L, -1));
             lua_pop(L, 1);
         }
         if (argc > maxargc) maxargc = argc;
         lua_pop(L, 1);
     }
-    c = conn_for_call(L, &nret);
-    if (!c) return nret;
-    if (n == 0) { lua_newtable(L); return 1; }
-    argv_reserve(L, &b, maxargc);   /* stack: conn, list, [buffer] */
-    luaL_checkstack(L, maxargc + 6, "redis pipeline: a command has too many arguments");
+    return maxargc;
+}
 
-    c->busy = 1;
+/* Append the checked list's commands to the context's output buffer (nothing written yet).
+ * Returns 0, or the number of values pushed for a failure. */
+static int append_list(lua_State *L, redis_conn *c, int n, int maxargc, const char *what) {
+    argv_buf b;
+    int i, j;
+    argv_reserve(L, &b, maxargc);   /* stack: conn, list, [buffer] */
+    luaL_checkstack(L, maxargc + 6, "redis: a command has too many arguments");
     for (i = 1; i <= n; i++) {
         int top = lua_gettop(L), argc;
         lua_rawgeti(L, 2, i);
         argc = (int)lua_rawlen(L, -1);
         for (j = 1; j <= argc; j++) {   /* each string stays on the stack until appended */
             lua_rawgeti(L, top + 1, j);
-            arg_bytes(L, lua_gettop(L), &b, j - 1, "redis pipeline", i);
+            arg_bytes(L, lua_gettop(L), &b, j - 1, what, i);
         }
         if (redisAppendCommandArgv(c->ctx, argc, b.argv, b.len) != REDIS_OK)
-            return push_ctx_failure(L, c, 0, "pipeline");
+            return push_ctx_failure(L, c, 0, what);
         lua_settop(L, top);
     }
+    return 0;
+}
+
+/* Read n replies into a new table on the stack. Returns 0, or the values pushed for a failure. */
+static int read_replies(lua_State *L, redis_conn *c, int n, const char *what) {
+    int i;
     lua_createtable(L, n, 0);
     for (i = 1; i <= n; i++) {
         void *reply = NULL;
-        int rc;
+        pipe_guard g;
+        int rc, saved;
         pipe_block(&g);
         rc = redisGetReply(c->ctx, &reply);
         saved = errno;
         pipe_unblock(&g);
-        if (rc != REDIS_OK || !reply) return push_ctx_failure(L, c, saved, "pipeline");
+        if (rc != REDIS_OK || !reply) return push_ctx_failure(L, c, saved, what);
         c->reply = reply;
         push_reply(L, c->reply);
         lua_rawseti(L, -2, i);
         freeReplyObject(c->reply);
         c->reply = NULL;
     }
+    return 0;
+}
+
+/* conn:pipeline({ {name, ...}, ... }) -> { reply or {err=...}, ... } | nil, message, code.
+ * Every command is checked before any is sent, so a misuse raises with nothing sent. On an I/O
+ * failure some of the commands may have run; the connection is closed. */
+static int l_pipeline(lua_State *L) {
+    int nret, n, maxargc;
+    redis_conn *c;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    n = (int)lua_rawlen(L, 2);
+    maxargc = check_list(L, "redis pipeline");
+    c = conn_for_call(L, &nret);
+    if (!c) return nret;
+    if (n == 0) { lua_newtable(L); return 1; }
+    c->busy = 1;
+    if ((nret = append_list(L, c, n, maxargc, "redis pipeline")) != 0) return nret;
+    if ((nret = read_replies(L, c, n, "redis pipeline")) != 0) return nret;
+    c->busy = 0;
+    return 1;
+}
+
+/* conn:send({ {name, ...}, ... }) -> true | nil, message, code: write the commands and return
+ * without waiting for their replies, so the caller works while the server runs them
+ * (conn:receive takes the replies). Checked as a pipeline is. */
+static int l_send(lua_State *L) {
+    int nret, n, maxargc, done = 0, saved;
+    redis_conn *c;
+    pipe_guard g;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    n = (int)lua_rawlen(L, 2);
+    maxargc = check_list(L, "redis send");
+    /* the replies of an earlier send stay to be received: only a plain call drops them */
+    c = luaL_checkudata(L, 1, REDIS_CONN_MT);
+    if (c->outstanding == 0 || c->busy || !c->ctx) {
+        c = conn_for_call(L, &nret);
+        if (!c) return nret;
+    }
+    if (n > 0) {
+        c->busy = 1;
+        if ((nret = append_list(L, c, n, maxargc, "redis send")) != 0) return nret;
+        pipe_block(&g);
+        while (!done) {
+            if (redisBufferWrite(c->ctx, &done) != REDIS_OK) {
+                saved = errno;
+                pipe_unblock(&g);
+                return push_ctx_failure(L, c, saved, "send");
+            }
+        }
+        pipe_unblock(&g);
+        c->busy = 0;
+        c->outstanding += n;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* conn:receive() -> { reply or {err=...}, ... } | nil, message, code: the replies of every
+ * conn:send since the last receive, in order. */
+static int l_receive(lua_State *L) {
+    int nret, n;
+    redis_conn *c = luaL_checkudata(L, 1, REDIS_CONN_MT);
+    if (c->busy) conn_release(c);
+    if (!c->ctx) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "redis: the connection is closed");
+        lua_pushliteral(L, "closed");
+        return 3;
+    }
+    n = c->outstanding;
+    c->busy = 1;
+    c->outstanding = 0;
+    if ((nret = read_replies(L, c, n, "redis receive")) != 0) return nret;
     c->busy = 0;
     return 1;
 }
@@ -438,6 +537,8 @@ void at_redis_open(lua_State *L) {
     static const luaL_Reg methods[] = {
         { "command", l_command },
         { "pipeline", l_pipeline },
+        { "send", l_send },
+        { "receive", l_receive },
         { "connected", l_connected },
         { "close", l_close },
         { NULL, NULL },

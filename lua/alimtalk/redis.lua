@@ -328,6 +328,33 @@ function methods:pipeline(list)
   return r
 end
 
+--- Send several commands without waiting for their replies, so the caller can do other work
+-- while the server runs them; `receive` takes the replies. Checked as `pipeline` is. With
+-- hiredis the commands are written at once; inside nginx (lua-resty-redis) they are kept and go
+-- out as one pipeline at `receive`. A call other than `send` or `receive` in between drops the
+-- replies not received yet.
+-- @tparam table list commands, each a list `{ name, arg, ... }`
+-- @treturn boolean true, or nil and an error (the connection closes)
+function methods:send(list)
+  if type(list) ~= "table" then error("alimtalk.redis: send expects a list of commands", 2) end
+  for i = 1, #list do
+    local cmd = list[i]
+    if type(cmd) == "table" then check_name(self, cmd[1]) end
+  end
+  local r, msg, code = self.raw:send(list)
+  if r == nil then return fail(msg, code) end
+  return true
+end
+
+--- The replies of every `send` since the last `receive`, in order (as `pipeline` gives them).
+-- @treturn table the replies, or nil and an error (some commands may have run: the
+--   connection closes)
+function methods:receive()
+  local r, msg, code = self.raw:receive()
+  if r == nil then return fail(msg, code) end
+  return r
+end
+
 --- PING the server.
 -- @treturn boolean true, or nil and an error
 function methods:ping()

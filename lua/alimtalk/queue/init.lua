@@ -251,7 +251,41 @@ function methods:enqueue(msg)
   return ticket(self, m.id, res)
 end
 
+-- Write script calls without waiting (the connection's `send`), so Redis runs one group of
+-- messages while the next is checked and encoded; `receive` then takes every reply. A
+-- connection without `send` (one the caller made) gets them all as one pipeline instead.
+local function overlapped(self)
+  local conn = self.conn
+  return conn ~= nil and type(conn.send) == "function" and type(conn.receive) == "function"
+end
+
+local function send_cmds(self, cmds)
+  local conn = self.conn
+  if not conn then return nil, "not connected" end
+  local ok, res, err = pcall(conn.send, conn, cmds)
+  if not ok then return nil, res end
+  if res == nil then return nil, err end
+  return true
+end
+
+local function receive_all(self, n)
+  local conn = self.conn
+  local ok, res, err = pcall(conn.receive, conn)
+  if not ok then return nil, res end
+  if res == nil then return nil, err end
+  if #res ~= n then return nil, "expected " .. n .. " replies, got " .. #res end
+  for i = 1, n do
+    local r = res[i]
+    if type(r) == "table" and r.err ~= nil and r[1] == nil then return nil, r end
+  end
+  return res
+end
+
+local GROUP_SIZE = 250   -- messages per script call: long enough to amortize, short for Redis
+
 --- Queue many messages in one round trip (one script call per 250 messages, pipelined).
+-- Each group of 250 goes to Redis as soon as it is checked, so Redis queues it while the next
+-- one is checked.
 -- @tparam table msgs list of messages
 -- @treturn table one entry per message, in order: a ticket, or `{ error = err }` (invalid,
 --   not queued); or nil and a `REDIS` error when the call failed (then none of the messages
@@ -264,28 +298,52 @@ function methods:enqueue_many(msgs)
     local ok, lerr = self:load_scripts()
     if not ok then return nil, _M.redis_error("not queued", lerr) end
   end
+  for i = 1, #msgs do   -- a misuse raises before anything is sent
+    if type(msgs[i]) ~= "table" then error("queue:enqueue_many: message " .. i .. " must be a table", 2) end
+  end
+  local overlap = overlapped(self)
   local keys, args, list
+  local failed   -- a send that failed: nothing more is sent, the call fails below
+  local function close_group()
+    if not keys then return end
+    cmds[#cmds + 1] = self:script_cmd("enqueue_many", keys, args)
+    at[#cmds] = list
+    if overlap and not failed then
+      local ok, err = send_cmds(self, { cmds[#cmds] })
+      if not ok then failed = err end
+    end
+    keys = nil
+  end
   for i, msg in ipairs(msgs) do
     local m, payload = prepare(self, msg, "messages[" .. i .. "].")
     if not m then out[i] = { error = payload }
     else
-      if not keys or #list >= 250 then
-        keys, args, list = { k.stream, k.counts }, { now }, {}
-        cmds[#cmds + 1] = { keys = keys, args = args }
-        at[#cmds] = list
-      end
+      if keys and #list >= GROUP_SIZE then close_group() end
+      if not keys then keys, args, list = { k.stream, k.counts }, { now }, {} end
       keys[#keys + 1] = k.msg(m.id)
       args[#args + 1] = m.id
       args[#args + 1] = payload
       list[#list + 1] = { i, m.id }
     end
   end
+  close_group()
   if #cmds > 0 then
-    for j, c in ipairs(cmds) do cmds[j] = self:script_cmd("enqueue_many", c.keys, c.args) end
-    local res, err = self:script_pipeline(cmds)
+    local res, err
+    if failed then res, err = nil, failed
+    elseif overlap then
+      res, err = receive_all(self, #cmds)
+      if not res and is_noscript(err) then
+        -- Redis restarted since the digests were loaded: none of these calls ran
+        local ok, lerr = self:load_scripts()
+        if not ok then return nil, _M.redis_error("not queued", lerr) end
+        for _, c in ipairs(cmds) do c[2] = self.shas.enqueue_many end
+        res, err = self:pipeline(cmds)
+      end
+    else
+      res, err = self:script_pipeline(cmds)
+    end
     if not res then return nil, _M.redis_error("not queued", err) end
     for j, r in ipairs(res) do
-      -- script_cmd took the digest loaded above; a restart in between reloads (script_pipeline)
       for n, x in ipairs(at[j]) do
         out[x[1]] = ticket(self, x[2], { r[3 * n - 2], r[3 * n - 1], r[3 * n] })
       end

@@ -1,6 +1,7 @@
 --- The blocking backend of `alimtalk.redis`: hiredis in the C core (`core.redis_connect`).
--- A backend opens a raw connection with `command(name, ...)`, `pipeline(list)`,
--- `connected()`, `reused()` and `close(pool)`, answering `nil, message, code` like the core.
+-- A backend opens a raw connection with `command(name, ...)`, `pipeline(list)`, `send(list)`
+-- and `receive()` (a pipeline split in two), `connected()`, `reused()` and `close(pool)`,
+-- answering `nil, message, code` like the core.
 -- @module alimtalk.redis.hiredis
 local core = require "alimtalk.core"
 
@@ -24,6 +25,8 @@ end
 
 function methods:command(...) return self.c:command(...) end
 function methods:pipeline(list) return self.c:pipeline(list) end
+function methods:send(list) return self.c:send(list) end
+function methods:receive() return self.c:receive() end
 function methods:connected() return self.c:connected() end
 function methods.reused() return false end
 function methods:close() self.c:close() end

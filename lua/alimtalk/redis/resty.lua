@@ -106,8 +106,12 @@ local function closed()
   return nil, "redis: the connection is closed", "closed"
 end
 
+local run_pipeline, flush_kept
+
 function methods:command(name, ...)
   if not self.open then return closed() end
+  local ok, ferr, fcode = flush_kept(self)
+  if not ok then return nil, ferr, fcode end
   local n = select("#", ...)
   local args = { ... }
   for i = 1, n do args[i] = arg_string(args[i], "redis command: argument " .. (i + 1)) end
@@ -119,22 +123,63 @@ function methods:command(name, ...)
   return convert(res)
 end
 
-function methods:pipeline(list)
-  -- check everything first: a misuse raises with nothing sent
+-- The commands of a list as strings, checked: a misuse raises (at the caller's caller).
+local function checked(list, what)
   local cmds = {}
   for i = 1, #list do
     local cmd = list[i]
     if type(cmd) ~= "table" then
-      error("redis pipeline: command " .. i .. " must be a table, got " .. type(cmd), 2)
+      error(what .. ": command " .. i .. " must be a table, got " .. type(cmd), 3)
     end
-    if #cmd < 1 then error("redis pipeline: command " .. i .. " is empty", 2) end
+    if #cmd < 1 then error(what .. ": command " .. i .. " is empty", 3) end
     local out = {}
-    for j = 1, #cmd do out[j] = arg_string(cmd[j], "redis pipeline: command " .. i .. " argument " .. j) end
+    for j = 1, #cmd do out[j] = arg_string(cmd[j], what .. ": command " .. i .. " argument " .. j) end
     out[1] = out[1]:lower()
-    if NOT_COMMANDS[out[1]] then error("redis pipeline: '" .. cmd[1] .. "' is not a Redis command", 2) end
-    cmds[i] = out
+    if NOT_COMMANDS[out[1]] then error(what .. ": '" .. cmd[1] .. "' is not a Redis command", 3) end
+    cmds[#cmds + 1] = out
   end
+  return cmds
+end
+
+-- Commands kept by `send` and not received run before any other call (their replies dropped),
+-- as the hiredis backend's would have run already.
+flush_kept = function(self)
+  local kept = self.kept
+  if not kept then return true end
+  self.kept = nil
+  local res, err, code = run_pipeline(self, kept)
+  if res == nil then return nil, err, code end
+  return true
+end
+
+function methods:pipeline(list)
+  -- check everything first: a misuse raises with nothing sent
+  local cmds = checked(list, "redis pipeline")
   if not self.open then return closed() end
+  local ok, err, code = flush_kept(self)
+  if not ok then return nil, err, code end
+  return run_pipeline(self, cmds)
+end
+
+-- Cosockets cannot write now and read later without yielding, so `send` keeps the commands
+-- and `receive` runs them as one pipeline: the same replies, without the overlap.
+function methods:send(list)
+  local cmds = checked(list, "redis send")
+  if not self.open then return closed() end
+  local kept = self.kept or {}
+  for i = 1, #cmds do kept[#kept + 1] = cmds[i] end
+  self.kept = kept
+  return true
+end
+
+function methods:receive()
+  if not self.open then return closed() end
+  local kept = self.kept or {}
+  self.kept = nil
+  return run_pipeline(self, kept)
+end
+
+run_pipeline = function(self, cmds)
   if #cmds == 0 then return {} end
   local red = self.red
   red:init_pipeline(#cmds)
