@@ -52,6 +52,19 @@ describe("alimtalk.queue", function()
     return assert(redis.connect(r.url))
   end
 
+  -- A worker that died mid-request: its entry is pending in its name and marked going.
+  local function die_while_sending(q, id)
+    assert(q:prepare())   -- the consumer group (the first worker makes it)
+    local c = raw()
+    local res = c:call("XREADGROUP", "GROUP", scripts.GROUP, "dead-worker", "COUNT", 1,
+                       "STREAMS", q.keys.stream, ">")
+    local eid = assert(res, "no group")[1][2][1][1]
+    assert(c:eval(scripts.going, { q.keys.stream, q.keys.msg(id) },
+                  { scripts.GROUP, "dead-worker", "sandbox", 1, eid }))
+    c:close()
+    return eid
+  end
+
   describe("enqueue", function()
     it("queues a valid message once per id and returns a ticket", function()
       local q, client = fresh()
@@ -220,18 +233,6 @@ describe("alimtalk.queue", function()
       q:close() client:close()
     end)
 
-    -- A worker that died mid-request: its entry is pending in its name and marked going.
-    local function die_while_sending(q, id)
-      assert(q:prepare())   -- the consumer group (the first worker makes it)
-      local c = raw()
-      local res = c:call("XREADGROUP", "GROUP", scripts.GROUP, "dead-worker", "COUNT", 1,
-                         "STREAMS", q.keys.stream, ">")
-      local eid = assert(res, "no group")[1][2][1][1]
-      assert(c:eval(scripts.going, { q.keys.stream, q.keys.msg(id) },
-                    { scripts.GROUP, "dead-worker", "sandbox", 1, eid }))
-      c:close()
-      return eid
-    end
 
     it("claims a dead worker's entries; one in doubt is resent under its serial (dedupes)", function()
       local q, client, outbox = fresh("bizmessage")
@@ -422,6 +423,126 @@ describe("alimtalk.queue", function()
       assert.equal(1, stats.requeued)
       assert.equal(1, stats.accepted)
       assert.equal(1, #outbox_ids(outbox))
+      q:close() client:close()
+    end)
+
+    it("a quota answer sets back only what this worker still owns, never another's going", function()
+      local q, client, outbox = fresh("bizmessage")
+      assert(q:enqueue(msg(1)))
+      assert(q:enqueue(msg(2)))
+      local calls = 0
+      q.client = setmetatable({ send_batch = function(_, msgs, opts)
+        calls = calls + 1
+        if calls > 1 then return client.send_batch(client, msgs, opts) end
+        -- meanwhile another worker claims m1 and marks it going (its request may be leaving)
+        local c = raw()
+        local eid = assert(q:result("m1")).entry
+        c:call("XCLAIM", q.keys.stream, scripts.GROUP, "thief", 0, eid)
+        assert.same({}, c:eval(scripts.going, { q.keys.stream, q.keys.msg("m1") },
+                               { scripts.GROUP, "thief", "sandbox", 1, eid }))
+        c:close()
+        local out = {}
+        for i, m in ipairs(msgs) do
+          out[i] = { index = i, id = m.id, status = "not_sent", quota = true, code = "B004",
+                     provider = "sandbox", ids = {}, routing = {} }
+        end
+        return out
+      end }, { __index = client })
+      local stats = assert(q:work{ max_messages = 1, idle_exit = 2, block = 0.05, quota_pause = 0.2,
+                                   min_idle = 30, max_deliveries = 2 })
+      assert.equal(1, stats.requeued)
+      local h = assert(q:result("m1"))
+      assert.equal("going", h.state)
+      local rc = raw()
+      assert.equal("thief", rc:call("HGET", q.keys.msg("m1"), "worker"))
+      rc:close()
+      assert.equal("accepted", q:result("m2").state)   -- set back, and sent after the pause
+      assert.same({ "m2" }, outbox_ids(outbox))
+      q:close() client:close()
+    end)
+
+    it("a message put back after quota answers is not counted as delivered again", function()
+      local q, client, outbox = fresh("bizmessage")
+      assert(q:enqueue(msg(1)))
+      local calls = 0
+      q.client = setmetatable({ send_batch = function(_, msgs, opts)
+        calls = calls + 1
+        if calls <= 3 then
+          local out = {}
+          for i, m in ipairs(msgs) do
+            out[i] = { index = i, id = m.id, status = "not_sent", quota = true, code = "B004",
+                       provider = "sandbox", ids = {}, routing = {} }
+          end
+          return out
+        end
+        return client.send_batch(client, msgs, opts)
+      end }, { __index = client })
+      local stats = assert(q:work{ until_empty = true, block = 0.05, quota_pause = 0.1, max_deliveries = 2 })
+      assert.equal(3, stats.requeued)
+      assert.equal(1, stats.accepted)
+      assert.equal(0, stats.dead)
+      assert.equal(1, #outbox_ids(outbox))
+      q:close() client:close()
+    end)
+  end)
+
+  describe("poison entries", function()
+    it("dead-letters a message whose processing keeps stopping workers, naming the count", function()
+      local q, client, outbox = fresh("bizmessage")
+      assert(q:enqueue(msg(1)))
+      assert(q:enqueue(msg(2)))
+      -- processing m1 raises (as a crash would end the worker): its entry stays pending, queued
+      q.client = setmetatable({ send_batch = function(_, msgs, opts)
+        for _, m in ipairs(msgs) do if m.id == "m1" then error("boom at m1", 0) end end
+        return client.send_batch(client, msgs, opts)
+      end }, { __index = client })
+      local crashes, stats = 0, nil
+      for i = 1, 8 do
+        local ok, res = pcall(q.work, q, { consumer = "w" .. i, until_empty = true, block = 0.05,
+                                           batch = 1, min_idle = 0, max_deliveries = 3 })
+        if ok then stats = res break end
+        assert.equal("boom at m1", res)
+        crashes = crashes + 1
+      end
+      assert.equal(3, crashes)   -- deliveries 1, 2, 3 crashed; the 4th is over the limit
+      assert(stats, "the queue never drained")
+      assert.equal(1, stats.dead)
+      assert.equal(1, stats.accepted)
+      local dl = q:dead_letters()
+      assert.equal(1, #dl)
+      assert.equal("m1", dl[1].fields.id)
+      assert.truthy(dl[1].reason:find("delivered 4 times (more than max_deliveries 3)", 1, true),
+                    dl[1].reason)
+      local res = assert(q:result("m1"))
+      assert.equal("not_sent", res.state)
+      assert.equal("MAX_DELIVERIES", res.code)
+      assert.same({ "m2" }, outbox_ids(outbox))
+      local c = q:counts()
+      assert.equal(1, c.dead)
+      assert.equal(1, c.not_sent)
+      assert.equal(0, c.waiting)
+      assert.equal(0, c.pending)
+      q:close() client:close()
+    end)
+
+    it("stores one in doubt uncertain past the limit, not resent and not dead-lettered", function()
+      local q, client, outbox = fresh("bizmessage")   -- dedupes: below the limit it is resent
+      assert(q:enqueue(msg(1)))
+      die_while_sending(q, "m1")
+      local c = raw()
+      for i = 1, 3 do   -- three more workers claimed it and died
+        c:call("XCLAIM", q.keys.stream, scripts.GROUP, "dead-" .. i, 0, assert(q:result("m1")).entry)
+      end
+      c:close()
+      local stats = assert(q:work{ until_empty = true, block = 0.05, min_idle = 0, max_deliveries = 4 })
+      assert.equal(1, stats.uncertain)
+      assert.equal(0, stats.dead)
+      local res = assert(q:result("m1"))
+      assert.equal("uncertain", res.state)
+      assert.truthy(res.reason:find("delivered 5 times (more than max_deliveries 4): not resent", 1, true),
+                    res.reason)
+      assert.equal(0, #outbox_ids(outbox))
+      assert.equal(0, q:counts().dead)
       q:close() client:close()
     end)
   end)

@@ -118,12 +118,61 @@ end
 return stored
 ]]
 
+-- Set messages the provider did not take (quota, Retry-After) back to `queued`, leaving their
+-- entries unacknowledged in this consumer's pending list. Only entries this consumer still
+-- owns are touched (another worker may have claimed one meanwhile and marked it going: that
+-- mark must stay), and only a message that is `queued`, or `going` by this consumer, is set
+-- back. Messages in doubt (flag 0: an earlier request may have been sent) keep `going`. The
+-- delivery count of each owned entry is set one back, so the read after the pause does not
+-- count as one more delivery (`max_deliveries` counts the deliveries that did not come back).
+-- KEYS: stream, message hashes... ARGV: group, consumer, then per message: entry id, flag
+-- (1: set back to queued, 0: in doubt, keep going).
+-- Returns the number of messages set back.
+_M.requeue = [[
+local n = 0
+for i = 2, #KEYS do
+  local eid, back = ARGV[2 * i - 1], ARGV[2 * i] == '1'
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], eid, eid, 1)
+  if p[1] ~= nil and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, eid, 'RETRYCOUNT', math.max(0, p[1][4] - 1), 'JUSTID')
+    if back then
+      local h = redis.call('HMGET', KEYS[i], 'state', 'worker')
+      if h[1] == 'queued' or (h[1] == 'going' and h[2] == ARGV[2]) then
+        redis.call('HSET', KEYS[i], 'state', 'queued')
+        n = n + 1
+      end
+    end
+  end
+end
+return n
+]]
+
 -- Move a malformed entry to the dead-letter stream with its reason, and acknowledge it.
 -- KEYS: stream, dead, counts. ARGV: group, entry id, reason, the raw fields as JSON.
 _M.dead = [[
 redis.call('XADD', KEYS[2], '*', 'entry', ARGV[2], 'reason', ARGV[3], 'fields', ARGV[4])
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'dead', 1)
+return 1
+]]
+
+-- Move a poison entry (delivered more than `max_deliveries` times while its message stayed
+-- `queued`: its processing keeps killing workers) to the dead-letter stream, store its message
+-- `not_sent` (so it is final and `waiting` reaches 0), and acknowledge it; only while this
+-- consumer owns the entry and the message is still `queued`.
+-- KEYS: stream, dead, counts, results, message hash. ARGV: group, consumer, entry id, message
+-- id, reason, the raw fields as JSON, now (ms), result JSON.
+-- Returns 1 when moved, 0 when not (claimed away, or no longer queued).
+_M.poison = [[
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if p[1] == nil or p[1][2] ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[5], 'state') ~= 'queued' then return 0 end
+redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3], 'reason', ARGV[5], 'fields', ARGV[6])
+redis.call('XADD', KEYS[4], '*', 'id', ARGV[4], 'status', 'not_sent', 'entry', ARGV[3])
+redis.call('HSET', KEYS[5], 'state', 'not_sent', 'result', ARGV[8], 'done_at', ARGV[7])
+redis.call('HINCRBY', KEYS[3], 'not_sent', 1)
+redis.call('HINCRBY', KEYS[3], 'dead', 1)
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 return 1
 ]]
 
@@ -172,6 +221,7 @@ redis.call('XADD', KEYS[3], '*', 'id', ARGV[1], 'status', ARGV[2], 'event', 'del
 return 1
 ]]
 
-_M.NAMES = { "enqueue", "enqueue_many", "going", "store", "dead", "reserve", "pause", "event" }
+_M.NAMES = { "enqueue", "enqueue_many", "going", "store", "requeue", "dead", "poison", "reserve",
+             "pause", "event" }
 
 return _M
