@@ -547,6 +547,92 @@ describe("alimtalk.queue", function()
     end)
   end)
 
+  describe("retention", function()
+    it("trim forgets final messages older than keep and never one that is not final", function()
+      local q, client, outbox = fresh("sens")   -- sens: refs (messageId) to forget too
+      local c = raw()
+      assert(q:enqueue(msg(0)))
+      assert(q:work{ until_empty = true, block = 0.05 })
+      for i = 1, 4 do assert(q:enqueue(msg(i))) end
+      -- m1 read by a worker that died before its request (queued, pending), m2 during it (going)
+      assert(q:prepare())
+      c:call("XREADGROUP", "GROUP", scripts.GROUP, "dead-worker", "COUNT", 1, "STREAMS", q.keys.stream, ">")
+      die_while_sending(q, "m2")
+      assert(q:work{ idle_exit = 0.3, block = 0.05, min_idle = 30 })   -- sends m3, m4
+      -- a second queue: an old entry not read by any worker yet, behind a dead letter
+      local qb, cb = fresh("sens")
+      assert(qb:enqueue(msg(1)))
+      c:call("XADD", qb.keys.stream, "*", "garbage", "1")
+      assert(qb:work{ until_empty = true, block = 0.05 })
+      assert(qb:enqueue(msg(2)))
+      local m0_ref = assert(q:result("m0")).ids.message_id
+      core.sleep(1.2)
+      assert(q:enqueue(msg(5)))
+      assert(q:enqueue(msg(6)))
+      assert(q:work{ idle_exit = 0.3, block = 0.05, min_idle = 30 })   -- m5, m6: younger than keep
+      local m5_ref = assert(q:result("m5")).ids.message_id
+
+      local res = assert(q:trim{ keep = 1 })
+      assert.same({ messages = 3, refs = 3, results = 3, stream = 1, dead = 0 }, res)
+      for _, id in ipairs({ "m0", "m3", "m4" }) do
+        assert.equal("NOT_FOUND", select(2, q:result(id)).code)
+      end
+      assert.equal("queued", q:result("m1").state)
+      assert.equal("going", q:result("m2").state)
+      assert.equal("accepted", q:result("m5").state)
+      local left = {}
+      for _, e in ipairs(c:call("XRANGE", q.keys.stream, "-", "+")) do
+        left[#left + 1] = queue.hash_to_table(e[2]).id
+      end
+      assert.same({ "m1", "m2", "m3", "m4", "m5", "m6" }, left)   -- m3, m4 stay behind pending m1
+      assert.equal(2, c:call("XLEN", q.keys.results))
+      assert.equal(redis.null, c:call("HGET", q.keys.refs, m0_ref))
+      assert.equal("m5", c:call("HGET", q.keys.refs, m5_ref))
+      local counts = q:counts()
+      assert.equal(7, counts.queued)
+      assert.equal(5, counts.accepted)
+      assert.equal(2, counts.waiting)
+      -- a late answer for a forgotten message is only acked: not stored, not counted again
+      assert.equal(0, c:eval(scripts.store, { q.keys.stream, q.keys.results, q.keys.counts, q.keys.refs,
+        q.keys.msg("m0") }, { scripts.GROUP, 1, "0-1", "m0", "accepted", "{}", "" }))
+      assert.equal(0, c:call("EXISTS", q.keys.msg("m0")))
+      assert.equal(5, q:counts().accepted)
+      assert.same({ messages = 0, refs = 0, results = 0, stream = 0, dead = 0 }, assert(q:trim{ keep = 1 }))
+
+      res = assert(qb:trim{ keep = 1 })
+      assert.equal(2, res.stream)   -- m1 and the dead letter's entry; m2 (not read yet) stays
+      assert.equal(1, res.dead)
+      assert.equal(1, c:call("XLEN", qb.keys.stream))
+      assert.equal(0, c:call("XLEN", qb.keys.dead))
+      assert.equal(1, assert(qb:work{ until_empty = true, block = 0.05 }).accepted)
+      assert.equal("accepted", qb:result("m2").state)
+
+      -- the workers still drain what was kept: m1 sent, m2 in doubt (sens does not dedupe)
+      local stats = assert(q:work{ until_empty = true, block = 0.05, min_idle = 0 })
+      assert.equal(1, stats.accepted)
+      assert.equal(1, stats.uncertain)
+      counts = q:counts()
+      assert.equal(6, counts.accepted)
+      assert.equal(0, counts.waiting)
+      assert.equal(0, counts.pending)
+      local ids = outbox_ids(outbox)
+      table.sort(ids)
+      assert.same({ "m0", "m1", "m3", "m4", "m5", "m6" }, ids)
+
+      -- a worker with keep trims as it goes (keep = 0: everything final)
+      assert(q:work{ keep = 0, idle_exit = 0.2, block = 0.05 })
+      assert.equal(0, c:call("XLEN", q.keys.stream))
+      assert.equal(0, c:call("XLEN", q.keys.results))
+      assert.equal(0, c:call("HLEN", q.keys.refs))
+      assert.equal(0, q:counts().waiting)
+      -- ids dedupe within the retention only: a forgotten id is queued again as new
+      assert.is_nil(assert(q:enqueue(msg(1))).duplicate)
+      c:close()
+      qb:close() cb:close()
+      q:close() client:close()
+    end)
+  end)
+
   describe("delivery events", function()
     it("are recorded against the message by its serial or the provider's id", function()
       local q, client = fresh("sens")

@@ -19,7 +19,8 @@
 -- An entry read again from a pending list (claimed, or this worker's own after a restart)
 -- after more than `max_deliveries` deliveries is not processed again: its processing may be
 -- what stops the workers. Queued, it goes to the dead letters and its message is stored
--- `not_sent`; in doubt, it is stored `uncertain` without a resend.
+-- `not_sent`; in doubt, it is stored `uncertain` without a resend. With `keep`, the worker
+-- also trims the queue every so often (alimtalk.queue.retention).
 -- @module alimtalk.queue.worker
 local cjson = require("cjson.safe")
 local scripts = require "alimtalk.queue.scripts"
@@ -40,7 +41,7 @@ local OPTS = {
   concurrency = "number", rate = "number", burst = "number", quota_pause = "number",
   dedupes = "boolean", stop = "function", until_empty = "boolean", idle_exit = "number",
   max_messages = "number", log = "function", reconnect_max = "number", give_up = "number",
-  sleep = "function", max_deliveries = "number",
+  sleep = "function", max_deliveries = "number", keep = "number",
 }
 
 local function clock()
@@ -515,6 +516,19 @@ local function reconnect(w)
   return true
 end
 
+-- Retention (`keep`): trim the queue every so often, a bounded amount per round. A failure is
+-- only logged: a lost connection shows in the round's next command.
+local function trim(w)
+  local o = w.opts
+  w.next_trim = clock() + math.max(1, math.min(60, o.keep / 4))
+  local res, err = w.q:trim{ keep = o.keep, limit = 10000 }
+  if not res then log(w, "trim failed: ", short(err)) return end
+  if res.messages + res.stream + res.results + res.dead > 0 then
+    log(w, "trimmed ", res.messages, " messages, ", res.stream, " work entries, ", res.results,
+        " results, ", res.dead, " dead letters older than ", o.keep, " s")
+  end
+end
+
 local function drained(w)
   local c = w.q:counts()
   return c ~= nil and c.waiting <= 0 and (c.lag or 0) == 0 and c.pending == 0
@@ -536,7 +550,9 @@ end
 --   reconnects, default 5 s), `give_up` (seconds without Redis before returning an error;
 --   default never), `max_deliveries` (an entry read from a pending list after more deliveries
 --   than this is not processed again: dead-lettered and stored `not_sent` when its message is
---   `queued`, stored `uncertain` when it is `going`; default 10, `math.huge` never)
+--   `queued`, stored `uncertain` when it is `going`; default 10, `math.huge` never),
+--   `keep` (seconds of retention: every `min(60, max(1, keep/4))` seconds the worker runs
+--   `queue:trim{ keep = }`; default no trimming)
 -- @treturn table stats `{ done =, accepted =, ..., batches =, claimed =, dead =, in_doubt =,
 --   requeued =, reconnects = }`, or nil and an error (misuse raises)
 function _M.run(q, opts)
@@ -553,8 +569,9 @@ function _M.run(q, opts)
   if o.rate then o.burst = o.burst or math.max(1, o.rate / 10) end
   assert(o.batch >= 1, "queue:work: batch must be >= 1")
   assert(o.max_deliveries >= 1, "queue:work: max_deliveries must be >= 1")
+  assert(o.keep == nil or o.keep >= 0, "queue:work: keep must be >= 0")
   local w = { q = q, opts = o, consumer = o.consumer or _M.consumer_name(), own = true, own_from = "0",
-              unsaved = {}, next_claim = 0, claim_cursor = "0-0",
+              unsaved = {}, next_claim = 0, claim_cursor = "0-0", next_trim = 0,
               claim_every = math.max(0.2, math.min(5, o.min_idle / 4)),
               sleep = o.sleep or retry.sleep,
               stats = { done = 0, batches = 0, claimed = 0, dead = 0, in_doubt = 0, requeued = 0,
@@ -579,6 +596,7 @@ function _M.run(q, opts)
       w.sleep(math.min(tonumber(ttl) / 1000, 1))
       idle_since = clock()
     else
+      if o.keep and clock() >= w.next_trim then trim(w) end
       local list, err, counts = read(w)
       if not list then
         log(w, "lost Redis: ", short(err))
