@@ -30,7 +30,9 @@ function _M.trim(q, opts)
   if type(t) ~= "table" then return nil, terr end
   local cutoff = math.floor(tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000 - keep * 1000)
   local out = { messages = 0, refs = 0, results = 0, stream = 0, dead = 0 }
+  if cutoff < 1 then return out end   -- a retention longer than the epoch: nothing is that old
   local last = string.format("%d", cutoff - 1)   -- XRANGE's end is inclusive
+  cutoff = string.format("%d", cutoff)
   while out.results < limit do
     local list, err = q:call("XRANGE", k.results, "-", last, "COUNT", math.min(_M.CHUNK, limit - out.results))
     if type(list) ~= "table" then return nil, err end
