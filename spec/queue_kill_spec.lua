@@ -155,6 +155,9 @@ describe("queue workers killed with SIGKILL", function()
       accepted[serial] = nil
     end
     q:close()
+    io.stderr:write(("queue kill: %d rows, %d kills: lost %d, duplicated %d, accepted in Redis %d of %d, "
+      .. "sampled records not final %d, uncertain %d, dead %d\n"):format(N, kills, missing, twice,
+      c.accepted, N - n_invalid, not_final, c.uncertain, c.dead))
     assert.are.equal(0, missing, "messages never accepted")
     assert.are.equal(0, twice, "messages accepted more than once")
     assert.are.equal(0, not_final)

@@ -52,6 +52,19 @@ describe("alimtalk.queue", function()
     return assert(redis.connect(r.url))
   end
 
+  -- A worker that died mid-request: its entry is pending in its name and marked going.
+  local function die_while_sending(q, id)
+    assert(q:prepare())   -- the consumer group (the first worker makes it)
+    local c = raw()
+    local res = c:call("XREADGROUP", "GROUP", scripts.GROUP, "dead-worker", "COUNT", 1,
+                       "STREAMS", q.keys.stream, ">")
+    local eid = assert(res, "no group")[1][2][1][1]
+    assert(c:eval(scripts.going, { q.keys.stream, q.keys.msg(id) },
+                  { scripts.GROUP, "dead-worker", "sandbox", 1, eid }))
+    c:close()
+    return eid
+  end
+
   describe("enqueue", function()
     it("queues a valid message once per id and returns a ticket", function()
       local q, client = fresh()
@@ -243,18 +256,6 @@ describe("alimtalk.queue", function()
       q:close() client:close()
     end)
 
-    -- A worker that died mid-request: its entry is pending in its name and marked going.
-    local function die_while_sending(q, id)
-      assert(q:prepare())   -- the consumer group (the first worker makes it)
-      local c = raw()
-      local res = c:call("XREADGROUP", "GROUP", scripts.GROUP, "dead-worker", "COUNT", 1,
-                         "STREAMS", q.keys.stream, ">")
-      local eid = assert(res, "no group")[1][2][1][1]
-      assert(c:eval(scripts.going, { q.keys.stream, q.keys.msg(id) },
-                    { scripts.GROUP, "dead-worker", "sandbox", 1, eid }))
-      c:close()
-      return eid
-    end
 
     it("claims a dead worker's entries; one in doubt is resent under its serial (dedupes)", function()
       local q, client, outbox = fresh("bizmessage")
@@ -445,6 +446,212 @@ describe("alimtalk.queue", function()
       assert.equal(1, stats.requeued)
       assert.equal(1, stats.accepted)
       assert.equal(1, #outbox_ids(outbox))
+      q:close() client:close()
+    end)
+
+    it("a quota answer sets back only what this worker still owns, never another's going", function()
+      local q, client, outbox = fresh("bizmessage")
+      assert(q:enqueue(msg(1)))
+      assert(q:enqueue(msg(2)))
+      local calls = 0
+      q.client = setmetatable({ send_batch = function(_, msgs, opts)
+        calls = calls + 1
+        if calls > 1 then return client.send_batch(client, msgs, opts) end
+        -- meanwhile another worker claims m1 and marks it going (its request may be leaving)
+        local c = raw()
+        local eid = assert(q:result("m1")).entry
+        c:call("XCLAIM", q.keys.stream, scripts.GROUP, "thief", 0, eid)
+        assert.same({}, c:eval(scripts.going, { q.keys.stream, q.keys.msg("m1") },
+                               { scripts.GROUP, "thief", "sandbox", 1, eid }))
+        c:close()
+        local out = {}
+        for i, m in ipairs(msgs) do
+          out[i] = { index = i, id = m.id, status = "not_sent", quota = true, code = "B004",
+                     provider = "sandbox", ids = {}, routing = {} }
+        end
+        return out
+      end }, { __index = client })
+      local stats = assert(q:work{ max_messages = 1, idle_exit = 2, block = 0.05, quota_pause = 0.2,
+                                   min_idle = 30, max_deliveries = 2 })
+      assert.equal(1, stats.requeued)
+      local h = assert(q:result("m1"))
+      assert.equal("going", h.state)
+      local rc = raw()
+      assert.equal("thief", rc:call("HGET", q.keys.msg("m1"), "worker"))
+      rc:close()
+      assert.equal("accepted", q:result("m2").state)   -- set back, and sent after the pause
+      assert.same({ "m2" }, outbox_ids(outbox))
+      q:close() client:close()
+    end)
+
+    it("a message put back after quota answers is not counted as delivered again", function()
+      local q, client, outbox = fresh("bizmessage")
+      assert(q:enqueue(msg(1)))
+      local calls = 0
+      q.client = setmetatable({ send_batch = function(_, msgs, opts)
+        calls = calls + 1
+        if calls <= 3 then
+          local out = {}
+          for i, m in ipairs(msgs) do
+            out[i] = { index = i, id = m.id, status = "not_sent", quota = true, code = "B004",
+                       provider = "sandbox", ids = {}, routing = {} }
+          end
+          return out
+        end
+        return client.send_batch(client, msgs, opts)
+      end }, { __index = client })
+      local stats = assert(q:work{ until_empty = true, block = 0.05, quota_pause = 0.1, max_deliveries = 2 })
+      assert.equal(3, stats.requeued)
+      assert.equal(1, stats.accepted)
+      assert.equal(0, stats.dead)
+      assert.equal(1, #outbox_ids(outbox))
+      q:close() client:close()
+    end)
+  end)
+
+  describe("poison entries", function()
+    it("dead-letters a message whose processing keeps stopping workers, naming the count", function()
+      local q, client, outbox = fresh("bizmessage")
+      assert(q:enqueue(msg(1)))
+      assert(q:enqueue(msg(2)))
+      -- processing m1 raises (as a crash would end the worker): its entry stays pending, queued
+      q.client = setmetatable({ send_batch = function(_, msgs, opts)
+        for _, m in ipairs(msgs) do if m.id == "m1" then error("boom at m1", 0) end end
+        return client.send_batch(client, msgs, opts)
+      end }, { __index = client })
+      local crashes, stats = 0, nil
+      for i = 1, 8 do
+        local ok, res = pcall(q.work, q, { consumer = "w" .. i, until_empty = true, block = 0.05,
+                                           batch = 1, min_idle = 0, max_deliveries = 3 })
+        if ok then stats = res break end
+        assert.equal("boom at m1", res)
+        crashes = crashes + 1
+      end
+      assert.equal(3, crashes)   -- deliveries 1, 2, 3 crashed; the 4th is over the limit
+      assert(stats, "the queue never drained")
+      assert.equal(1, stats.dead)
+      assert.equal(1, stats.accepted)
+      local dl = q:dead_letters()
+      assert.equal(1, #dl)
+      assert.equal("m1", dl[1].fields.id)
+      assert.truthy(dl[1].reason:find("delivered 4 times (more than max_deliveries 3)", 1, true),
+                    dl[1].reason)
+      local res = assert(q:result("m1"))
+      assert.equal("not_sent", res.state)
+      assert.equal("MAX_DELIVERIES", res.code)
+      assert.same({ "m2" }, outbox_ids(outbox))
+      local c = q:counts()
+      assert.equal(1, c.dead)
+      assert.equal(1, c.not_sent)
+      assert.equal(0, c.waiting)
+      assert.equal(0, c.pending)
+      q:close() client:close()
+    end)
+
+    it("stores one in doubt uncertain past the limit, not resent and not dead-lettered", function()
+      local q, client, outbox = fresh("bizmessage")   -- dedupes: below the limit it is resent
+      assert(q:enqueue(msg(1)))
+      die_while_sending(q, "m1")
+      local c = raw()
+      for i = 1, 3 do   -- three more workers claimed it and died
+        c:call("XCLAIM", q.keys.stream, scripts.GROUP, "dead-" .. i, 0, assert(q:result("m1")).entry)
+      end
+      c:close()
+      local stats = assert(q:work{ until_empty = true, block = 0.05, min_idle = 0, max_deliveries = 4 })
+      assert.equal(1, stats.uncertain)
+      assert.equal(0, stats.dead)
+      local res = assert(q:result("m1"))
+      assert.equal("uncertain", res.state)
+      assert.truthy(res.reason:find("delivered 5 times (more than max_deliveries 4): not resent", 1, true),
+                    res.reason)
+      assert.equal(0, #outbox_ids(outbox))
+      assert.equal(0, q:counts().dead)
+      q:close() client:close()
+    end)
+  end)
+
+  describe("retention", function()
+    it("trim forgets final messages older than keep and never one that is not final", function()
+      local q, client, outbox = fresh("sens")   -- sens: refs (messageId) to forget too
+      local c = raw()
+      assert(q:enqueue(msg(0)))
+      assert(q:work{ until_empty = true, block = 0.05 })
+      for i = 1, 4 do assert(q:enqueue(msg(i))) end
+      -- m1 read by a worker that died before its request (queued, pending), m2 during it (going)
+      assert(q:prepare())
+      c:call("XREADGROUP", "GROUP", scripts.GROUP, "dead-worker", "COUNT", 1, "STREAMS", q.keys.stream, ">")
+      die_while_sending(q, "m2")
+      assert(q:work{ idle_exit = 0.3, block = 0.05, min_idle = 30 })   -- sends m3, m4
+      -- a second queue: an old entry not read by any worker yet, behind a dead letter
+      local qb, cb = fresh("sens")
+      assert(qb:enqueue(msg(1)))
+      c:call("XADD", qb.keys.stream, "*", "garbage", "1")
+      assert(qb:work{ until_empty = true, block = 0.05 })
+      assert(qb:enqueue(msg(2)))
+      local m0_ref = assert(q:result("m0")).ids.message_id
+      core.sleep(1.2)
+      assert(q:enqueue(msg(5)))
+      assert(q:enqueue(msg(6)))
+      assert(q:work{ idle_exit = 0.3, block = 0.05, min_idle = 30 })   -- m5, m6: younger than keep
+      local m5_ref = assert(q:result("m5")).ids.message_id
+
+      local res = assert(q:trim{ keep = 1 })
+      assert.same({ messages = 3, refs = 3, results = 3, stream = 1, dead = 0 }, res)
+      for _, id in ipairs({ "m0", "m3", "m4" }) do
+        assert.equal("NOT_FOUND", select(2, q:result(id)).code)
+      end
+      assert.equal("queued", q:result("m1").state)
+      assert.equal("going", q:result("m2").state)
+      assert.equal("accepted", q:result("m5").state)
+      local left = {}
+      for _, e in ipairs(c:call("XRANGE", q.keys.stream, "-", "+")) do
+        left[#left + 1] = queue.hash_to_table(e[2]).id
+      end
+      assert.same({ "m1", "m2", "m3", "m4", "m5", "m6" }, left)   -- m3, m4 stay behind pending m1
+      assert.equal(2, c:call("XLEN", q.keys.results))
+      assert.equal(redis.null, c:call("HGET", q.keys.refs, m0_ref))
+      assert.equal("m5", c:call("HGET", q.keys.refs, m5_ref))
+      local counts = q:counts()
+      assert.equal(7, counts.queued)
+      assert.equal(5, counts.accepted)
+      assert.equal(2, counts.waiting)
+      -- a late answer for a forgotten message is only acked: not stored, not counted again
+      assert.equal(0, c:eval(scripts.store, { q.keys.stream, q.keys.results, q.keys.counts, q.keys.refs,
+        q.keys.msg("m0") }, { scripts.GROUP, 1, "0-1", "m0", "accepted", "{}", "" }))
+      assert.equal(0, c:call("EXISTS", q.keys.msg("m0")))
+      assert.equal(5, q:counts().accepted)
+      assert.same({ messages = 0, refs = 0, results = 0, stream = 0, dead = 0 }, assert(q:trim{ keep = 1 }))
+
+      res = assert(qb:trim{ keep = 1 })
+      assert.equal(2, res.stream)   -- m1 and the dead letter's entry; m2 (not read yet) stays
+      assert.equal(1, res.dead)
+      assert.equal(1, c:call("XLEN", qb.keys.stream))
+      assert.equal(0, c:call("XLEN", qb.keys.dead))
+      assert.equal(1, assert(qb:work{ until_empty = true, block = 0.05 }).accepted)
+      assert.equal("accepted", qb:result("m2").state)
+
+      -- the workers still drain what was kept: m1 sent, m2 in doubt (sens does not dedupe)
+      local stats = assert(q:work{ until_empty = true, block = 0.05, min_idle = 0 })
+      assert.equal(1, stats.accepted)
+      assert.equal(1, stats.uncertain)
+      counts = q:counts()
+      assert.equal(6, counts.accepted)
+      assert.equal(0, counts.waiting)
+      assert.equal(0, counts.pending)
+      local ids = outbox_ids(outbox)
+      table.sort(ids)
+      assert.same({ "m0", "m1", "m3", "m4", "m5", "m6" }, ids)
+
+      -- a worker with keep trims as it goes (keep = 0: everything final)
+      assert(q:work{ keep = 0, idle_exit = 0.2, block = 0.05 })
+      assert.equal(0, c:call("XLEN", q.keys.stream))
+      assert.equal(0, c:call("XLEN", q.keys.results))
+      assert.equal(0, c:call("HLEN", q.keys.refs))
+      assert.equal(0, q:counts().waiting)
+      -- ids dedupe within the retention only: a forgotten id is queued again as new
+      assert.is_nil(assert(q:enqueue(msg(1))).duplicate)
+      c:close()
+      qb:close() cb:close()
       q:close() client:close()
     end)
   end)

@@ -68,6 +68,14 @@ what it had in flight is settled by the next worker as above.
   --min-idle S         seconds before another worker's entries are claimed (default 60)
   --block S            seconds to wait for new entries per read (default 1)
   --quota-pause S      seconds every worker pauses after a quota answer (default 60)
+  --max-deliveries N   an entry delivered more than N times without an outcome (its
+                       processing keeps stopping workers) goes to the dead letters, its
+                       message stored 'not_sent'; one in doubt is stored 'uncertain', not
+                       resent (default 10)
+  --keep S             retention: every min(60, max(1, S/4)) seconds, forget final messages
+                       older than S seconds (their hashes, refs, results, dead letters and
+                       work entries; never a message without its outcome). An id forgotten
+                       can be queued again. Default: nothing is trimmed
   --consumer NAME      this worker's name in the group (default host:pid)
   --until-empty        exit once every queued message has its outcome
   --idle-exit S        exit after S seconds without work
@@ -94,6 +102,8 @@ local worker_spec = with{
     ["min-idle"] = { value = true, number = true, min = 0 },
     block = { value = true, number = true, min = 0 },
     ["quota-pause"] = { value = true, number = true, min = 0 },
+    ["max-deliveries"] = { value = true, number = true, min = 1 },
+    keep = { value = true, number = true, min = 0 },
     consumer = { value = true }, ["until-empty"] = {},
     ["idle-exit"] = { value = true, number = true, min = 0 },
     ["max-messages"] = { value = true, number = true, min = 1 },
@@ -123,6 +133,7 @@ function _M.worker(args)
   local stop_on = common.trap_stop_signals()
   local ok, stats, err = pcall(q.work, q, {
     consumer = opts.consumer, batch = opts.batch, concurrency = opts.concurrency,
+    max_deliveries = opts.max_deliveries, keep = opts.keep,
     rate = opts.rate ~= 0 and opts.rate or nil, burst = opts.burst, min_idle = opts.min_idle,
     block = opts.block, quota_pause = opts.quota_pause, until_empty = opts.until_empty,
     idle_exit = opts.idle_exit, max_messages = opts.max_messages, log = log, stop = stop_on.asked })

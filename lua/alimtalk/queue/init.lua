@@ -501,6 +501,21 @@ function methods:work(opts)
   return require("alimtalk.queue.worker").run(self, opts or {})
 end
 
+--- Forget what is older than `keep` seconds and final: the message hashes whose latest
+-- outcome is older (with their refs), the results stream and the dead-letter stream below
+-- that age, and the work stream below it but never at or past an entry that is pending or
+-- not read yet. Messages not final, and their entries, are never removed. An id whose message
+-- was forgotten can be queued (and sent) again: ids dedupe within the retention only.
+-- @tparam table opts `keep` (seconds, required), `limit` (at most this many results entries
+--   per call, in chunks of 500; default all)
+-- @treturn table `{ messages =, refs =, results =, stream =, dead = }` (how many were removed),
+--   or nil and a `REDIS` error
+function methods:trim(opts)
+  local res, err = require("alimtalk.queue.retention").trim(self, opts or {})
+  if not res then return nil, _M.redis_error("not trimmed", err) end
+  return res
+end
+
 --- Close the Redis connection (safe to call twice).
 function methods:close()
   if self.conn and self.conn.close then pcall(self.conn.close, self.conn) end

@@ -4,7 +4,8 @@
 -- one slot and each script below touches one slot only (docs/scale-out.md):
 --
 --     alimtalk:{NAME}:stream    work stream (fields `id`, `msg` = the message as JSON)
---     alimtalk:{NAME}:m:ID      one hash per message: state, entry, provider, result, delivery
+--     alimtalk:{NAME}:m:ID      one hash per message: state, entry, provider, result (with its
+--                               results entry `result_entry` and provider `refs`), delivery
 --     alimtalk:{NAME}:counts    hash of counters (queued, accepted, ..., dead, delivered, failed)
 --     alimtalk:{NAME}:results   results stream (id, status, entry) in the order outcomes landed
 --     alimtalk:{NAME}:dead      dead-letter stream (entry, reason, the raw fields)
@@ -94,7 +95,9 @@ return refused
 
 -- Store outcomes, then acknowledge their entries, in one step: an entry is never acked
 -- without its outcome. A final outcome is not replaced, except `uncertain` by an answer
--- (a worker that was only slow may report after another one gave up on it).
+-- (a worker that was only slow may report after another one gave up on it). A message whose
+-- hash is gone (expired by `trim` after a split longer than its retention) is only acked:
+-- storing it would count it a second time.
 -- KEYS: stream, results, counts, refs, message hashes... ARGV: group, now (ms), then per
 -- message 5 values: entry id, message id, status, result JSON, provider refs ("a b c").
 -- Returns the number of outcomes stored.
@@ -105,11 +108,12 @@ for i = 5, #KEYS do
   local eid, id, status, res, refs = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
   local cur = redis.call('HGET', KEYS[i], 'state')
   local final = cur == 'accepted' or cur == 'rejected' or cur == 'uncertain' or cur == 'not_sent'
-  if not final or (cur == 'uncertain' and status ~= 'uncertain' and status ~= 'not_sent') then
-    redis.call('HSET', KEYS[i], 'state', status, 'result', res, 'done_at', ARGV[2])
+  if cur and (not final or (cur == 'uncertain' and status ~= 'uncertain' and status ~= 'not_sent')) then
+    local rid = redis.call('XADD', KEYS[2], '*', 'id', id, 'status', status, 'entry', eid)
+    redis.call('HSET', KEYS[i], 'state', status, 'result', res, 'done_at', ARGV[2], 'result_entry', rid)
+    if refs ~= '' then redis.call('HSET', KEYS[i], 'refs', refs) end
     if final then redis.call('HINCRBY', KEYS[3], cur, -1) end
     redis.call('HINCRBY', KEYS[3], status, 1)
-    redis.call('XADD', KEYS[2], '*', 'id', id, 'status', status, 'entry', eid)
     for ref in string.gmatch(refs, '%S+') do redis.call('HSET', KEYS[4], ref, id) end
     stored = stored + 1
   end
@@ -118,12 +122,61 @@ end
 return stored
 ]]
 
+-- Set messages the provider did not take (quota, Retry-After) back to `queued`, leaving their
+-- entries unacknowledged in this consumer's pending list. Only entries this consumer still
+-- owns are touched (another worker may have claimed one meanwhile and marked it going: that
+-- mark must stay), and only a message that is `queued`, or `going` by this consumer, is set
+-- back. Messages in doubt (flag 0: an earlier request may have been sent) keep `going`. The
+-- delivery count of each owned entry is set one back, so the read after the pause does not
+-- count as one more delivery (`max_deliveries` counts the deliveries that did not come back).
+-- KEYS: stream, message hashes... ARGV: group, consumer, then per message: entry id, flag
+-- (1: set back to queued, 0: in doubt, keep going).
+-- Returns the number of messages set back.
+_M.requeue = [[
+local n = 0
+for i = 2, #KEYS do
+  local eid, back = ARGV[2 * i - 1], ARGV[2 * i] == '1'
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], eid, eid, 1)
+  if p[1] ~= nil and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, eid, 'RETRYCOUNT', math.max(0, p[1][4] - 1), 'JUSTID')
+    if back then
+      local h = redis.call('HMGET', KEYS[i], 'state', 'worker')
+      if h[1] == 'queued' or (h[1] == 'going' and h[2] == ARGV[2]) then
+        redis.call('HSET', KEYS[i], 'state', 'queued')
+        n = n + 1
+      end
+    end
+  end
+end
+return n
+]]
+
 -- Move a malformed entry to the dead-letter stream with its reason, and acknowledge it.
 -- KEYS: stream, dead, counts. ARGV: group, entry id, reason, the raw fields as JSON.
 _M.dead = [[
 redis.call('XADD', KEYS[2], '*', 'entry', ARGV[2], 'reason', ARGV[3], 'fields', ARGV[4])
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'dead', 1)
+return 1
+]]
+
+-- Move a poison entry (delivered more than `max_deliveries` times while its message stayed
+-- `queued`: its processing keeps killing workers) to the dead-letter stream, store its message
+-- `not_sent` (so it is final and `waiting` reaches 0), and acknowledge it; only while this
+-- consumer owns the entry and the message is still `queued`.
+-- KEYS: stream, dead, counts, results, message hash. ARGV: group, consumer, entry id, message
+-- id, reason, the raw fields as JSON, now (ms), result JSON.
+-- Returns 1 when moved, 0 when not (claimed away, or no longer queued).
+_M.poison = [[
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if p[1] == nil or p[1][2] ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[5], 'state') ~= 'queued' then return 0 end
+redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3], 'reason', ARGV[5], 'fields', ARGV[6])
+local rid = redis.call('XADD', KEYS[4], '*', 'id', ARGV[4], 'status', 'not_sent', 'entry', ARGV[3])
+redis.call('HSET', KEYS[5], 'state', 'not_sent', 'result', ARGV[8], 'done_at', ARGV[7], 'result_entry', rid)
+redis.call('HINCRBY', KEYS[3], 'not_sent', 1)
+redis.call('HINCRBY', KEYS[3], 'dead', 1)
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 return 1
 ]]
 
@@ -172,6 +225,88 @@ redis.call('XADD', KEYS[3], '*', 'id', ARGV[1], 'status', ARGV[2], 'event', 'del
 return 1
 ]]
 
-_M.NAMES = { "enqueue", "enqueue_many", "going", "store", "dead", "reserve", "pause", "event" }
+-- Retention, step 1: forget the messages of a chunk of the results stream older than the
+-- cutoff (read by the caller with XRANGE), then trim the results stream up to the chunk's last
+-- entry. A message hash is deleted only when it is final and this results entry is its latest
+-- outcome (`result_entry`; an `uncertain` replaced later by an answer has a newer one), with
+-- the refs that point to it. Delivery-event entries are passed with an empty message id.
+-- KEYS: results, refs, message hashes... ARGV: cutoff (ms), the chunk's last entry id, then
+-- per message: its results entry id and message id.
+-- Returns { messages deleted, refs deleted, results entries trimmed }.
+_M.expire = [[
+local msgs, refs = 0, 0
+for i = 3, #KEYS do
+  local rid, id = ARGV[2 * i - 3], ARGV[2 * i - 2]
+  local h = redis.call('HMGET', KEYS[i], 'state', 'result_entry', 'done_at', 'refs', 'result')
+  local st = h[1]
+  if st == 'accepted' or st == 'rejected' or st == 'uncertain' or st == 'not_sent' then
+    -- (hashes stored before `result_entry` existed: by their done_at)
+    if h[2] == rid or (not h[2] and (tonumber(h[3]) or 0) < tonumber(ARGV[1])) then
+      local list = {}
+      if h[4] then
+        for ref in string.gmatch(h[4], '%S+') do list[#list + 1] = ref end
+      elseif h[5] then
+        local ok, r = pcall(cjson.decode, h[5])
+        local ids = ok and type(r) == 'table' and type(r.ids) == 'table' and r.ids or {}
+        for _, f in ipairs({ 'message_id', 'uid' }) do
+          if type(ids[f]) == 'string' then list[#list + 1] = ids[f] end
+        end
+      end
+      for _, ref in ipairs(list) do
+        if redis.call('HGET', KEYS[2], ref) == id then
+          redis.call('HDEL', KEYS[2], ref)
+          refs = refs + 1
+        end
+      end
+      redis.call('DEL', KEYS[i])
+      msgs = msgs + 1
+    end
+  end
+end
+local ms, seq = string.match(ARGV[2], '^(%d+)%-(%d+)$')
+local trimmed = redis.call('XTRIM', KEYS[1], 'MINID', ms .. '-' .. string.format('%d', tonumber(seq) + 1))
+return { msgs, refs, trimmed }
+]]
+
+-- Retention, step 2: trim the work stream below the cutoff, but never at or past its oldest
+-- entry that is pending (read, not acknowledged) or not read yet by the group: every entry
+-- below both was acknowledged, which happens only with its outcome stored or as a dead letter.
+-- Without the group (no worker ever started) nothing of the work stream is trimmed. The
+-- dead-letter stream is trimmed below the cutoff.
+-- KEYS: stream, dead. ARGV: group, cutoff (ms).
+-- Returns { work entries trimmed, dead letters trimmed }.
+_M.trim = [[
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)%-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function less(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+local cutoff = ARGV[2] .. '-0'
+local work = 0
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local last
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    local t = {}
+    for j = 1, #g, 2 do local f = g[j] t[f] = g[j + 1] end
+    if t.name == ARGV[1] then last = t['last-delivered-id'] end
+  end
+  if last then
+    local bound = cutoff
+    local first = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1)
+    if first[1] and less(first[1][1], bound) then bound = first[1][1] end
+    local p = redis.call('XPENDING', KEYS[1], ARGV[1])
+    if p[1] > 0 and less(p[2], bound) then bound = p[2] end
+    work = redis.call('XTRIM', KEYS[1], 'MINID', bound)
+  end
+end
+return { work, redis.call('XTRIM', KEYS[2], 'MINID', cutoff) }
+]]
+
+_M.NAMES = { "enqueue", "enqueue_many", "going", "store", "requeue", "dead", "poison", "reserve",
+             "pause", "event", "expire", "trim" }
 
 return _M

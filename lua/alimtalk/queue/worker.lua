@@ -15,6 +15,12 @@
 -- under its serial only through the provider it went to, and only when that provider drops
 -- duplicate serials (BizMessage, API PLEX with `dedupe_msg_key`, the sandbox's bizmessage
 -- profile); otherwise it is stored `uncertain`, to be reconciled by query.
+--
+-- An entry read again from a pending list (claimed, or this worker's own after a restart)
+-- after more than `max_deliveries` deliveries is not processed again: its processing may be
+-- what stops the workers. Queued, it goes to the dead letters and its message is stored
+-- `not_sent`; in doubt, it is stored `uncertain` without a resend. With `keep`, the worker
+-- also trims the queue every so often (alimtalk.queue.retention).
 -- @module alimtalk.queue.worker
 local cjson = require("cjson.safe")
 local scripts = require "alimtalk.queue.scripts"
@@ -35,7 +41,7 @@ local OPTS = {
   concurrency = "number", rate = "number", burst = "number", quota_pause = "number",
   dedupes = "boolean", stop = "function", until_empty = "boolean", idle_exit = "number",
   max_messages = "number", log = "function", reconnect_max = "number", give_up = "number",
-  sleep = "function",
+  sleep = "function", max_deliveries = "number", keep = "number",
 }
 
 local function clock()
@@ -145,6 +151,26 @@ local function dead(w, eid, reason, fields)
   return true
 end
 
+-- A poison entry: delivered `n` times while its message stayed queued (its processing keeps
+-- killing workers). Dead-lettered, its message stored not_sent; left as it is when the script
+-- finds the entry claimed away or the message no longer queued.
+local function poison(w, it, n)
+  local k = w.q.keys
+  local reason = "delivered " .. n .. " times (more than max_deliveries " .. w.opts.max_deliveries
+    .. ") without an outcome: its processing may be stopping workers; not sent"
+  local json = result_json({ status = "not_sent", code = "MAX_DELIVERIES", message = reason })
+  local res, err = w.q:script("poison", { k.stream, k.dead, k.counts, k.results, k.msg(it.id) },
+    { GROUP, w.consumer, it.eid, it.id, reason, cjson.encode(it.fields) or "{}", now_ms(), json })
+  if res == nil then return nil, err end
+  if res == 1 then
+    w.stats.dead = w.stats.dead + 1
+    w.stats.not_sent = w.stats.not_sent + 1
+    w.stats.done = w.stats.done + 1
+    log(w, "dead-letter ", it.eid, " (message ", it.id, "): ", reason)
+  end
+  return true
+end
+
 -- ---------------------------------------------------------------------------------------
 -- Reading
 
@@ -160,6 +186,25 @@ local function entries_of(reply)
   return type(s[2]) == "table" and s[2] or {}
 end
 
+-- How often each entry of `list` was delivered (XPENDING's count), for entries read from a
+-- pending list (this consumer's own, or claimed): one XPENDING over their range, narrowed to
+-- this consumer. Own entries are a contiguous run of its pending list, and a claim happens only
+-- once the own ones are all processed, so the reply is exactly these entries; one left out
+-- would only go unchecked this round. Nil when Redis did not answer (checked next time).
+local function deliveries(w, list)
+  local q = w.q
+  if #list == 0 or w.opts.max_deliveries == math.huge then return nil end
+  local res = q:call("XPENDING", q.keys.stream, GROUP, list[1][1], list[#list][1], #list, w.consumer)
+  if type(res) ~= "table" then return nil end
+  local out = {}
+  for _, p in ipairs(res) do
+    if type(p) == "table" and type(p[1]) == "string" then out[p[1]] = tonumber(p[4]) end
+  end
+  return out
+end
+
+-- The next entries: a list, nil, and the delivery counts of those read from a pending list
+-- (or nil and an error).
 local function read(w)
   local q, k, o = w.q, w.q.keys, w.opts
   if w.own then
@@ -170,7 +215,7 @@ local function read(w)
     local list = entries_of(res)
     if #list > 0 then
       w.own_from = list[#list][1]
-      return list
+      return list, nil, deliveries(w, list)
     end
     w.own, w.own_from = false, "0"
   end
@@ -187,7 +232,7 @@ local function read(w)
       if #list > 0 then
         w.stats.claimed = w.stats.claimed + #list
         log(w, "claimed ", #list, " entries idle for ", o.min_idle, " s or more")
-        return list
+        return list, nil, deliveries(w, list)
       end
     end
   end
@@ -321,26 +366,28 @@ local function send(w, list)
   if not sok then return nil, serr end
   if #requeue > 0 then
     -- certainly not sent: back to queued (those in doubt stay going), left unacknowledged
-    -- in this worker's pending list, read again once the pause is over
-    local cmds = {}
+    -- in this worker's pending list, read again once the pause is over; only those this
+    -- worker still owns (another may have claimed one meanwhile and marked it going)
+    local keys, args = { k.stream }, { GROUP, w.consumer }
     for _, it in ipairs(requeue) do
-      if not it.in_doubt then cmds[#cmds + 1] = { "HSET", k.msg(it.id), "state", "queued" } end
+      keys[#keys + 1] = k.msg(it.id)
+      args[#args + 1] = it.eid
+      args[#args + 1] = it.in_doubt and "0" or "1"
     end
-    if #cmds > 0 then
-      local res, err = q:pipeline(cmds)
-      if not res then return nil, err end
-    end
+    local res, err = q:script("requeue", keys, args)
+    if res == nil then return nil, err end
     local pok, perr = pause(w, paused[1], paused[2])
     if not pok then return nil, perr end
     w.own, w.own_from = true, "0"
-    w.stats.requeued = w.stats.requeued + #requeue
+    w.stats.requeued = w.stats.requeued + (tonumber(res) or 0)
   end
   return true
 end
 
 -- One round over read entries: dead-letter the malformed ones, ack those already done, put
--- the in-doubt ones aside, send the rest.
-local function process(w, entries)
+-- the in-doubt ones aside, send the rest. `counts` (entry id -> deliveries, for entries read
+-- from a pending list) catches the entries delivered more than `max_deliveries` times.
+local function process(w, entries, counts)
   local q, k = w.q, w.q.keys
   local items, acks, seen = {}, {}, {}
   for _, e in ipairs(entries) do
@@ -374,9 +421,12 @@ local function process(w, entries)
     local res, err = q:pipeline(cmds)
     if not res then return nil, err end
     local todo, rows = {}, {}
+    local max = w.opts.max_deliveries
     for i, it in ipairs(items) do
       local h = res[i] or {}
       local state, entry, prov = h[1], h[2], h[3]
+      local n = counts and counts[it.eid]
+      local over = n ~= nil and n > max
       if type(state) ~= "string" then
         local ok, derr = dead(w, it.eid, "no record of message " .. it.id
           .. ": not queued by queue:enqueue", it.fields)
@@ -387,6 +437,14 @@ local function process(w, entries)
         if not ok then return nil, derr end
       elseif FINAL[state] then
         acks[#acks + 1] = it.eid   -- its outcome is stored: only the ack was missing
+      elseif state == "going" and over then
+        -- in doubt and delivered too often: not resent again (each resend may be what stops
+        -- the workers), and not dead-lettered either (it may have been sent)
+        it.provider = type(prov) == "string" and prov or nil
+        local r, reason = in_doubt_result(it, { code = "IN_DOUBT", message = "may have been sent" },
+          "delivered " .. n .. " times (more than max_deliveries " .. max .. "): not resent again;"
+            .. " reconcile by query")
+        rows[#rows + 1] = row(it, r, reason)
       elseif state == "going" then
         it.provider = type(prov) == "string" and prov or nil
         if may_resend(w, it.provider) then
@@ -399,6 +457,9 @@ local function process(w, entries)
               .. " does not drop duplicate serials (or it was routed): reconcile by query")
           rows[#rows + 1] = row(it, r, reason)
         end
+      elseif over then
+        local ok, perr = poison(w, it, n)
+        if not ok then return nil, perr end
       else
         todo[#todo + 1] = it
       end
@@ -455,6 +516,19 @@ local function reconnect(w)
   return true
 end
 
+-- Retention (`keep`): trim the queue every so often, a bounded amount per round. A failure is
+-- only logged: a lost connection shows in the round's next command.
+local function trim(w)
+  local o = w.opts
+  w.next_trim = clock() + math.max(1, math.min(60, o.keep / 4))
+  local res, err = w.q:trim{ keep = o.keep, limit = 10000 }
+  if not res then log(w, "trim failed: ", short(err)) return end
+  if res.messages + res.stream + res.results + res.dead > 0 then
+    log(w, "trimmed ", res.messages, " messages, ", res.stream, " work entries, ", res.results,
+        " results, ", res.dead, " dead letters older than ", o.keep, " s")
+  end
+end
+
 local function drained(w)
   local c = w.q:counts()
   return c ~= nil and c.waiting <= 0 and (c.lag or 0) == 0 and c.pending == 0
@@ -474,7 +548,11 @@ end
 --   seconds without work), `max_messages` (stop after storing this many outcomes), `log`
 --   (function(line) for what the worker does), `reconnect_max` (longest wait between
 --   reconnects, default 5 s), `give_up` (seconds without Redis before returning an error;
---   default never)
+--   default never), `max_deliveries` (an entry read from a pending list after more deliveries
+--   than this is not processed again: dead-lettered and stored `not_sent` when its message is
+--   `queued`, stored `uncertain` when it is `going`; default 10, `math.huge` never),
+--   `keep` (seconds of retention: every `min(60, max(1, keep/4))` seconds the worker runs
+--   `queue:trim{ keep = }`; default no trimming)
 -- @treturn table stats `{ done =, accepted =, ..., batches =, claimed =, dead =, in_doubt =,
 --   requeued =, reconnects = }`, or nil and an error (misuse raises)
 function _M.run(q, opts)
@@ -487,10 +565,13 @@ function _M.run(q, opts)
   o.min_idle = o.min_idle or 60
   o.quota_pause = o.quota_pause or 60
   o.reconnect_max = o.reconnect_max or 5
+  o.max_deliveries = o.max_deliveries or 10
   if o.rate then o.burst = o.burst or math.max(1, o.rate / 10) end
   assert(o.batch >= 1, "queue:work: batch must be >= 1")
+  assert(o.max_deliveries >= 1, "queue:work: max_deliveries must be >= 1")
+  assert(o.keep == nil or o.keep >= 0, "queue:work: keep must be >= 0")
   local w = { q = q, opts = o, consumer = o.consumer or _M.consumer_name(), own = true, own_from = "0",
-              unsaved = {}, next_claim = 0, claim_cursor = "0-0",
+              unsaved = {}, next_claim = 0, claim_cursor = "0-0", next_trim = 0,
               claim_every = math.max(0.2, math.min(5, o.min_idle / 4)),
               sleep = o.sleep or retry.sleep,
               stats = { done = 0, batches = 0, claimed = 0, dead = 0, in_doubt = 0, requeued = 0,
@@ -515,7 +596,8 @@ function _M.run(q, opts)
       w.sleep(math.min(tonumber(ttl) / 1000, 1))
       idle_since = clock()
     else
-      local list, err = read(w)
+      if o.keep and clock() >= w.next_trim then trim(w) end
+      local list, err, counts = read(w)
       if not list then
         log(w, "lost Redis: ", short(err))
         q:close()
@@ -524,7 +606,7 @@ function _M.run(q, opts)
         if o.idle_exit and clock() - idle_since > o.idle_exit then break end
       else
         idle_since = clock()
-        local ok, perr2 = process(w, list)
+        local ok, perr2 = process(w, list, counts)
         if not ok then
           log(w, "lost Redis: ", short(perr2), " (nothing more is sent until it is back)")
           q:close()
