@@ -64,6 +64,7 @@ build = {
     ["alimtalk.providers.sinch"] = "lua/alimtalk/providers/sinch.lua",
     ["alimtalk.queue.cli"] = "lua/alimtalk/queue/cli.lua",
     ["alimtalk.queue"] = "lua/alimtalk/queue/init.lua",
+    ["alimtalk.queue.retention"] = "lua/alimtalk/queue/retention.lua",
     ["alimtalk.queue.scripts"] = "lua/alimtalk/queue/scripts.lua",
     ["alimtalk.queue.worker"] = "lua/alimtalk/queue/worker.lua",
     ["alimtalk.redis"] = "lua/alimtalk/redis.lua",
