@@ -124,6 +124,7 @@ describe("SIGTERM", function()
     assert.matches("stopped on SIGTERM", fs.read_file(dir .. "/worker.log"))
     local c = assert(q:counts())
     assert.are.equal(0, c.pending, "entries left pending by the stopped worker")
+    assert.are.equal(0, c.consumers, "the stopped worker did not leave the group")
     assert.are.equal(0, c.uncertain)
     assert.is_true(c.accepted < N, "the worker ran to the end before the signal")
 
@@ -134,6 +135,7 @@ describe("SIGTERM", function()
     q:close()
     assert.are.equal(N, c.accepted)
     assert.are.equal(0, c.uncertain)
+    assert.are.equal(0, c.consumers)
     local n = accepted_serials(s)
     local missing, twice = 0, 0
     for i = 1, N do

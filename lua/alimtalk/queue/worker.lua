@@ -529,6 +529,19 @@ local function trim(w)
   end
 end
 
+-- A worker that stops with an empty pending list leaves the group, so the names of stopped
+-- workers do not pile up in it. Only an empty list: XGROUP DELCONSUMER drops the entries a
+-- consumer holds, and nobody but this worker adds to its own list.
+local function leave(w)
+  if not w.q.conn or #w.unsaved > 0 then return end
+  local k = w.q.keys
+  local p = w.q:call("XPENDING", k.stream, GROUP, "-", "+", 1, w.consumer)
+  if type(p) == "table" and p[1] == nil
+     and w.q:call("XGROUP", "DELCONSUMER", k.stream, GROUP, w.consumer) ~= nil then
+    w.stats.left_group = true
+  end
+end
+
 local function drained(w)
   local c = w.q:counts()
   return c ~= nil and c.waiting <= 0 and (c.lag or 0) == 0 and c.pending == 0
@@ -614,6 +627,7 @@ function _M.run(q, opts)
       end
     end
   end
+  leave(w)
   return w.stats
 end
 
