@@ -140,6 +140,31 @@ describe("alimtalk.queue", function()
       assert.has_error(function() q:enqueue_many(more) end, "queue:enqueue_many: message 3 must be a table")
       assert.equal(600, q:counts().stream)
       assert.equal(0, admin:call("EXISTS", q.keys.msg("m5001")))
+      -- groups go out while later messages are checked: a check of message 600 sees the first
+      -- 500 in the stream already; a check that raises midway leaves the connection in step
+      local seen, raised
+      local probe = { names = { "sens" }, validate = function(_, m)
+        if m.id == "m7600" then   -- (Redis runs what was sent in its own time: poll, bounded)
+          for _ = 1, 200 do
+            seen = admin:call("XLEN", q.keys.stream)
+            if seen >= 1100 then break end
+            fs.sleep(0.01)
+          end
+        end
+        if m.id == "m7700" and not raised then raised = true error("boom", 0) end
+        return true
+      end }
+      local pq = assert(queue.new{ redis = r.url, name = q.name, client = probe })
+      local batch = {}
+      for i = 1, 700 do batch[i] = msg(7000 + i) end
+      assert.has_error(function() pq:enqueue_many(batch) end, "boom")
+      assert.equal(600 + 500, seen)
+      assert.equal(600 + 500, assert(pq:counts()).stream)
+      local again = assert(pq:enqueue_many(batch))
+      assert.is_true(again[1].duplicate)
+      assert.is_nil(again[700].duplicate)
+      assert.equal(600 + 700, pq:counts().stream)
+      pq:close()
       admin:close()
       q:close() client:close()
     end)

@@ -10,7 +10,6 @@ local cjson = require "cjson"
 local ROOT = assert(io.popen("pwd")):read("*l")
 local PASSWORD = "redis-spec-pw-9c1e"
 
--- An error table with these fields (and the alimtalk.errors metatable).
 -- Poll until fn() is true, for at most 5 s.
 local function eventually(fn)
   for _ = 1, 500 do
@@ -20,6 +19,7 @@ local function eventually(fn)
   return false
 end
 
+-- An error table with these fields (and the alimtalk.errors metatable).
 local function assert_err(err, fields)
   assert.is_true(errors.is(err), "not an alimtalk error: " .. tostring(err))
   for k, v in pairs(fields) do

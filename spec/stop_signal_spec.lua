@@ -52,23 +52,57 @@ describe("core.trap_signals", function()
   local core = require "alimtalk.core"
   local self_pid = fs.read_file("/proc/self/stat"):match("^%d+")
 
-  it("turns SIGTERM into a stop request, and untrap_signals gives the default back", function()
+  -- whether this process catches signal n (/proc/self/status SigCgt, a hex mask)
+  local function catches(n)
+    local hex = fs.read_file("/proc/self/status"):match("SigCgt:%s*(%x+)")
+    local at = #hex - math.floor((n - 1) / 4)
+    local digit = tonumber(hex:sub(at, at), 16)
+    return math.floor(digit / 2 ^ ((n - 1) % 4)) % 2 == 1
+  end
+
+  it("turns SIGTERM into a stop request, and untrap_signals gives the old action back", function()
+    local before = catches(15)
     assert.is_nil(core.stop_signal())
-    assert.is_true(core.trap_signals("TERM", "INT"))
-    finally(function() core.untrap_signals("TERM", "INT") end)
+    assert.is_true(core.trap_signals("TERM"))
+    finally(function() core.untrap_signals("TERM") end)
+    assert.is_true(catches(15))
     sh("kill -TERM " .. self_pid)
     assert.are.equal("TERM", core.stop_signal())
-    sh("kill -INT " .. self_pid)   -- the first one stays the answer
-    assert.are.equal("TERM", core.stop_signal())
-    core.untrap_signals("TERM", "INT")
+    core.untrap_signals("TERM")
     assert.is_nil(core.stop_signal())
+    assert.are.equal(before, catches(15))
   end)
 
   it("names the argument it cannot trap, and changes nothing", function()
+    local before = catches(15)
     local ok, err = pcall(core.trap_signals, "TERM", "KILL")
     assert.is_false(ok)
     assert.matches("bad argument #2.*signal must be TERM or INT", err)
     assert.is_nil(core.stop_signal())
+    assert.are.equal(before, catches(15))
+  end)
+
+  it("lets a second signal kill at once", function()
+    local dir = fs.tmpdir("alimtalk-sig2")
+    finally(function() fs.rmtree(dir) end)
+    fs.write(dir .. "/p.lua", ([[
+      local core = require "alimtalk.core"
+      assert(core.trap_signals("TERM", "INT"))
+      local f = io.open("%s/ready", "w") f:close()
+      while not core.stop_signal() do core.sleep(0.02) end
+      f = io.open("%s/asked", "w") f:write(core.stop_signal()) f:close()
+      core.sleep(20)   -- a long round: only the second signal ends it early
+    ]]):format(dir, dir))
+    local pid, rc = spawn(("exec env LUA_PATH=%s LUA_CPATH=%s %s %s/p.lua"):format(fs.q(package.path),
+      fs.q(package.cpath), RUNTIME, dir), dir, "p")
+    assert(sandbox.wait(function() return fs.read_file(dir .. "/ready") ~= nil end, 5))
+    sh("kill -TERM " .. pid)
+    assert(sandbox.wait(function() return fs.read_file(dir .. "/asked") ~= nil end, 5))
+    assert.are.equal("TERM", fs.read_file(dir .. "/asked"))
+    assert.is_true(alive(pid))
+    sh("kill -TERM " .. pid)
+    assert(sandbox.wait(function() return rc() ~= nil end, 5), "the second SIGTERM did not kill")
+    assert.are.equal(143, rc())
   end)
 end)
 
@@ -182,5 +216,33 @@ describe("SIGTERM", function()
       if k == 0 then missing = missing + 1 elseif k > 1 then twice = twice + 1 end
     end
     assert.are.same({ missing = 0, twice = 0 }, { missing = missing, twice = twice })
+  end)
+
+  it("stops bulk run within its quota pause, the waiting rows left for a resume", function()
+    local N, id = 300, "termquota-" .. math.random(1e6)
+    write_rows(dir .. "/qp.csv", N)
+    -- the first request meets the quota: the run would pause 60 s before trying again
+    assert(s:fault{ provider = "apiplex", kind = "code", code = "G150", count = 1 })
+    local run = ("%s bulk run qp.csv --campaign %s --template welcome --chunk 100 --concurrency 1 "
+      .. "--quota-pause 60 --state-dir st --json"):format(base, id)
+    local pid, rc = spawn(run, dir, "quota")
+    local journal = dir .. "/st/" .. id .. "/journal.log"
+    assert(sandbox.wait(function() return (fs.read_file(journal) or ""):find('"pause"') ~= nil end, 20))
+    local t0 = os.time()
+    sh("kill -TERM " .. pid)
+    assert(sandbox.wait(function() return rc() ~= nil end, 5), "bulk run slept through its quota pause")
+    assert.is_true(os.time() - t0 <= 5)
+    assert.are.equal(1, rc())
+    local summary = cjson.decode(fs.read_file(dir .. "/quota.log"):match("(%b{})%s*[^{}]*$"))
+    assert.matches("stopped as asked", summary.stopped)
+    assert.are.equal(0, summary.counts.uncertain)
+    s:clear_faults()
+    local code = capture(("(%s bulk resume %s --state-dir st --json >'%s/qresume.out' 2>&1)")
+      :format(base, id, dir))
+    assert.are.equal(0, code, fs.read_file(dir .. "/qresume.out"))
+    local done = cjson.decode(fs.read_file(dir .. "/qresume.out"):match("(%b{})%s*$"))
+    assert.are.equal(N, done.counts.accepted)
+    local n = accepted_serials(s)
+    for i = 1, N do assert.are.equal(1, n[campaign.serial(id, "row:" .. i)] or 0, "row " .. i) end
   end)
 end)

@@ -101,8 +101,6 @@ static int push_ctx_failure(lua_State *L, redis_conn *c, int saved_errno, const 
     return 3;
 }
 
-static int push_ctx_failure(lua_State *L, redis_conn *c, int saved_errno, const char *during);
-
 /* The connection for a call, or NULL with `nil, message, code` pushed (*nret = 3 then). The
  * replies of a conn:send nobody received (its caller raised before conn:receive) are read and
  * dropped first, so this call gets its own replies. */

@@ -1,6 +1,6 @@
 /* Stop requests by signal for the long-running commands (alimtalk worker, bulk run): SIGTERM
  * and SIGINT set a flag that the Lua loop polls between rounds, so the round in flight ends
- * with its outcomes stored and the process exits by itself. A second signal of the same kind
+ * with its outcomes stored and the process exits by itself. A second signal (either kind)
  * gets the default action (a kill), which the queue and the journal survive by design.
  *
  * Plain Lua has no signal API, and luaposix is not a dependency; sigaction with a flag is the
@@ -20,34 +20,38 @@ static const struct { const char *name; int sig; } SIGNALS[] = {
 };
 #define NSIGNALS (sizeof SIGNALS / sizeof SIGNALS[0])
 
+static struct sigaction previous[NSIGNALS];   /* the action each trap replaced */
+static int trapped[NSIGNALS];
+
 static void on_signal(int sig) {
-    if (caught == sig) {
-        /* asked twice: stop now */
+    if (caught != 0) {
+        /* asked again (by either signal): stop now. The signal is blocked while its handler
+         * runs, so it is delivered, with the default action, once this returns. */
         signal(sig, SIG_DFL);
         raise(sig);
         return;
     }
-    if (caught == 0) caught = sig;
+    caught = sig;
 }
 
-static int signal_number(lua_State *L, int idx) {
+static int signal_index(lua_State *L, int idx) {
     const char *name = luaL_checkstring(L, idx);
     size_t i;
     if (strncmp(name, "SIG", 3) == 0) name += 3;
     for (i = 0; i < NSIGNALS; i++)
-        if (strcmp(name, SIGNALS[i].name) == 0) return SIGNALS[i].sig;
+        if (strcmp(name, SIGNALS[i].name) == 0) return (int)i;
     return luaL_argerror(L, idx, "signal must be TERM or INT");
 }
 
-static const char *signal_name(int sig) {
-    size_t i;
-    for (i = 0; i < NSIGNALS; i++)
-        if (SIGNALS[i].sig == sig) return SIGNALS[i].name;
-    return "?";
+static void untrap(size_t i) {
+    if (!trapped[i]) return;
+    sigaction(SIGNALS[i].sig, &previous[i], NULL);
+    trapped[i] = 0;
 }
 
 /* core.trap_signals(name...) -> true | nil, message: from now on these signals ask the process
- * to stop (core.stop_signal) instead of ending it. */
+ * to stop (core.stop_signal) instead of ending it. A signal the process was started with
+ * ignored (nohup, `&` in a script for SIGINT) stays ignored. On a failure nothing is trapped. */
 static int l_trap_signals(lua_State *L) {
     int n = lua_gettop(L), i;
     struct sigaction sa;
@@ -55,13 +59,20 @@ static int l_trap_signals(lua_State *L) {
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    for (i = 1; i <= n; i++) signal_number(L, i);   /* check them all before changing any */
+    for (i = 1; i <= n; i++) signal_index(L, i);   /* check them all before changing any */
     for (i = 1; i <= n; i++) {
-        if (sigaction(signal_number(L, i), &sa, NULL) != 0) {
+        size_t k = (size_t)signal_index(L, i);
+        struct sigaction old;
+        if (trapped[k]) continue;
+        if (sigaction(SIGNALS[k].sig, NULL, &old) != 0 ||
+            (old.sa_handler != SIG_IGN && sigaction(SIGNALS[k].sig, &sa, &previous[k]) != 0)) {
+            int e = errno, j;
+            for (j = 1; j < i; j++) untrap((size_t)signal_index(L, j));
             lua_pushnil(L);
-            lua_pushfstring(L, "cannot trap SIG%s: %s", lua_tostring(L, i), strerror(errno));
+            lua_pushfstring(L, "cannot trap SIG%s: %s", SIGNALS[k].name, strerror(e));
             return 2;
         }
+        trapped[k] = old.sa_handler != SIG_IGN;
     }
     lua_pushboolean(L, 1);
     return 1;
@@ -69,16 +80,23 @@ static int l_trap_signals(lua_State *L) {
 
 /* core.stop_signal() -> "TERM" | "INT" | nil: the first trapped signal received */
 static int l_stop_signal(lua_State *L) {
+    size_t i;
     int sig = caught;
-    if (sig == 0) lua_pushnil(L);
-    else lua_pushstring(L, signal_name(sig));
+    for (i = 0; i < NSIGNALS; i++) {
+        if (SIGNALS[i].sig == sig) {
+            lua_pushstring(L, SIGNALS[i].name);
+            return 1;
+        }
+    }
+    lua_pushnil(L);
     return 1;
 }
 
-/* core.untrap_signals(name...): the default action again, and the flag cleared */
+/* core.untrap_signals(name...): the actions from before the trap back, and the flag cleared */
 static int l_untrap_signals(lua_State *L) {
     int n = lua_gettop(L), i;
-    for (i = 1; i <= n; i++) signal(signal_number(L, i), SIG_DFL);
+    for (i = 1; i <= n; i++) signal_index(L, i);
+    for (i = 1; i <= n; i++) untrap((size_t)signal_index(L, i));
     caught = 0;
     return 0;
 }

@@ -908,9 +908,23 @@ run_locked = function(opts, campaign, paths)
           return stop_run("quota", { event = "stop", reason = "quota", at = os.time(), row = again_rows[1] },
             "the provider reported its quota exhausted " .. pauses .. " times")
         end
+        -- Asked to stop: not after a pause of minutes (a service manager's stop timeout would
+        -- kill the run first); the rows waiting for it are not_sent, for a resume.
+        local function asked()
+          if not (opts.stop and opts.stop()) then return false end
+          stop_run("asked", { event = "stop", reason = "asked", at = os.time(), row = again_rows[1] },
+            "stopped as asked")
+          return true
+        end
+        if asked() then return false end
         j:event{ event = "pause", reason = "quota", seconds = quota_pause, at = os.time() }
         if progress then progress:note("quota reached: pausing " .. quota_pause .. " s") end
-        sys.sleep(quota_pause)
+        local wake = sys.now() + quota_pause
+        while sys.now() < wake do
+          if asked() then return false end
+          sys.sleep(math.min(1, wake - sys.now()))
+        end
+        if asked() then return false end
       end
       todo_rows, todo_msgs, todo_raws, todo_owns = again_rows, again_msgs, again_raws, again_owns
     end

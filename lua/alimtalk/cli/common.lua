@@ -643,7 +643,8 @@ end
 function _M.trap_stop_signals()
   local core = require "alimtalk.core"
   local t = {}
-  core.trap_signals("TERM", "INT")
+  local ok, err = core.trap_signals("TERM", "INT")
+  if not ok then _M.err("alimtalk: ", tostring(err), " (a signal will end the command as a kill)\n") end
   function t.asked()
     local sig = core.stop_signal()
     if sig then t.signal = sig return true end

@@ -314,17 +314,25 @@ function methods:enqueue_many(msgs)
     end
     keys = nil
   end
-  for i, msg in ipairs(msgs) do
-    local m, payload = prepare(self, msg, "messages[" .. i .. "].")
-    if not m then out[i] = { error = payload }
-    else
-      if keys and #list >= GROUP_SIZE then close_group() end
-      if not keys then keys, args, list = { k.stream, k.counts }, { now }, {} end
-      keys[#keys + 1] = k.msg(m.id)
-      args[#args + 1] = m.id
-      args[#args + 1] = payload
-      list[#list + 1] = { i, m.id }
+  local pok, perr = pcall(function()
+    for i, msg in ipairs(msgs) do
+      local m, payload = prepare(self, msg, "messages[" .. i .. "].")
+      if not m then out[i] = { error = payload }
+      else
+        if keys and #list >= GROUP_SIZE then close_group() end
+        if not keys then keys, args, list = { k.stream, k.counts }, { now }, {} end
+        keys[#keys + 1] = k.msg(m.id)
+        args[#args + 1] = m.id
+        args[#args + 1] = payload
+        list[#list + 1] = { i, m.id }
+      end
     end
+  end)
+  if not pok then
+    -- a check raised after some groups went out: take their replies, so the connection's next
+    -- call gets its own, then raise (those groups are queued; enqueueing them again is a no-op)
+    if overlap and #cmds > 0 and not failed then pcall(self.conn.receive, self.conn) end
+    error(perr, 0)
   end
   close_group()
   if #cmds > 0 then
