@@ -160,8 +160,8 @@ function methods.parse(_, resp, chunk)
     end
     local out, request_id = {}, common.val(doc.requestId)
     for i = 1, n do
-      local m = common.val(list[i])
-      if type(m) ~= "table" then m = {} end
+      local m = list[i]
+      if type(m) ~= "table" then m = {} end   -- (a JSON null too)
       local code = common.code(m.requestStatusCode)
       -- An accepted request whose entry has no code, or one the catalogue does not know, may
       -- well be on its way: uncertain, never a rejection the caller would resend.
