@@ -8,6 +8,8 @@ local errors = require "alimtalk.errors"
 
 local _M = {}
 
+local str_lower = string.lower   -- (find calls it for most values a DS check tries)
+
 -- Format pieces: {"d", n} n digits; {"d", lo, hi} lo..hi digits; {"A", n} n uppercase
 -- letters; {"sep", "-_"} one separator from the set.
 local function digits(lo, hi) return { "d", lo, hi or lo } end
@@ -87,9 +89,8 @@ function _M.find(name)
   -- the names are stored lower-cased (strings), so a name found as given is a string and
   -- needs no lower()
   local c = by_name[name]
-  if c then return c end
-  if type(name) ~= "string" then return nil end
-  return by_name[name:lower()]
+  if c == nil and type(name) == "string" then c = by_name[str_lower(name)] end
+  return c
 end
 
 --- Check a courier name and an invoice number.

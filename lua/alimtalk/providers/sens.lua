@@ -130,7 +130,7 @@ function methods:prepare(msg, tpl, code)
   local fo = msg.failover
   if fo == false then
     m.useSmsFailover = false
-  elseif type(fo) == "table" then
+  elseif fo ~= nil and type(fo) == "table" then
     m.useSmsFailover = true
     m.failoverConfig = { type = fo.type, from = fo.from, subject = fo.subject, content = fo.content }
   elseif self.use_sms_failover ~= nil then
