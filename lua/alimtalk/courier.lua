@@ -8,7 +8,8 @@ local errors = require "alimtalk.errors"
 
 local _M = {}
 
-local str_lower = string.lower   -- (find calls it for most values a DS check tries)
+-- (called for most values a DS check tries: no method lookup through the string metatable)
+local str_lower, str_find = string.lower, string.find
 
 -- Format pieces: {"d", n} n digits; {"d", lo, hi} lo..hi digits; {"A", n} n uppercase
 -- letters; {"sep", "-_"} one separator from the set.
@@ -79,7 +80,7 @@ end
 local function match_format(s, fmt)
   local c = fmt.compiled
   if not c then c = compile(fmt); fmt.compiled = c end
-  if not s:find(c.pat) then return false end
+  if not str_find(s, c.pat) then return false end
   return not c.min or (#s >= c.min and #s <= c.max)
 end
 
