@@ -519,7 +519,7 @@ local function outcome(st, c, resp, err, code, sent)
   local down = false
   for j = 1, #c do if outs[j].down then down = true end end
   st.router:record(p.name, not down, c.sent_at)
-  for j, e in ipairs(c) do handle(st, e, outs[j], c) end
+  for j = 1, #c do handle(st, c[j], outs[j], c) end
   local hooks = st.hooks
   if hooks and hooks.after_response then settled(p, hooks, c) end
 end
@@ -833,7 +833,8 @@ function methods:send_batch(msgs, opts)
     end
     -- Fail over what is certainly not sent; never what may have been.
     local nxt = {}
-    for _, it in ipairs(active) do
+    for k = 1, #active do
+      local it = active[k]
       local r = it.result
       if not it.finished and (r.status == nil or r.status == "not_sent") then
         local from = it.plan[it.step]

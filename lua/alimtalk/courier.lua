@@ -8,6 +8,9 @@ local errors = require "alimtalk.errors"
 
 local _M = {}
 
+-- (called for most values a DS check tries: no method lookup through the string metatable)
+local str_lower, str_find = string.lower, string.find
+
 -- Format pieces: {"d", n} n digits; {"d", lo, hi} lo..hi digits; {"A", n} n uppercase
 -- letters; {"sep", "-_"} one separator from the set.
 local function digits(lo, hi) return { "d", lo, hi or lo } end
@@ -77,7 +80,7 @@ end
 local function match_format(s, fmt)
   local c = fmt.compiled
   if not c then c = compile(fmt); fmt.compiled = c end
-  if not s:find(c.pat) then return false end
+  if not str_find(s, c.pat) then return false end
   return not c.min or (#s >= c.min and #s <= c.max)
 end
 
@@ -87,9 +90,8 @@ function _M.find(name)
   -- the names are stored lower-cased (strings), so a name found as given is a string and
   -- needs no lower()
   local c = by_name[name]
-  if c then return c end
-  if type(name) ~= "string" then return nil end
-  return by_name[name:lower()]
+  if c == nil and type(name) == "string" then c = by_name[str_lower(name)] end
+  return c
 end
 
 --- Check a courier name and an invoice number.

@@ -11,9 +11,8 @@ local floor, min, max = math.floor, math.min, math.max
 local core = require "alimtalk.core"
 
 --- Wall clock in seconds, with fractions.
-function _M.now()
-  return core.now()
-end
+-- @function now
+_M.now = core.now   -- (the C function itself: clients read it once per message)
 
 --- Sleep for `s` seconds without spinning.
 function _M.sleep(s)

@@ -46,6 +46,7 @@ end
 --- A provider code as text: JSON numbers become integers ("200", not Lua 5.4's "200.0"),
 -- null and absent become nil.
 function _M.code(v)
+  if type(v) == "string" and v ~= "" then return v end   -- the usual case, at once
   v = _M.val(v)
   if type(v) == "number" and v == math.floor(v) then return string.format("%d", v) end
   if v == nil or v == "" then return nil end

@@ -82,6 +82,25 @@ local function button(b)
   }
 end
 
+-- The SENS form of each of a registry entry's buttons whose texts hold no variable (false for
+-- the others): the same for every message rendered from the entry, so made once per entry
+-- and shared by their payloads (which are only encoded, never changed).
+local function fixed_buttons(tpl)
+  local fixed = tpl.sens_buttons
+  if fixed then return fixed end
+  fixed = {}
+  for i, b in ipairs(tpl.buttons) do
+    local texts = { type = b.type }
+    for _, k in ipairs(b.parts) do
+      if #b[k].names > 0 then texts = nil break end
+      texts[k] = b[k].body
+    end
+    fixed[i] = texts and button(texts) or false
+  end
+  tpl.sens_buttons = fixed
+  return fixed
+end
+
 --- Map one message to its SENS `messages[]` element.
 -- @tparam table msg message model
 -- @tparam[opt] table tpl registry entry
@@ -101,15 +120,17 @@ function methods:prepare(msg, tpl, code)
   if msg.items or msg.summary then
     m.item = { list = msg.items, summary = msg.summary }
   end
-  if t.buttons and #t.buttons > 0 then
-    local bs = {}
-    for i, b in ipairs(t.buttons) do bs[i] = button(b) end
+  local list = t.buttons
+  if list and #list > 0 then
+    local fixed = tpl and msg.rendered and msg.rendered.buttons and fixed_buttons(tpl)
+    local bs = { nil, nil, nil, nil, nil }   -- room for Kakao's 5 buttons: no regrowth
+    for i = 1, #list do bs[i] = fixed and fixed[i] or button(list[i]) end
     m.buttons = bs
   end
   local fo = msg.failover
   if fo == false then
     m.useSmsFailover = false
-  elseif type(fo) == "table" then
+  elseif fo ~= nil and type(fo) == "table" then
     m.useSmsFailover = true
     m.failoverConfig = { type = fo.type, from = fo.from, subject = fo.subject, content = fo.content }
   elseif self.use_sms_failover ~= nil then
@@ -160,8 +181,8 @@ function methods.parse(_, resp, chunk)
     end
     local out, request_id = {}, common.val(doc.requestId)
     for i = 1, n do
-      local m = common.val(list[i])
-      if type(m) ~= "table" then m = {} end
+      local m = list[i]
+      if type(m) ~= "table" then m = {} end   -- (a JSON null too)
       local code = common.code(m.requestStatusCode)
       -- An accepted request whose entry has no code, or one the catalogue does not know, may
       -- well be on its way: uncertain, never a rejection the caller would resend.
