@@ -47,7 +47,10 @@ end
 -- null and absent become nil.
 function _M.code(v)
   v = _M.val(v)
-  if type(v) == "number" and v == math.floor(v) then return string.format("%d", v) end
+  -- (beyond 2^53 not every whole float has an integer form: "%d" would raise on 1e20)
+  if type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 53 then
+    return string.format("%d", v)
+  end
   if v == nil or v == "" then return nil end
   return tostring(v)
 end
