@@ -266,7 +266,7 @@ describe("result codes: API PLEX (seed 004)", function()
 end)
 
 describe("result codes: delivery results of malformed records", function()
-  -- found by spec/fuzz/lua/delivery_results.lua: a record that was not an object raised, a
+  -- found by spec/fuzz/lua/queries.lua: a record that was not an object raised, a
   -- JSON number beyond 2^53 as a code raised on Lua 5.4 ("%d"), and codes the catalogue knows
   -- as a success of another kind (SENS 200, a status name under an unknown code; BizMessage
   -- NRM0000 or API_200 as the Kakao code, 0000 as status_code) made a record delivered

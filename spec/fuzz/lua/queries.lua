@@ -1,7 +1,9 @@
--- Each provider's delivery-result parsing (SENS query_request, query_message and channels;
--- BizMessage poll_results, search, search_all and detail), through the whole client with a
--- transport that answers mutated real answers (spec/fixtures/provider_answers.lua, the source
--- documents' own examples, and the sandbox emulator's query answers) under random HTTP statuses.
+-- Each provider's answers outside sending, through the whole client with a transport that
+-- answers mutated real answers (spec/fixtures/provider_answers.lua and
+-- spec/fixtures/validation/sens_templates.json, the source documents' own examples, and the
+-- sandbox emulator's query answers) under random HTTP statuses: delivery results (SENS
+-- query_request and query_message; BizMessage poll_results, search, search_all and detail),
+-- SENS channels, reservations and templates loaded into a registry (load_templates).
 -- Mutations are structural (an entry or a field replaced by another JSON value or a catalogue
 -- code) and then byte edits. Properties: no call raises; each gives a result or `nil, err` with an
 -- error table carrying a code; every event has a delivery status; `delivered` only when the
@@ -9,6 +11,7 @@
 -- request stage or a "fail" status name), BizMessage kko_status_code 0000, or no
 -- kko_status_code and status_code API_200 (never while ended_yn is N).
 local alimtalk = require "alimtalk"
+local gen = require "fuzz.lua.gen"
 local answers = require "fixtures.provider_answers"
 local cjson = require "cjson.safe"
 
@@ -51,6 +54,9 @@ local SENS_REQUEST = [[{"requestId":"RID-1","statusCode":"202","statusName":"suc
  "messageStatusName":"fail"}],
 "pageSize":100,"pageIndex":0,"itemCount":4,"hasMore":false}]]
 local SENS_DELIVERED = (answers.sens.message:gsub('"3019"', '"0000"'):gsub('"fail"', '"success"'))
+local SENS_RESERVATION = [[{"reserveId":"R-1","reserveTime":"2026-12-08 10:00",
+"reserveTimeZone":"Asia/Seoul","reserveStatus":"READY"}]]
+local SENS_TEMPLATES = gen.read_spec_file("fixtures/validation/sens_templates.json")
 local SENS_CHANNELS = [[[{"channelId":"@shop","channelName":"Shop","channelStatus":"ACTIVE",
 "useSmsFailover":true,"failoverTelNo":"0212345678","isBlock":false,"isDormant":false}]
 ]]
@@ -94,6 +100,13 @@ local CALLS = {
     call = function(c) return c:query_message("MID-2") end, marker = sens_marker },
   { name = "sens channels", c = sens, routes = sens_routes, answers = { SENS_CHANNELS },
     call = function(c) return c:channels() end },
+  { name = "sens reservation", c = sens, routes = sens_routes, answers = { SENS_RESERVATION },
+    call = function(c) return c:reservation("R-1") end },
+  { name = "sens load_templates", c = sens, routes = sens_routes, answers = { SENS_TEMPLATES },
+    call = function(c)
+      c.registry = nil   -- a fresh one each time (load_templates makes it): no growth over a run
+      return c:load_templates()
+    end },
   { name = "bizmessage poll_results", c = biz, routes = biz_routes, answers = { answers.bizmessage.results },
     call = function(c) return c:poll_results() end, marker = biz_marker, list = true },
   { name = "bizmessage search", c = biz, routes = biz_routes, answers = { answers.bizmessage.search },
@@ -161,8 +174,8 @@ function _M.run(g)
     assert(type(err) == "table" and type(err.code) == "string", p.name .. ": nil without an error code")
     return
   end
-  assert(type(r) == "table", p.name .. ": a result that is not a table")
   if not p.marker then return end
+  assert(type(r) == "table", p.name .. ": a result that is not a table")
   -- the record an event was read from: `raw`, or for a malformed entry nothing (no marker)
   local function raw_of(e) return rawget(e, "raw") end
   if p.list then
