@@ -285,6 +285,51 @@ describe("core.http_client", function()
     end)
   end)
 
+  describe("folded header lines (obs-fold), from a raw server", function()
+    local h
+    local NORMAL = "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+
+    setup(function() h = require("support.hostile").start() end)
+    teardown(function() if h then h:stop() end end)
+
+    it("refuses an answer whose first header line is folded, after earlier answers", function()
+      -- libcurl before 8.1.0 read and reallocated freed memory here on a reused easy handle
+      -- (a segfault without the fix, curl/curl#11101); found by the http fuzz target, whose
+      -- inputs are spec/fuzz/corpus/http/libcurl-folded-header* (first byte: the harness's mode)
+      local answers = { "HTTP/1.1 200 OK\r\n X-B: 2\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}" }
+      for _, f in ipairs({ "libcurl-folded-header", "libcurl-folded-header-2" }) do
+        answers[#answers + 1] = fs.read_file("spec/fuzz/corpus/http/" .. f):sub(2)
+      end
+      for i, bytes in ipairs(answers) do
+        for _, method in ipairs({ "POST", "GET" }) do
+          local ok = assert(client:request({ url = h:playback("normal", NORMAL) }))
+          assert.are.equal("1", ok.headers["x-a"])
+          local req = { method = method, body = method == "POST" and "{}" or nil,
+                        url = h:playback("folded" .. i, bytes) }
+          local resp, msg, code, sent = client:request(req)
+          assert.is_nil(resp)
+          assert.are.equal("protocol", code)
+          assert.is_true(sent)
+          assert.truthy(msg:find("folded", 1, true), msg)
+        end
+      end
+      -- the client goes on
+      assert.are.equal(200, assert(client:request({ url = h:playback("normal", NORMAL) })).status)
+    end)
+
+    it("joins a folded line to the header before it with a space (RFC 9112 5.2)", function()
+      local url = h:playback("fold_later", "HTTP/1.1 200 OK\r\nX-A: one\r\n two\r\n\tthree  \r\n"
+        .. "X-Empty:\r\n e\r\nX-Blank-Fold: b\r\n \t\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+      for _ = 1, 2 do
+        local resp = assert(client:request({ url = url }))
+        assert.are.equal("one two three", resp.headers["x-a"])
+        assert.are.equal("e", resp.headers["x-empty"])
+        assert.are.equal("b", resp.headers["x-blank-fold"])
+        assert.are.equal("2", resp.headers["content-length"])
+      end
+    end)
+  end)
+
   describe("bad input raises and sends nothing", function()
     local function req(t) return function() client:request(t) end end
 

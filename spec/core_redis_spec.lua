@@ -180,6 +180,20 @@ describe("core.redis_connect", function()
       own:stop()
     end)
 
+    it("refuses an array reply of over 1,048,576 elements before allocating it", function()
+      -- hiredis 0.14 allocates the element table from the announced count: found by the
+      -- redis fuzz target, where "*1000000000\r\n" alone cost 8 GB and 30 s
+      -- (spec/fuzz/corpus/redis/huge-array)
+      local script = "local t = {} for i = 1, tonumber(ARGV[1]) do t[i] = 1 end return t"
+      local r = assert(conn:command("EVAL", script, 0, 1048576))
+      assert.equal(1048576, #r)
+      local none, msg, code = conn:command("EVAL", script, 0, 1048577)
+      assert.is_nil(none)
+      assert.equal("protocol", code)
+      assert.equal("redis command: Multi-bulk length out of range (over 1048576 elements)", msg)
+      assert.is_false(conn:connected())
+    end)
+
     it("connects over a Unix socket", function()
       local c = assert(core.redis_connect({ path = srv.socket }))
       assert.equal("PONG", c:command("PING"))

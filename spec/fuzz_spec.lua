@@ -7,7 +7,8 @@ local ITER = tonumber(os.getenv("FUZZ_ITERATIONS") or "") or 1000
 local SEED = tonumber(os.getenv("FUZZ_SEED") or "") or 20261207
 
 describe("Lua property fuzzers (" .. ITER .. " cases each, seed " .. SEED .. ")", function()
-  for _, target in ipairs({ "template", "webhook", "bulk_input", "config", "providers" }) do
+  for _, target in ipairs({ "template", "webhook", "bulk_input", "config", "providers",
+                            "queries" }) do
     it(target, function()
       local ok, report = runner.run(target, { iterations = ITER, seed = SEED })
       assert(ok, report)

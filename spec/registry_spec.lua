@@ -118,5 +118,27 @@ describe("alimtalk.registry", function()
       local _, err = registry.new():add_sens_templates({ { templateName = "x" } })
       assert.equal("BAD_TEMPLATE", err.code)
     end)
+
+    it("reads a malformed answer without raising: entries that are not objects", function()
+      -- found by spec/fuzz/lua/queries.lua (load_templates of mutated SENS answers): a template,
+      -- item or button that was not an object, or a `templates` field that was not a list, raised
+      local null = cjson.null
+      for _, bad in ipairs({ { 1 }, { null }, { true } }) do
+        local n, err = registry.new():add_sens_templates(bad)
+        assert.is_nil(n)
+        assert.equal("BAD_TEMPLATE", err.code)
+      end
+      assert.equal(0, registry.new():add_sens_templates({ templates = "x", content = 3 }))
+      local t = cjson.decode(cjson.encode(list[2]))     -- RECEIPT: item list and summary
+      t.item.list = { 1, null, { title = "상품", description = "#{product}" } }
+      local reg = registry.new()
+      assert.equal(1, reg:add_sens_templates({ t }))
+      assert.equal(1, #reg:get("RECEIPT", "sens").items)
+      t = cjson.decode(cjson.encode(list[1]))           -- ORDER_SHIPPED: two buttons
+      t.buttons = { false, t.buttons[1], 7, null }
+      reg = registry.new()
+      assert.equal(1, reg:add_sens_templates({ t }))
+      assert.equal(1, #reg:get("ORDER_SHIPPED", "sens").buttons)
+    end)
   end)
 end)

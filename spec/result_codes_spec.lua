@@ -264,3 +264,94 @@ describe("result codes: API PLEX (seed 004)", function()
     assert.is_nil(evs[1].detail_code)
   end)
 end)
+
+describe("result codes: delivery results of malformed records", function()
+  -- found by spec/fuzz/lua/queries.lua: a record that was not an object raised, a
+  -- JSON number beyond 2^53 as a code raised on Lua 5.4 ("%d"), and codes the catalogue knows
+  -- as a success of another kind (SENS 200, a status name under an unknown code; BizMessage
+  -- NRM0000 or API_200 as the Kakao code, 0000 as status_code) made a record delivered
+  local function sens(routes)
+    return assert(alimtalk.new{ provider = "sens", validate = false, transport = canned(routes),
+      retry = { max_attempts = 1 },
+      sens = { base_url = "https://sens.test", access_key = "AK", secret_key = "SK", service_id = "svc",
+               plus_friend_id = "@shop" } })
+  end
+  local SENS_Q = "GET /alimtalk/v2/services/svc/messages"
+
+  it("SENS: an entry that is not an object is pending; the others are read", function()
+    local m = cjson.decode(answers.sens.message)
+    m.messageStatusCode, m.messageStatusName = "0000", "success"
+    local doc = { requestId = "RID-1", messages = { 1e20, m, cjson.null, true, "x" } }
+    local c = sens({ [SENS_Q] = cjson.encode(doc),
+                     ["GET /alimtalk/v2/services/svc/channels"] = '[1e20,null,{"channelId":"@shop"}]' })
+    local q = assert(c:query_request("RID-1"))
+    assert.equal(5, #q.events)
+    assert.same({ "pending", "delivered", "pending", "pending", "pending" },
+      { q.events[1].status, q.events[2].status, q.events[3].status, q.events[4].status, q.events[5].status })
+    assert.equal("RID-1", q.events[1].ids.request_id)
+    local ch = assert(c:channels())
+    assert.equal(1, #ch)
+    assert.equal("@shop", ch[1].channel_id)
+    c:close()
+  end)
+
+  it("SENS: delivered only on messageStatusCode 0000 with a successful request stage", function()
+    local cases = {
+      { { messageStatusCode = "200", messageStatusName = "success" }, "failed" },
+      { { messageStatusCode = "DONE", messageStatusName = "success" }, "failed" },
+      { { messageStatusCode = "9999", messageStatusName = "success" }, "failed" },
+      { { messageStatusCode = { y = false }, messageStatusName = "success" }, "failed" },
+      { { messageStatusCode = cjson.null, requestStatusCode = cjson.null, messageStatusName = "success" },
+        "pending" },
+      { { messageStatusCode = "0000", requestStatusCode = "3016" }, "failed" },
+      { { messageStatusCode = "0000", messageStatusName = "fail" }, "failed" },
+      { { messageStatusCode = 3019, messageStatusName = "fail" }, "failed", "3019" },
+      { { messageStatusCode = 1e20, messageStatusName = "fail" }, "failed" },
+      { { messageStatusCode = "0000", messageStatusName = "success" }, "delivered", "0000" },
+    }
+    for _, case in ipairs(cases) do
+      local m = cjson.decode(answers.sens.message)
+      for k, v in pairs(case[1]) do m[k] = v end
+      local c = sens({ [SENS_Q .. "/MID-2"] = cjson.encode(m) })
+      local e = assert(c:query_message("MID-2"))
+      assert.equal(case[2], e.status, cjson.encode(case[1]))
+      if case[3] then assert.equal(case[3], e.code) end
+      c:close()
+    end
+  end)
+
+  it("SENS: an error answer with an object for its message gives a text error", function()
+    local c = sens({ [SENS_Q] = { 404, '{"statusCode":"404","statusName":[{}]}' } })
+    local none, err = c:query_request("RID-1")
+    assert.is_nil(none)
+    assert.equal("NOT_FOUND", err.code)
+    assert.equal("no request with id RID-1 at sens", err.message)
+    c:close()
+  end)
+
+  it("BizMessage: a record that is not an object is pending; odd codes are never delivered", function()
+    local records = {
+      { { kko_status_code = "0000", status_code = 8.1888514765476e+19 }, "delivered" },
+      { { kko_status_code = "NRM0000", status_code = "API_510" }, "failed" },
+      { { kko_status_code = "API_200", status_code = "API_510" }, "failed" },
+      { { status_code = "0000", ended_yn = "Y" }, "failed" },
+      { { kko_status_code = "", status_code = "API_200" }, "delivered" },
+      { { kko_status_code = 6.3714209676992e+19, status_code = "API_200" }, "failed" },
+      { { kko_status_code = "0000", status_code = "API_200", ended_yn = "N" }, "pending" },
+      { false, "pending" }, { cjson.null, "pending" }, { "x", "pending" },
+    }
+    local list = {}
+    for i, r in ipairs(records) do list[i] = r[1] end
+    local body = cjson.encode({ code = "200", results = list, next = false })
+    local c = bizmessage(answers.bizmessage.send_ok, {
+      ["POST /v2/info/message/search"] = body, ["GET /v2/info/message/results"] = body })
+    for _, page in ipairs({ assert(c:search{ start_date = "2022-10-18" }),
+                            assert(c:poll_results()) }) do
+      assert.equal(#records, #page.events)
+      for i, r in ipairs(records) do
+        assert.equal(r[2], page.events[i].status, cjson.encode(r[1]))
+      end
+    end
+    c:close()
+  end)
+end)

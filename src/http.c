@@ -53,6 +53,7 @@ typedef struct {
     CURLM *multi;
     CURL *idle[IDLE_MAX];      /* easy handles with the client-wide options already set */
     int n_idle;
+    int pool_easy;             /* 0: a fresh easy handle per transfer (see l_http_client) */
     long connect_timeout_ms, timeout_ms, max_connections;
     curl_off_t max_response;
     char *ca_file, *proxy, *user_agent;
@@ -105,7 +106,7 @@ static void mb_free(membuf *b) {
  * With keep_buffers, small response buffers stay allocated for the next request(). */
 static void xfer_release_keep(xfer *x, http_client *c, int keep_buffers) {
     if (x->easy) {
-        if (c && !c->closed && c->n_idle < IDLE_MAX) {
+        if (c && !c->closed && c->pool_easy && c->n_idle < IDLE_MAX) {
             /* forget pointers into this call (header list, body, error buffer) while idle */
             curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
             curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, (char *)NULL);
@@ -569,6 +570,10 @@ static void push_failure(lua_State *L, xfer *x) {
     else if (x->resend_blocked)
         lua_pushliteral(L, "the server closed a reused connection without a response; the request "
                            "may have been received, so it was not sent again");
+    else if (x->result == CURLE_BAD_FUNCTION_ARGUMENT && !x->err[0])
+        /* during a transfer, only libcurl's header store says this: a folded header line
+         * with no header before it to continue */
+        lua_pushliteral(L, "malformed answer: its first header line is folded (starts with a space or tab)");
     else if (x->err[0])
         lua_pushstring(L, x->err);
     else
@@ -583,21 +588,42 @@ static int count_lines(const char *p, size_t n) {
     return lines;
 }
 
-/* Pushes a table of the header lines in p[0..len) (names lower-cased, repeats joined). */
+/* Pushes a table of the header lines in p[0..len) (names lower-cased, repeats joined). A line
+ * starting with a space or tab continues the header before it (obs-fold): RFC 9112 5.2 has a
+ * user agent replace the fold with a space. libcurl 7.88 passes such lines on as they came;
+ * since 8.18 it unfolds them itself. */
 static void push_headers(lua_State *L, const char *p, size_t len) {
     const char *end = p ? p + len : NULL;
+    int t, last = 0;                                /* last: a header a folded line may continue */
     lua_createtable(L, 0, count_lines(p, len));   /* no rehash while filling */
+    t = lua_gettop(L);
+    lua_pushnil(L);                                 /* t + 1: the name of that header */
     while (p && p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
         const char *le = eol ? eol : end;
-        colon = memchr(p, ':', (size_t)(le - p));
-        if (colon && colon > p && !((size_t)(le - p) >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
-            char name[128];
-            size_t nl = (size_t)(colon - p), k;
-            v = colon + 1;
-            ve = le;
+        int folded = *p == ' ' || *p == '\t';
+        colon = folded ? NULL : memchr(p, ':', (size_t)(le - p));
+        v = colon ? colon + 1 : p;
+        ve = le;
+        if (folded || colon) {
             while (v < ve && (*v == ' ' || *v == '\t')) v++;
             while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        }
+        if (folded) {
+            if (last && ve > v) {
+                size_t ol;
+                lua_pushvalue(L, t + 1);
+                lua_pushvalue(L, -1);
+                lua_rawget(L, t);
+                lua_tolstring(L, -1, &ol);
+                if (ol) lua_pushliteral(L, " "); else lua_pushliteral(L, "");
+                lua_pushlstring(L, v, (size_t)(ve - v));
+                lua_concat(L, 3);
+                lua_rawset(L, t);
+            }
+        } else if (colon && colon > p && !((size_t)(le - p) >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
+            char name[128];
+            size_t nl = (size_t)(colon - p), k;
             if (nl < sizeof name) {
                 for (k = 0; k < nl; k++) name[k] = (char)tolower((unsigned char)p[k]);
                 lua_pushlstring(L, name, nl);           /* name */
@@ -608,7 +634,10 @@ static void push_headers(lua_State *L, const char *p, size_t len) {
                 luaL_pushresult(&nb);
             }
             lua_pushvalue(L, -1);
-            lua_rawget(L, -3);                          /* existing value? */
+            lua_replace(L, t + 1);
+            last = 1;
+            lua_pushvalue(L, -1);
+            lua_rawget(L, t);                           /* existing value? */
             if (lua_isnil(L, -1)) {
                 lua_pop(L, 1);
                 lua_pushlstring(L, v, (size_t)(ve - v));
@@ -617,10 +646,13 @@ static void push_headers(lua_State *L, const char *p, size_t len) {
                 lua_pushlstring(L, v, (size_t)(ve - v));
                 lua_concat(L, 3);
             }
-            lua_rawset(L, -3);
+            lua_rawset(L, t);
+        } else {
+            last = 0;                                   /* a status line, or no header */
         }
         p = eol ? eol + 1 : end;
     }
+    lua_settop(L, t);
 }
 
 /* Key (a light userdata) under which a response keeps its raw header block until
@@ -933,6 +965,12 @@ static int l_http_client(lua_State *L) {
     c->timeout_ms = to;
     c->max_response = cap;
     c->max_connections = maxconn;
+    /* libcurl before 8.1.0 keeps a pointer to the last header it stored for a transfer
+     * (state.prevhead) after freeing that header when the handle starts its next transfer;
+     * an answer whose first header line is folded (starts with a space or tab) then makes it
+     * read and grow freed memory (curl/curl#11101, fixed by #11103 in 8.1.0). A fresh handle
+     * has no such pointer, and libcurl refuses that answer instead: no pooling there. */
+    c->pool_easy = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080100;
     if ((c->user_agent = dup_string(ua)) == NULL ||
         (ca_file && (c->ca_file = dup_string(ca_file)) == NULL) ||
         (proxy && (c->proxy = dup_string(proxy)) == NULL) ||

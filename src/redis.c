@@ -36,12 +36,32 @@
 #define DEFAULT_TIMEOUT 30.0
 #define SMALL_ARGC 16
 
+/* hiredis 0.14 allocates an array reply's element table from the count the server announces,
+ * before any element arrives: the 14 bytes "*1000000000\r\n" cost 8 GB and half a minute
+ * (found by the redis fuzz target). Longer arrays are refused (no command here reads more than
+ * a few thousand elements); hiredis 1.x has reader->maxelements for it, 0.14 a createArray of
+ * ours in front of its own. */
+#define REPLY_MAX_ELEMENTS (1 << 20)
+
 typedef struct {
     redisContext *ctx;    /* NULL once closed */
     redisReply *reply;    /* a reply being converted; freed by the next call or close */
     int busy;             /* set while a call runs: still set on entry = a call raised midway */
     int outstanding;      /* replies of conn:send not yet taken by conn:receive */
+#if HIREDIS_MAJOR < 1
+    int too_long;         /* capped_array refused an array: the reader's "Out of memory" */
+    redisReplyObjectFunctions fns;         /* hiredis's, with capped_array */
+    redisReplyObjectFunctions *hiredis_fns;
+#endif
 } redis_conn;
+
+#if HIREDIS_MAJOR < 1
+static void *capped_array(const redisReadTask *task, int elements) {
+    redis_conn *c = task->privdata;
+    if (elements > REPLY_MAX_ELEMENTS) { c->too_long = 1; return NULL; }
+    return c->hiredis_fns->createArray(task, elements);
+}
+#endif
 
 /* ---- SIGPIPE ------------------------------------------------------------------------------ */
 
@@ -90,6 +110,11 @@ static int push_ctx_failure(lua_State *L, redis_conn *c, int saved_errno, const 
         text = "timed out";
     } else if (err == REDIS_ERR_PROTOCOL) {
         code = "protocol";
+#if HIREDIS_MAJOR < 1
+    } else if (err == REDIS_ERR_OOM && c->too_long) {
+        code = "protocol";
+        text = "Multi-bulk length out of range (over 1048576 elements)";
+#endif
     } else if (err == REDIS_ERR_EOF) {
         text = "the server closed the connection";
     }
@@ -525,6 +550,15 @@ static int l_redis_connect(lua_State *L) {
         lua_pushliteral(L, "connect");
         return 3;
     }
+#if HIREDIS_MAJOR < 1
+    c->hiredis_fns = c->ctx->reader->fn;
+    c->fns = *c->hiredis_fns;
+    c->fns.createArray = capped_array;
+    c->ctx->reader->fn = &c->fns;
+    c->ctx->reader->privdata = c;        /* the userdata does not move and outlives ctx */
+#else
+    c->ctx->reader->maxelements = REPLY_MAX_ELEMENTS;
+#endif
     /* not inherited by the programs the CLI runs (sort, sh) */
     flags = fcntl(c->ctx->fd, F_GETFD);
     if (flags >= 0) fcntl(c->ctx->fd, F_SETFD, flags | FD_CLOEXEC);

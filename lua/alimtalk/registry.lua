@@ -238,13 +238,13 @@ local function str(v) if type(v) == "string" and v ~= "" then return v end end
 -- @treturn number how many were added or updated, or nil and an error
 function reg_mt:add_sens_templates(list)
   if type(list) ~= "table" then error("add_sens_templates: expected a table", 2) end
-  if list.templates then list = list.templates elseif list.content and type(list.content) == "table" then
-    list = list.content
-  end
-  if list.templateCode then list = { list } end
+  -- (a provider's answer: any field may hold any JSON value)
+  if type(list.templates) == "table" then list = list.templates
+  elseif type(list.content) == "table" then list = list.content end
+  if list.templateCode ~= nil then list = { list } end
   local n = 0
   for i, t in ipairs(list) do
-    local code = str(t.templateCode)
+    local code = type(t) == "table" and str(t.templateCode)
     if not code or type(t.content) ~= "string" then
       return nil, errors.new{ code = "BAD_TEMPLATE", field = "templates[" .. i .. "]",
         message = "SENS template needs templateCode and content" }
@@ -274,8 +274,10 @@ function reg_mt:add_sens_templates(list)
     if type(t.item) == "table" then
       if type(t.item.list) == "table" then
         src.items = {}
-        for j, it in ipairs(t.item.list) do
-          src.items[j] = { title = str(it.title), description = str(it.description) }
+        for _, it in ipairs(t.item.list) do
+          if type(it) == "table" then
+            src.items[#src.items + 1] = { title = str(it.title), description = str(it.description) }
+          end
         end
       end
       if type(t.item.summary) == "table" then
@@ -284,7 +286,7 @@ function reg_mt:add_sens_templates(list)
     end
     if type(t.buttons) == "table" then
       local bs = {}
-      for j, b in ipairs(t.buttons) do bs[j] = b end
+      for _, b in ipairs(t.buttons) do if type(b) == "table" then bs[#bs + 1] = b end end
       table.sort(bs, function(a, b) return (tonumber(a.order) or 0) < (tonumber(b.order) or 0) end)
       src.buttons = {}
       for j, b in ipairs(bs) do

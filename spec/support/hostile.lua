@@ -28,6 +28,8 @@
 --   wrong_host    a certificate for wrong.example from `ca_file`
 --   expired       a certificate for localhost from `ca_file`, valid 2020-01-01..2020-01-02
 -- Every request a case read is counted: `h:hits(case)`.
+-- Not a case of its own: `h:playback(name, bytes)` gives the URL of a plain server that reads the
+-- request, writes those bytes as they are and closes (for answers a spec writes byte by byte).
 local fs = require "support.fs"
 local nginx = require "support.nginx"
 
@@ -36,6 +38,10 @@ local _M = {}
 _M.PLAIN = { "stall", "trickle", "big", "big_close", "redirect", "reset", "http10", "http10_cut",
              "ok" }
 _M.TLS = { "tls_ok", "self_signed", "wrong_host", "expired" }
+-- the plain servers: the cases, then playback
+local SERVED = {}
+for i, c in ipairs(_M.PLAIN) do SERVED[i] = c end
+SERVED[#SERVED + 1] = "playback"
 
 --- The SENS answer the http10 and ok cases give (one accepted message).
 _M.SENS_ANSWER = '{"requestId":"R-HOSTILE-1","requestTime":"2026-12-07T10:00:00.000",'
@@ -47,6 +53,7 @@ _M.SENS_ANSWER = '{"requestId":"R-HOSTILE-1","requestTime":"2026-12-07T10:00:00.
 local HANDLER = [=[
 local _M = {}
 local ANSWER = ANSWER_TEXT
+local PLAYBACK_DIR = PLAYBACK_DIR_TEXT
 local function raw(read_body)
   if read_body then ngx.req.read_body() end
   ngx.shared.hits:incr(ngx.var.mode, 1, 0)
@@ -95,6 +102,13 @@ function _M.serve(mode)
   elseif mode == "http10_cut" then
     local sock = raw(true)
     sock:send("HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" .. ANSWER:sub(1, 90))
+    return ngx.exit(444)
+  elseif mode == "playback" then
+    local name = ngx.var.arg_answer or ""
+    local f = name:find("^[%w_-]+$") and io.open(PLAYBACK_DIR .. "/" .. name, "rb")
+    local sock = raw(true)
+    sock:send(f and f:read("*a") or "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    if f then f:close() end
     return ngx.exit(444)
   else
     ok_answer(raw(true), "HTTP/1.1")
@@ -160,7 +174,7 @@ end
 local function config(dir, ports)
   local servers = {}
   local i = 0
-  for _, mode in ipairs(_M.PLAIN) do
+  for _, mode in ipairs(SERVED) do
     i = i + 1
     servers[#servers + 1] = ("  server {\n    listen 127.0.0.1:%d;\n    set $mode %s;\n"
       .. "    location / { content_by_lua_block { require('hostile_handler').serve(ngx.var.mode) } }\n"
@@ -201,11 +215,13 @@ function _M.start()
   local dir = fs.tmpdir("alimtalk-hostile")
   make_certs(dir)
   fs.write(dir .. "/hostile_handler.lua",
-    (HANDLER:gsub("ANSWER_TEXT", function() return string.format("%q", _M.SENS_ANSWER) end)))
-  local n = nginx.start({ dir = dir, ports = #_M.PLAIN + #_M.TLS + 1, config = config })
+    (HANDLER:gsub("ANSWER_TEXT", function() return string.format("%q", _M.SENS_ANSWER) end)
+            :gsub("PLAYBACK_DIR_TEXT", function() return string.format("%q", dir .. "/playback") end)))
+  assert(fs.sh("mkdir -p " .. fs.q(dir .. "/playback")))
+  local n = nginx.start({ dir = dir, ports = #SERVED + #_M.TLS + 1, config = config })
   local ports = {}
-  for i, mode in ipairs(_M.PLAIN) do ports[mode] = n.ports[i] end
-  for i, mode in ipairs(_M.TLS) do ports[mode] = n.ports[#_M.PLAIN + i] end
+  for i, mode in ipairs(SERVED) do ports[mode] = n.ports[i] end
+  for i, mode in ipairs(_M.TLS) do ports[mode] = n.ports[#SERVED + i] end
   return setmetatable({ nginx = n, dir = dir, ports = ports, admin = n.ports[#n.ports],
                         ca_file = dir .. "/ca.crt" }, server)
 end
@@ -219,6 +235,14 @@ function server:url(case)
     if m == case then return ("https://localhost:%d"):format(self:port(case)) end
   end
   return ("http://127.0.0.1:%d"):format(self:port(case))
+end
+
+--- The URL of the playback case that answers with `bytes` as they are (then closes).
+-- @tparam string name the answer's name (letters, digits, `_` and `-`)
+function server:playback(name, bytes)
+  assert(name:find("^[%w_-]+$"), "playback: a name of letters, digits, _ and -")
+  fs.write(self.dir .. "/playback/" .. name, bytes)
+  return self:url("playback") .. "/?answer=" .. name
 end
 
 --- How many requests the server read for a plain case.

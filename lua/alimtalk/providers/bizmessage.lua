@@ -231,18 +231,26 @@ end
 -- A delivery record (polling, search, detail): `code` is its message status code (status_code,
 -- API_100..API_520), `detail_code` KakaoTalk's processing result (kko_status_code, the Kakao
 -- codes), which decides the status first.
+-- Delivered only on kko_status_code 0000, or status_code API_200 without a Kakao code: any
+-- other code the catalogue reads as success (NRM0000, 200, API_200 as a Kakao code) is not one.
 local function result_event(r)
+  if type(r) ~= "table" then
+    -- an entry that is not an object tells nothing about any message: not settled
+    return events.new{ provider = "bizmessage", status = "pending", raw = r,
+                       message = "an unreadable delivery record in the answer" }
+  end
   local kko = common.code(r.kko_status_code)
   local st = common.code(r.status_code)
   local status
   if common.val(r.ended_yn) == "N" or (kko == nil and (st == "API_100" or st == nil)) then
     status = "pending"
-  elseif kko == "0000" then
+  elseif kko == "0000" or (kko == nil and st == "API_200") then
     status = "delivered"
   else
     status = events.status_for("bizmessage", kko or st, "failed")
+    if status == "delivered" then status = "failed" end
   end
-  local sms = common.val(r.sms_status_code)
+  local sms = common.code(r.sms_status_code)
   return events.new{
     provider = "bizmessage", status = status, code = st or kko, detail_code = st and kko or nil,
     message = common.val(r.error_message), to = common.val(r.phone_number),

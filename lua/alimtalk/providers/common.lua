@@ -48,7 +48,10 @@ end
 function _M.code(v)
   if type(v) == "string" and v ~= "" then return v end   -- the usual case, at once
   v = _M.val(v)
-  if type(v) == "number" and v == math.floor(v) then return string.format("%d", v) end
+  -- (beyond 2^53 not every whole float has an integer form: "%d" would raise on 1e20)
+  if type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 53 then
+    return string.format("%d", v)
+  end
   if v == nil or v == "" then return nil end
   return tostring(v)
 end

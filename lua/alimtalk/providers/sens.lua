@@ -156,15 +156,22 @@ function methods:build(chunk)
   return self:signed("POST", self.send_path, body, self.send_url)
 end
 
+-- A code or message field as text (a hostile or broken answer may put an object there).
+local function text(v)
+  v = common.val(v)
+  if type(v) == "number" then return common.code(v) end
+  return type(v) == "string" and v ~= "" and v or nil
+end
+
 local function error_of(doc)
   -- API Gateway errors: {"error":{"errorCode":"200","message":"Authentication Failed"}}
   local e = doc and doc.error
   if type(e) == "table" then
-    return common.val(e.errorCode) or common.val(e.code), common.val(e.message) or common.val(e.details)
+    return text(e.errorCode) or text(e.code), text(e.message) or text(e.details)
   end
   if doc then
-    return common.val(doc.statusCode) or common.val(doc.errorCode),
-           common.val(doc.statusName) or common.val(doc.errorMessage) or common.val(doc.message)
+    return text(doc.statusCode) or text(doc.errorCode),
+           text(doc.statusName) or text(doc.errorMessage) or text(doc.message)
   end
 end
 
@@ -234,24 +241,35 @@ function methods:call(method, uri, what)
   return doc or {}, resp
 end
 
+-- A delivery event from one message record of a query answer. Delivered only on
+-- messageStatusCode 0000 after a successful request stage: any other code the catalogue reads
+-- as success (A000, 200, DONE) is not a delivery result.
 local function message_event(m, request_id)
-  local code = common.val(m.messageStatusCode)
+  if type(m) ~= "table" then
+    -- an entry that is not an object tells nothing about any message: not settled
+    return events.new{ provider = "sens", status = "pending", ids = { request_id = request_id },
+                       message = "an unreadable message entry in the answer", raw = m }
+  end
+  local code = common.code(m.messageStatusCode)
   local name = common.val(m.messageStatusName)
-  local rcode = common.val(m.requestStatusCode)
+  local rcode = common.code(m.requestStatusCode)
   local status
   if name == "processing" or (code == nil and rcode == "A000") then
     status = "pending"
-  elseif code == "0000" then
-    status = "delivered"
   elseif rcode and rcode ~= "A000" then
     status, code = "failed", rcode
+  elseif code == "0000" and name ~= "fail" then
+    status = "delivered"
+  elseif code == nil then
+    status = name == "fail" and "failed" or "pending"
   else
-    status = events.status_for("sens", code, name == "success" and "delivered" or "failed")
+    status = events.status_for("sens", code, "failed")
+    if status == "delivered" then status = "failed" end
   end
   local fo = common.val(m.failover)
   local fallback
   if type(fo) == "table" then
-    local fcode = common.val(fo.messageStatusCode) or common.val(fo.requestStatusCode)
+    local fcode = common.code(fo.messageStatusCode) or common.code(fo.requestStatusCode)
     local fstatus = common.val(fo.messageStatus)
     fallback = {
       status = fstatus == "COMPLETED" and (common.val(fo.messageStatusName) == "success"
@@ -332,11 +350,13 @@ function methods:channels(q)
                              .. common.query{ pageIndex = q.page_index, pageSize = q.page_size })
   if not doc then return nil, err end
   local out = {}
-  for i, c in ipairs(doc) do
-    out[i] = { channel_id = common.val(c.channelId), name = common.val(c.channelName),
-               status = common.val(c.channelStatus), use_sms_failover = common.val(c.useSmsFailover),
-               failover_tel_no = common.val(c.failoverTelNo), blocked = common.val(c.isBlock),
-               dormant = common.val(c.isDormant), raw = c }
+  for _, c in ipairs(doc) do
+    if type(c) == "table" then
+      out[#out + 1] = { channel_id = common.val(c.channelId), name = common.val(c.channelName),
+        status = common.val(c.channelStatus), use_sms_failover = common.val(c.useSmsFailover),
+        failover_tel_no = common.val(c.failoverTelNo), blocked = common.val(c.isBlock),
+        dormant = common.val(c.isDormant), raw = c }
+    end
   end
   return out
 end
