@@ -41,8 +41,14 @@ for i = 1, ROWS do f:write(phone(i), ",고객", i, ",2026-12-07\n") end
 f:close()
 
 -- One campaign through `provider`, killed `kills` times; returns its table row.
+-- SENS carries 100 rows a request, so a campaign is 200 requests and ends in well under a
+-- second, and API PLEX (10 a request) in about one: most kills would land after the end. Their
+-- answers wait 0.2 s and 20 ms, so each campaign lasts seconds.
+local DELAY = { sens = 0.2, apiplex = 0.02 }
+
 local function campaign(provider, kills)
   assert(s:reset())
+  if DELAY[provider] then assert(s:fault{ provider = provider, kind = "delay", delay = DELAY[provider] }) end
   local sub = dir .. "/" .. provider .. "-" .. kills
   assert(sh("mkdir -p '" .. sub .. "'"))
   local po = s:client_options(provider)
