@@ -165,6 +165,16 @@ describe("core.within", function()
     assert.is_false(core.within_values(c, { x = "\xff" }))
   end)
 
+  it("says whether every key of a table is in a set, by raw lookups", function()
+    local set = { name = true, order = true }
+    assert.is_true(core.keys_in({ name = "n", order = 1 }, set))
+    assert.is_true(core.keys_in({}, set))
+    assert.is_false(core.keys_in({ name = "n", invoice = "i" }, set))
+    assert.is_false(core.keys_in({ "positional" }, set))
+    assert.is_false(core.keys_in({ name = "n" }, setmetatable({}, { __index = set })))
+    assert.has_error(function() core.keys_in("x", set) end)
+  end)
+
   it("leaves a key with a non-text unit to Lua, and raises on misuse", function()
     assert.is_nil(core.limit_spec({ { unit = "items", max = 3 } }))
     assert.has_error(function() core.within({}, "x") end)

@@ -277,6 +277,26 @@ static int l_within_values(lua_State *L) {
     return 1;
 }
 
+/* core.keys_in(t, set) -> boolean: every key of t is a key of set (raw lookups): the
+ * unknown-variable check of a message in one call, the loop naming them run only when false */
+static int l_keys_in(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, 2);
+        if (lua_isnil(L, -1)) {
+            lua_pushboolean(L, 0);
+            return 1;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 void at_limits_open(lua_State *L) {
     static const luaL_Reg fns[] = {
         { "measure", l_measure },
@@ -284,6 +304,7 @@ void at_limits_open(lua_State *L) {
         { "limit_spec", l_limit_spec },
         { "within", l_within },
         { "within_values", l_within_values },
+        { "keys_in", l_keys_in },
         { NULL, NULL },
     };
     luaL_newmetatable(L, SPECS_MT);

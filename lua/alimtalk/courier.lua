@@ -57,31 +57,36 @@ local function index()
 end
 index()
 
--- Compile a format into a Lua pattern (plus length bounds for a single digit run of variable
--- length, which patterns cannot count).
+-- Compile a format into a Lua pattern, with the length of the texts it can match: a format
+-- of fixed-size pieces matches one length only, checked before the pattern (most values a DS
+-- check tries fail there), and a single run of digits (or letters) is then one repeated class
+-- ("^%d+$"), cheaper to match than one class per character. A single run of variable length
+-- has bounds instead, which patterns cannot count.
 local function compile(fmt)
-  if #fmt == 1 and fmt[1][2] ~= fmt[1][3] then
+  if #fmt == 1 and fmt[1][1] ~= "sep" then
     return { pat = fmt[1][1] == "d" and "^%d+$" or "^%u+$", min = fmt[1][2], max = fmt[1][3] }
   end
-  local p = { "^" }
+  local p, n = { "^" }, 0
   for _, piece in ipairs(fmt) do
     if piece[1] == "sep" then
       p[#p + 1] = "[" .. piece[2]:gsub("%-", "%%-") .. "]"
+      n = n + 1
     else
       assert(piece[2] == piece[3], "courier: a digit range is only allowed as the whole format")
       p[#p + 1] = (piece[1] == "d" and "%d" or "%u"):rep(piece[2])
+      n = n + piece[2]
     end
   end
   p[#p + 1] = "$"
-  return { pat = table.concat(p) }
+  return { pat = table.concat(p), min = n, max = n }
 end
 
 -- Whether s matches one format exactly.
 local function match_format(s, fmt)
   local c = fmt.compiled
   if not c then c = compile(fmt); fmt.compiled = c end
-  if not str_find(s, c.pat) then return false end
-  return not c.min or (#s >= c.min and #s <= c.max)
+  local n = #s
+  return n >= c.min and n <= c.max and str_find(s, c.pat) ~= nil
 end
 
 --- Find a courier by one of its names (case-insensitive).

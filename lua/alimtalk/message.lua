@@ -46,6 +46,7 @@
 local errors = require "alimtalk.errors"
 local template = require "alimtalk.template"
 local phone = require "alimtalk.phone"
+local keys_in = require("alimtalk.core").keys_in
 
 local _M = {}
 
@@ -302,7 +303,8 @@ local function render_entry(m, entry, allow_unknown, prefix, list)
     if s then m.content = s else m.content, list = fill(body, vars, prefix, list, false, "content") end
     mask = R_CONTENT
     -- the entry decides which variables exist (unknown ones are errors unless allowed)
-    if not allow_unknown and m.vars then
+    -- (every name known, the usual case, is one C call; the loop names the unknown ones)
+    if not allow_unknown and m.vars and not keys_in(vars, entry.varset) then
       local varset = entry.varset
       for k in pairs(vars) do
         if not varset[k] then

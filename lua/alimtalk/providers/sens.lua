@@ -19,6 +19,7 @@ local retry = require "alimtalk.retry"
 
 local format = string.format
 local floor = math.floor
+local null = common.null
 
 local PREFIX = "/alimtalk/v2/services/"
 
@@ -201,11 +202,15 @@ function methods.parse(_, resp, chunk)
         class = "uncertain"
       end
       if class == "failed" then class = "rejected" end
-      out[i] = {
-        status = class, code = code,
-        message = common.val(m.requestStatusDesc) or common.val(m.requestStatusName),
-        ids = { request_id = request_id, message_id = common.val(m.messageId) },
-      }
+      -- (common.val inline: a JSON null reads as nil)
+      local desc, id = m.requestStatusDesc, m.messageId
+      if not desc or desc == null then
+        desc = m.requestStatusName
+        if desc == null then desc = nil end
+      end
+      if id == null then id = nil end
+      out[i] = { status = class, code = code, message = desc,
+                 ids = { request_id = request_id, message_id = id } }
     end
     return out
   end
