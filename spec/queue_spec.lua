@@ -643,15 +643,77 @@ describe("alimtalk.queue", function()
       assert.same({ "m0", "m1", "m3", "m4", "m5", "m6" }, ids)
 
       -- a worker with keep trims as it goes (keep = 0: everything final)
-      assert(q:work{ keep = 0, idle_exit = 0.2, block = 0.05 })
+      assert(q:work{ keep = 0, min_idle = 0, idle_exit = 0.2, block = 0.05 })
       assert.equal(0, c:call("XLEN", q.keys.stream))
       assert.equal(0, c:call("XLEN", q.keys.results))
       assert.equal(0, c:call("HLEN", q.keys.refs))
       assert.equal(0, q:counts().waiting)
       -- ids dedupe within the retention only: a forgotten id is queued again as new
       assert.is_nil(assert(q:enqueue(msg(1))).duplicate)
+      -- a retention shorter than min_idle would forget a message before its late answer
+      assert.has_error(function() q:work{ keep = 5, min_idle = 10 } end,
+                       "queue:work: keep (5 s) must be at least min_idle (10 s)")
       c:close()
       qb:close() cb:close()
+      q:close() client:close()
+    end)
+  end)
+
+  describe("an id queued again", function()
+    it("a late answer for the forgotten message is only acked, never stored on the new one", function()
+      local q, client, outbox = fresh("sens")   -- sens: the claimed in-doubt entry is stored uncertain
+      local c = raw()
+      local e1 = assert(q:enqueue(msg(1))).entry
+      die_while_sending(q, "m1")   -- worker A sent m1 and has not answered yet
+      assert.equal(1, assert(q:work{ until_empty = true, block = 0.05, min_idle = 0 }).uncertain)
+      core.sleep(0.01)
+      assert.equal(1, assert(q:trim{ keep = 0 }).messages)
+      local t2 = assert(q:enqueue(msg(1)))   -- the producer queues the id again: a new message
+      assert.is_nil(t2.duplicate)
+      assert.are_not.equal(e1, t2.entry)
+      -- A's answer for its entry e1 arrives now
+      assert.equal(0, c:eval(scripts.store, { q.keys.stream, q.keys.results, q.keys.counts, q.keys.refs,
+        q.keys.msg("m1") }, { scripts.GROUP, 1, e1, "m1", "accepted", "{}", "" }))
+      local h = assert(q:result("m1"))
+      assert.equal("queued", h.state)
+      assert.equal(t2.entry, h.entry)
+      assert.equal(0, q:counts().accepted)
+      -- so the new message is sent, once
+      assert.equal(1, assert(q:work{ until_empty = true, block = 0.05 }).accepted)
+      assert.equal("accepted", q:result("m1").state)
+      assert.same({ "m1" }, outbox_ids(outbox))
+      c:close()
+      q:close() client:close()
+    end)
+
+    it("no script writes a message hash for an entry that is not the hash's", function()
+      local q, client = fresh()
+      local c = raw()
+      local e1 = assert(q:enqueue(msg(1))).entry
+      local ex = c:call("XADD", q.keys.stream, "*", "id", "m1", "msg", cjson.encode(msg(1)))
+      assert(q:prepare())
+      c:call("XREADGROUP", "GROUP", scripts.GROUP, "A", "COUNT", 2, "STREAMS", q.keys.stream, ">")
+      local k = q.keys
+      -- poison: the message is queued and A owns ex, but the hash is e1's
+      assert.equal(0, c:eval(scripts.poison, { k.stream, k.dead, k.counts, k.results, k.msg("m1") },
+        { scripts.GROUP, "A", ex, "m1", "poison", "{}", 1, "{}" }))
+      assert.equal("queued", q:result("m1").state)
+      -- going: refused for ex, allowed for e1
+      local function going(eid)
+        return c:eval(scripts.going, { k.stream, k.msg("m1") }, { scripts.GROUP, "A", "sandbox", 1, eid })
+      end
+      assert.same({ 1 }, going(ex))
+      assert.equal("queued", q:result("m1").state)
+      assert.same({}, going(e1))
+      -- requeue: going by A, but set back only for its own entry
+      assert.equal(0, c:eval(scripts.requeue, { k.stream, k.msg("m1") }, { scripts.GROUP, "A", ex, "1" }))
+      assert.equal("going", q:result("m1").state)
+      -- store: acks ex only
+      assert.equal(0, c:eval(scripts.store, { k.stream, k.results, k.counts, k.refs, k.msg("m1") },
+        { scripts.GROUP, 1, ex, "m1", "accepted", "{}", "" }))
+      assert.equal("going", q:result("m1").state)
+      assert.equal(1, c:call("XPENDING", k.stream, scripts.GROUP)[1])
+      c:close()
       q:close() client:close()
     end)
   end)

@@ -74,8 +74,9 @@ what it had in flight is settled by the next worker as above.
                        resent (default 10)
   --keep S             retention: every min(60, max(1, S/4)) seconds, forget final messages
                        older than S seconds (their hashes, refs, results, dead letters and
-                       work entries; never a message without its outcome). An id forgotten
-                       can be queued again. Default: nothing is trimmed
+                       work entries; never a message without its outcome). At least
+                       --min-idle. Ids dedupe only within S: a forgotten id can be queued
+                       again. Default: nothing is trimmed
   --consumer NAME      this worker's name in the group (default host:pid)
   --until-empty        exit once every queued message has its outcome
   --idle-exit S        exit after S seconds without work
@@ -116,6 +117,10 @@ local worker_spec = with{
 function _M.worker(args)
   local opts, cfg = common.start("worker", worker_spec, _M.worker_help, args, true)
   if not opts then return cfg end
+  if opts.keep and opts.keep < (opts.min_idle or 60) then
+    return common.usage_error("worker", string.format("--keep (%g s) must be at least --min-idle (%g s)",
+      opts.keep, opts.min_idle or 60))
+  end
   if opts.templates then cfg.templates = opts.templates end
   local client, ce = common.client(cfg)
   if not client then return common.usage_error("worker", ce) end

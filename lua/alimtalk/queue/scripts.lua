@@ -75,15 +75,18 @@ return out
 ]]
 
 -- Mark a request's messages as going, only if this consumer still owns every entry (another
--- worker may have claimed them meanwhile: then nothing is marked, and nothing may be sent).
+-- worker may have claimed them meanwhile: then nothing is marked, and nothing may be sent) and
+-- each hash is still its entry's (as every script here that writes a message hash checks).
 -- KEYS: stream, message hashes... ARGV: group, consumer, provider, now (ms), entry ids...
--- Returns the positions (1-based) of the entries this consumer does not own (empty: marked).
+-- Returns the positions (1-based) of the entries refused (empty: all marked).
 _M.going = [[
 local refused = {}
 for i = 2, #KEYS do
   local eid = ARGV[3 + i]
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], eid, eid, 1)
-  if p[1] == nil or p[1][2] ~= ARGV[2] then refused[#refused + 1] = i - 1 end
+  if p[1] == nil or p[1][2] ~= ARGV[2] or redis.call('HGET', KEYS[i], 'entry') ~= eid then
+    refused[#refused + 1] = i - 1
+  end
 end
 if #refused > 0 then return refused end
 for i = 2, #KEYS do
@@ -95,9 +98,11 @@ return refused
 
 -- Store outcomes, then acknowledge their entries, in one step: an entry is never acked
 -- without its outcome. A final outcome is not replaced, except `uncertain` by an answer
--- (a worker that was only slow may report after another one gave up on it). A message whose
--- hash is gone (expired by `trim` after a split longer than its retention) is only acked:
--- storing it would count it a second time.
+-- (a worker that was only slow may report after another one gave up on it). An outcome is
+-- stored only on the hash whose `entry` is the entry it answers: a hash that is gone (expired
+-- by `trim` after a split longer than its retention), or that belongs to a newer message
+-- queued under the same id since, gets only the ack (storing there would count the message a
+-- second time, or mark the newer one final unsent).
 -- KEYS: stream, results, counts, refs, message hashes... ARGV: group, now (ms), then per
 -- message 5 values: entry id, message id, status, result JSON, provider refs ("a b c").
 -- Returns the number of outcomes stored.
@@ -106,7 +111,8 @@ local stored = 0
 for i = 5, #KEYS do
   local b = 2 + (i - 5) * 5
   local eid, id, status, res, refs = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
-  local cur = redis.call('HGET', KEYS[i], 'state')
+  local h = redis.call('HMGET', KEYS[i], 'state', 'entry')
+  local cur = h[2] == eid and h[1] or nil
   local final = cur == 'accepted' or cur == 'rejected' or cur == 'uncertain' or cur == 'not_sent'
   if cur and (not final or (cur == 'uncertain' and status ~= 'uncertain' and status ~= 'not_sent')) then
     local rid = redis.call('XADD', KEYS[2], '*', 'id', id, 'status', status, 'entry', eid)
@@ -126,7 +132,8 @@ return stored
 -- entries unacknowledged in this consumer's pending list. Only entries this consumer still
 -- owns are touched (another worker may have claimed one meanwhile and marked it going: that
 -- mark must stay), and only a message that is `queued`, or `going` by this consumer, is set
--- back. Messages in doubt (flag 0: an earlier request may have been sent) keep `going`. The
+-- back, and only while its hash is this entry's (`entry`). Messages in doubt (flag 0: an
+-- earlier request may have been sent) keep `going`. The
 -- delivery count of each owned entry is set one back, so the read after the pause does not
 -- count as one more delivery (`max_deliveries` counts the deliveries that did not come back).
 -- KEYS: stream, message hashes... ARGV: group, consumer, then per message: entry id, flag
@@ -140,8 +147,8 @@ for i = 2, #KEYS do
   if p[1] ~= nil and p[1][2] == ARGV[2] then
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, eid, 'RETRYCOUNT', math.max(0, p[1][4] - 1), 'JUSTID')
     if back then
-      local h = redis.call('HMGET', KEYS[i], 'state', 'worker')
-      if h[1] == 'queued' or (h[1] == 'going' and h[2] == ARGV[2]) then
+      local h = redis.call('HMGET', KEYS[i], 'state', 'worker', 'entry')
+      if h[3] == eid and (h[1] == 'queued' or (h[1] == 'going' and h[2] == ARGV[2])) then
         redis.call('HSET', KEYS[i], 'state', 'queued')
         n = n + 1
       end
@@ -163,14 +170,15 @@ return 1
 -- Move a poison entry (delivered more than `max_deliveries` times while its message stayed
 -- `queued`: its processing keeps killing workers) to the dead-letter stream, store its message
 -- `not_sent` (so it is final and `waiting` reaches 0), and acknowledge it; only while this
--- consumer owns the entry and the message is still `queued`.
+-- consumer owns the entry and the message (its hash's `entry` is this one) is still `queued`.
 -- KEYS: stream, dead, counts, results, message hash. ARGV: group, consumer, entry id, message
 -- id, reason, the raw fields as JSON, now (ms), result JSON.
--- Returns 1 when moved, 0 when not (claimed away, or no longer queued).
+-- Returns 1 when moved, 0 when not (claimed away, no longer queued, or another entry's hash).
 _M.poison = [[
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 if p[1] == nil or p[1][2] ~= ARGV[2] then return 0 end
-if redis.call('HGET', KEYS[5], 'state') ~= 'queued' then return 0 end
+local h = redis.call('HMGET', KEYS[5], 'state', 'entry')
+if h[1] ~= 'queued' or h[2] ~= ARGV[3] then return 0 end
 redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3], 'reason', ARGV[5], 'fields', ARGV[6])
 local rid = redis.call('XADD', KEYS[4], '*', 'id', ARGV[4], 'status', 'not_sent', 'entry', ARGV[3])
 redis.call('HSET', KEYS[5], 'state', 'not_sent', 'result', ARGV[8], 'done_at', ARGV[7], 'result_entry', rid)

@@ -340,7 +340,8 @@ local function send(w, list)
     w.own, w.own_from = true, "0"
     if m == LOST then return nil, results.err end
     if m == CLAIMED then
-      log(w, "stopped a batch: ", results.n, " of its entries were claimed by another worker")
+      log(w, "stopped a batch: ", results.n, " of its entries are no longer this worker's"
+        .. " (claimed by another worker)")
       return true
     end
     error(results, 0)
@@ -564,8 +565,8 @@ end
 --   default never), `max_deliveries` (an entry read from a pending list after more deliveries
 --   than this is not processed again: dead-lettered and stored `not_sent` when its message is
 --   `queued`, stored `uncertain` when it is `going`; default 10, `math.huge` never),
---   `keep` (seconds of retention: every `min(60, max(1, keep/4))` seconds the worker runs
---   `queue:trim{ keep = }`; default no trimming)
+--   `keep` (seconds of retention, at least `min_idle`: every `min(60, max(1, keep/4))` seconds
+--   the worker runs `queue:trim{ keep = }`; default no trimming)
 -- @treturn table stats `{ done =, accepted =, ..., batches =, claimed =, dead =, in_doubt =,
 --   requeued =, reconnects = }`, or nil and an error (misuse raises)
 function _M.run(q, opts)
@@ -583,6 +584,11 @@ function _M.run(q, opts)
   assert(o.batch >= 1, "queue:work: batch must be >= 1")
   assert(o.max_deliveries >= 1, "queue:work: max_deliveries must be >= 1")
   assert(o.keep == nil or o.keep >= 0, "queue:work: keep must be >= 0")
+  if o.keep and o.keep < o.min_idle then
+    -- a late answer comes up to about min_idle after another worker stored its message
+    -- uncertain; forgotten sooner, the answer would only be acked
+    error(string.format("queue:work: keep (%g s) must be at least min_idle (%g s)", o.keep, o.min_idle), 2)
+  end
   local w = { q = q, opts = o, consumer = o.consumer or _M.consumer_name(), own = true, own_from = "0",
               unsaved = {}, next_claim = 0, claim_cursor = "0-0", next_trim = 0,
               claim_every = math.max(0.2, math.min(5, o.min_idle / 4)),
