@@ -371,6 +371,98 @@ describe("alimtalk.queue", function()
       q:close() client:close()
     end)
 
+    it("stopped while Redis is away, goes on trying to store what it holds for stop_grace", function()
+      local q, client, outbox = fresh("sens")
+      for i = 1, 3 do assert(q:enqueue(msg(i))) end
+      local killed = false
+      finally(function() if not r.pid then r:start_again() end end)
+      with_hook(q, client, "after_response", function() r:kill() killed = true end)
+      local t0 = core.monotonic()
+      local stats = assert(q:work{ until_empty = true, block = 0.05, batch = 3, stop_grace = 0.5,
+        stop = function() return killed end, sleep = function(s) core.sleep(math.min(s, 0.05)) end })
+      local took = core.monotonic() - t0
+      r:start_again()
+      assert.equal(3, stats.unsaved)
+      assert.equal(0, stats.done)
+      assert.truthy(took >= 0.45 and took < 5, "took " .. took)
+      assert.equal(3, #outbox_ids(outbox))
+      assert(q:connect())
+      for i = 1, 3 do assert.equal("going", q:result("m" .. i).state) end   -- in doubt
+      q:close() client:close()
+    end)
+
+    it("stopped while Redis is away, stores what it holds once Redis is back within stop_grace", function()
+      local q, client, outbox = fresh("sens")
+      for i = 1, 3 do assert(q:enqueue(msg(i))) end
+      local killed, slept = false, 0
+      finally(function() if not r.pid then r:start_again() end end)
+      with_hook(q, client, "after_response", function() r:kill() killed = true end)
+      local stats = assert(q:work{ until_empty = true, block = 0.05, batch = 3, stop_grace = 5,
+        stop = function() return killed end,
+        sleep = function(s)
+          slept = slept + 1
+          if slept == 2 then r:start_again() end
+          core.sleep(math.min(s, 0.05))
+        end })
+      assert.is_nil(stats.unsaved)
+      assert.equal(3, stats.accepted)
+      assert.equal(3, #outbox_ids(outbox))
+      for i = 1, 3 do assert.equal("accepted", q:result("m" .. i).state) end
+      assert.equal(0, q:counts().pending)
+      q:close() client:close()
+    end)
+
+    it("alimtalk worker stopped holding outcomes it could not store exits 1 and says so", function()
+      local sandbox = require "support.sandbox"
+      local campaign = require "alimtalk.bulk.campaign"
+      local s = sandbox.start({})
+      local wdir = dir .. "/cli" .. n
+      local pid
+      finally(function()   -- (busted keeps one finally per test)
+        if pid and not fs.read_file(wdir .. "/rc") then fs.sh("kill -KILL " .. pid) end
+        if not r.pid then r:start_again() end
+        sandbox.stop(s)
+      end)
+      fs.sh("mkdir -p " .. fs.q(wdir))
+      fs.write(wdir .. "/alimtalk.json", cjson.encode({
+        provider = "apiplex", templates = sandbox.templates,
+        apiplex = { base_url = s.http_url, user_id = s.credentials.apiplex.user_id or "sandbox",
+                    sender_key = s.credentials.apiplex.sender_key, sender_number = "0212345678",
+                    secret_key_env = "QSPEC_APIPLEX_SECRET" } }))
+      fs.write(wdir .. "/rows.csv", "to,name,date\n010-5000-0001,a,2026-12-08\n010-5000-0002,b,2026-12-08\n")
+      local base = ("cd %s && exec env QSPEC_APIPLEX_SECRET=%s ALIMTALK_REDIS_URL=%s %s %s/bin/alimtalk")
+        :format(fs.q(wdir), fs.q(s.credentials.apiplex.secret_key), fs.q(r.url), fs.RUNTIME,
+                fs.q(sandbox.root))
+      local qname = "cli" .. n
+      assert.is_true(fs.sh(base .. " bulk run rows.csv --campaign c1 --template welcome --queue " .. qname
+        .. " >load.log 2>&1"), fs.read_file(wdir .. "/load.log"))
+      -- the request takes 1.5 s: Redis goes away while it is on the wire
+      assert(s:fault{ provider = "apiplex", kind = "delay", delay = 1.5 })
+      -- in the background, its stdio in worker.log; its pid and then its exit status in files
+      local cmd = ("%s worker --queue %s --batch 1 --block 0.1 --stop-grace 0.5 -v"):format(base, qname)
+      fs.sh("bash -c " .. fs.q(("(%s & p=$!; echo $p >%s; wait $p; echo $? >%s) >%s 2>&1 </dev/null &")
+        :format(cmd, fs.q(wdir .. "/pid"), fs.q(wdir .. "/rc"), fs.q(wdir .. "/worker.log"))))
+      assert(sandbox.wait(function() return fs.read_file(wdir .. "/pid") end, 5))
+      pid = fs.read_file(wdir .. "/pid"):match("%d+")
+      local q = assert(queue.new{ redis = r.url, name = qname, validate = false })
+      local first = campaign.serial("c1", "row:1")
+      assert(sandbox.wait(function()
+        local res = q:result(first)
+        return res and res.state == "going"
+      end, 10), "the worker never sent")
+      q:close()
+      r:kill()
+      assert(sandbox.wait(function()
+        return (fs.read_file(wdir .. "/worker.log") or ""):find("Redis unavailable", 1, true)
+      end, 10), fs.read_file(wdir .. "/worker.log"))
+      fs.sh("kill -TERM " .. pid)
+      assert(sandbox.wait(function() return fs.read_file(wdir .. "/rc") end, 10), "the worker did not stop")
+      local log = fs.read_file(wdir .. "/worker.log")
+      assert.equal(1, tonumber(fs.read_file(wdir .. "/rc"):match("%d+")), log)
+      assert.matches("stopped with 1 outcomes not stored %(Redis unavailable%): their messages stay"
+        .. " 'going'", log)
+    end)
+
     it("loses nothing when Redis restarts in the middle of a run (append-only)", function()
       local q, client, outbox = fresh()
       local list = {}

@@ -41,7 +41,7 @@ local OPTS = {
   concurrency = "number", rate = "number", burst = "number", quota_pause = "number",
   dedupes = "boolean", stop = "function", until_empty = "boolean", idle_exit = "number",
   max_messages = "number", log = "function", reconnect_max = "number", give_up = "number",
-  sleep = "function", max_deliveries = "number", keep = "number",
+  sleep = "function", max_deliveries = "number", keep = "number", stop_grace = "number",
 }
 
 local function clock()
@@ -489,11 +489,18 @@ local function stopping(w)
   return false
 end
 
--- Reconnect with exponential backoff (jittered), storing the kept outcomes first.
+-- Reconnect with exponential backoff (jittered), storing the kept outcomes first. A stop ends
+-- it at once when nothing is kept; with outcomes kept (answers the provider gave: dropped,
+-- their messages would stay in doubt) it goes on until `stop_grace` seconds after the stop.
 local function reconnect(w)
   local delay = 0.1
   local t0 = clock()
-  while not stopping(w) do
+  while true do
+    if stopping(w) then
+      if #w.unsaved == 0 then return true end
+      w.stop_at = w.stop_at or clock() + w.opts.stop_grace
+      if clock() >= w.stop_at then return true end
+    end
     local ok, err = w.q:connect()
     if ok then ok, err = w.q:prepare() end
     if ok and #w.unsaved > 0 then
@@ -510,11 +517,11 @@ local function reconnect(w)
     end
     if w.opts.give_up and clock() - t0 > w.opts.give_up then return nil, err end
     local d = delay / 2 + math.random() * delay / 2
+    if w.stop_at then d = math.max(0, math.min(d, w.stop_at - clock())) end
     log(w, "Redis unavailable (", short(err), "); retrying in ", string.format("%.1f", d), " s")
     w.sleep(d)
     delay = math.min(delay * 2, w.opts.reconnect_max)
   end
-  return true
 end
 
 -- Retention (`keep`): trim the queue every so often, a bounded amount per round. A failure is
@@ -566,9 +573,11 @@ end
 --   than this is not processed again: dead-lettered and stored `not_sent` when its message is
 --   `queued`, stored `uncertain` when it is `going`; default 10, `math.huge` never),
 --   `keep` (seconds of retention, at least `min_idle`: every `min(60, max(1, keep/4))` seconds
---   the worker runs `queue:trim{ keep = }`; default no trimming)
+--   the worker runs `queue:trim{ keep = }`; default no trimming), `stop_grace` (seconds a
+--   stopped worker goes on trying to reach Redis to store the outcomes it holds, default 10)
 -- @treturn table stats `{ done =, accepted =, ..., batches =, claimed =, dead =, in_doubt =,
---   requeued =, reconnects = }`, or nil and an error (misuse raises)
+--   requeued =, reconnects = }`, with `unsaved = n` when it stopped holding n outcomes it could
+--   not store (their messages stay `going`, in doubt), or nil and an error (misuse raises)
 function _M.run(q, opts)
   config.check(opts, OPTS, "queue:work")
   if not q.client then error("queue:work: the queue needs a client (queue.new{ client = })", 2) end
@@ -580,6 +589,7 @@ function _M.run(q, opts)
   o.quota_pause = o.quota_pause or 60
   o.reconnect_max = o.reconnect_max or 5
   o.max_deliveries = o.max_deliveries or 10
+  o.stop_grace = o.stop_grace or 10
   if o.rate then o.burst = o.burst or math.max(1, o.rate / 10) end
   assert(o.batch >= 1, "queue:work: batch must be >= 1")
   assert(o.max_deliveries >= 1, "queue:work: max_deliveries must be >= 1")
@@ -604,7 +614,11 @@ function _M.run(q, opts)
   while not stopping(w) do
     if not q.conn or #w.unsaved > 0 then
       local ok, err = reconnect(w)
-      if not ok then return nil, queue_mod.redis_error("worker gave up", err) end
+      if not ok then
+        local n = #w.unsaved
+        return nil, queue_mod.redis_error("worker gave up" .. (n > 0 and (" holding " .. n
+          .. " outcomes it could not store (their messages stay going, in doubt)") or ""), err)
+      end
       if stopping(w) then break end
     end
     local ttl, terr = q:call("PTTL", q.account_keys.pause)
@@ -633,7 +647,13 @@ function _M.run(q, opts)
       end
     end
   end
+  -- stopped while holding outcomes (a stop seen before the reconnect): one bounded try more
+  if #w.unsaved > 0 then reconnect(w) end
   leave(w)
+  if #w.unsaved > 0 then
+    w.stats.unsaved = #w.unsaved
+    log(w, "stopped holding ", #w.unsaved, " outcomes it could not store: their messages stay going")
+  end
   return w.stats
 end
 
