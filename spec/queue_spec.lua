@@ -666,6 +666,14 @@ describe("alimtalk.queue", function()
     it("trim forgets final messages older than keep and never one that is not final", function()
       local q, client, outbox = fresh("sens")   -- sens: refs (messageId) to forget too
       local c = raw()
+      -- one entry per stream node: the approximate XTRIM is then exact, so this case can name
+      -- each entry that goes (the node steps are the next case's)
+      assert.equal("OK", c:call("CONFIG", "SET", "stream-node-max-entries", "1"))
+      finally(function()
+        local a = raw()
+        a:call("CONFIG", "SET", "stream-node-max-entries", "100")
+        a:close()
+      end)
       assert(q:enqueue(msg(0)))
       assert(q:work{ until_empty = true, block = 0.05 })
       for i = 1, 4 do assert(q:enqueue(msg(i))) end
@@ -747,6 +755,65 @@ describe("alimtalk.queue", function()
                        "queue:work: keep (5 s) must be at least min_idle (10 s)")
       c:close()
       qb:close() cb:close()
+      q:close() client:close()
+    end)
+
+    it("trims the work stream in bounded steps of whole nodes, never past its bound", function()
+      local q, client = fresh()
+      local c = raw()
+      local k = q.keys
+      assert(q:prepare())
+      local pipe = {}
+      for i = 1, 1000 do pipe[i] = { "XADD", k.stream, "*", "id", "m" .. i, "msg", "{}" } end
+      assert(c:pipeline(pipe))
+      local read = c:call("XREADGROUP", "GROUP", scripts.GROUP, "A", "COUNT", 1000, "STREAMS", k.stream, ">")
+      local ids = {}
+      for i, e in ipairs(read[1][2]) do ids[i] = e[1] end
+      local acks = {}
+      for i, id in ipairs(ids) do   -- every entry has its outcome but the 550th
+        if i ~= 550 then acks[#acks + 1] = { "XACK", k.stream, scripts.GROUP, id } end
+      end
+      assert(c:pipeline(acks))
+      local function trim(limit)
+        return c:eval(scripts.trim, { k.stream, k.dead }, { scripts.GROUP, "99999999999999", limit })[1]
+      end
+      local first = trim(300)
+      assert.truthy(first > 0 and first <= 300, "trimmed " .. first)
+      assert.equal(1000 - first, c:call("XLEN", k.stream))
+      local total = first
+      for _ = 1, 20 do
+        local t = trim(300)
+        if t == 0 then break end
+        total = total + t
+      end
+      -- whole nodes below the pending entry went; the 550th and all after it stay
+      assert.truthy(total <= 549 and total > 549 - 200, "trimmed " .. total)
+      local left = c:call("XRANGE", k.stream, "-", "+")
+      assert.equal(1000 - total, #left)
+      assert.equal(ids[total + 1], left[1][1])
+      assert.equal(ids[1000], left[#left][1])
+      c:close()
+      q:close() client:close()
+    end)
+
+    it("a worker trims again on its next round when a trim stopped at its limit", function()
+      local worker = require "alimtalk.queue.worker"
+      local q, client = fresh()
+      for i = 1, 30 do assert(q:enqueue(msg(i))) end
+      assert.equal(30, assert(q:work{ until_empty = true, block = 0.05 }).accepted)
+      core.sleep(1.1)
+      local limit = worker.TRIM_LIMIT
+      worker.TRIM_LIMIT = 5
+      finally(function() worker.TRIM_LIMIT = limit end)
+      -- 8 rounds of about 0.05 s: less than the second between trims on a timer
+      local rounds = 0
+      assert(q:work{ keep = 1, min_idle = 1, block = 0.05,
+                     stop = function() rounds = rounds + 1 return rounds > 8 end })
+      local c = raw()
+      assert.equal(0, c:call("XLEN", q.keys.results))
+      assert.equal(0, c:call("XLEN", q.keys.stream))
+      assert.equal("NOT_FOUND", select(2, q:result("m30")).code)
+      c:close()
       q:close() client:close()
     end)
   end)

@@ -280,8 +280,11 @@ return { msgs, refs, trimmed }
 -- entry that is pending (read, not acknowledged) or not read yet by the group: every entry
 -- below both was acknowledged, which happens only with its outcome stored or as a dead letter.
 -- Without the group (no worker ever started) nothing of the work stream is trimmed. The
--- dead-letter stream is trimmed below the cutoff.
--- KEYS: stream, dead. ARGV: group, cutoff (ms).
+-- dead-letter stream is trimmed below the cutoff. Both trims are approximate and bounded
+-- (`XTRIM MINID ~ bound LIMIT n`): Redis frees whole nodes of the stream (about 100 entries)
+-- that lie entirely below the bound, never an entry at or past it, at most n entries per call;
+-- the caller calls again until nothing more goes.
+-- KEYS: stream, dead. ARGV: group, cutoff (ms), n (entries per stream, >= 1).
 -- Returns { work entries trimmed, dead letters trimmed }.
 _M.trim = [[
 local function parse(id)
@@ -308,10 +311,10 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
     if first[1] and less(first[1][1], bound) then bound = first[1][1] end
     local p = redis.call('XPENDING', KEYS[1], ARGV[1])
     if p[1] > 0 and less(p[2], bound) then bound = p[2] end
-    work = redis.call('XTRIM', KEYS[1], 'MINID', bound)
+    work = redis.call('XTRIM', KEYS[1], 'MINID', '~', bound, 'LIMIT', ARGV[3])
   end
 end
-return { work, redis.call('XTRIM', KEYS[2], 'MINID', cutoff) }
+return { work, redis.call('XTRIM', KEYS[2], 'MINID', '~', cutoff, 'LIMIT', ARGV[3]) }
 ]]
 
 _M.NAMES = { "enqueue", "enqueue_many", "going", "store", "requeue", "dead", "poison", "reserve",

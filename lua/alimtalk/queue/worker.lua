@@ -31,6 +31,9 @@ local config = require "alimtalk.config"
 
 local _M = {}
 
+-- results (and work entries, dead letters) forgotten at most per trim of a worker's round
+_M.TRIM_LIMIT = 10000
+
 local hash_to_table = queue_mod.hash_to_table
 local now_ms = queue_mod.now_ms
 local FINAL = scripts.FINAL
@@ -524,13 +527,15 @@ local function reconnect(w)
   end
 end
 
--- Retention (`keep`): trim the queue every so often, a bounded amount per round. A failure is
--- only logged: a lost connection shows in the round's next command.
+-- Retention (`keep`): trim the queue every so often, a bounded amount per round, and again
+-- on the next round while a trim stops at its limit (a busy queue). A failure is only logged:
+-- a lost connection shows in the round's next command.
 local function trim(w)
   local o = w.opts
   w.next_trim = clock() + math.max(1, math.min(60, o.keep / 4))
-  local res, err = w.q:trim{ keep = o.keep, limit = 10000 }
+  local res, err = w.q:trim{ keep = o.keep, limit = _M.TRIM_LIMIT }
   if not res then log(w, "trim failed: ", short(err)) return end
+  if res.more then w.next_trim = clock() end
   if res.messages + res.stream + res.results + res.dead > 0 then
     log(w, "trimmed ", res.messages, " messages, ", res.stream, " work entries, ", res.results,
         " results, ", res.dead, " dead letters older than ", o.keep, " s")
