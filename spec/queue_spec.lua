@@ -463,6 +463,25 @@ describe("alimtalk.queue", function()
         .. " 'going'", log)
     end)
 
+    it("does not count its own re-reads after a reconnect as deliveries", function()
+      local q, client, outbox = fresh()
+      for i = 1, 3 do assert(q:enqueue(msg(i))) end
+      finally(function() if not r.pid then r:start_again() end end)
+      with_hook(q, client, "before_send", function() r:kill() end)
+      local slept = 0
+      local stats = assert(q:work{ until_empty = true, block = 0.05, batch = 3, max_deliveries = 1,
+        sleep = function(s)
+          slept = slept + 1
+          if slept == 2 then r:start_again() end
+          core.sleep(math.min(s, 0.05))
+        end })
+      assert.truthy(stats.reconnects >= 1)
+      assert.equal(0, stats.dead)
+      assert.equal(3, stats.accepted)
+      assert.equal(3, #outbox_ids(outbox))
+      q:close() client:close()
+    end)
+
     it("loses nothing when Redis restarts in the middle of a run (append-only)", function()
       local q, client, outbox = fresh()
       local list = {}
@@ -637,6 +656,26 @@ describe("alimtalk.queue", function()
       assert.equal(1, c.not_sent)
       assert.equal(0, c.waiting)
       assert.equal(0, c.pending)
+      q:close() client:close()
+    end)
+
+    it("counts a restarted worker's re-reads under the same consumer name", function()
+      local q, client, outbox = fresh("bizmessage")
+      assert(q:enqueue(msg(1)))
+      q.client = setmetatable({ send_batch = function() error("boom", 0) end }, { __index = client })
+      -- runs of one crash-looping worker with a stable name, and no claims (min_idle)
+      local crashes, stats = 0, nil
+      for _ = 1, 5 do
+        local ok, res = pcall(q.work, q, { consumer = "stable", until_empty = true, block = 0.05,
+                                           min_idle = 30, max_deliveries = 2 })
+        if ok then stats = res break end
+        assert.equal("boom", res)
+        crashes = crashes + 1
+      end
+      assert.equal(2, crashes)   -- deliveries 1 and 2 crashed; the 3rd is over the limit
+      assert.equal(1, stats.dead)
+      assert.equal("MAX_DELIVERIES", q:result("m1").code)
+      assert.equal(0, #outbox_ids(outbox))
       q:close() client:close()
     end)
 

@@ -73,7 +73,10 @@ next worker as above.
   --max-deliveries N   an entry delivered more than N times without an outcome (its
                        processing keeps stopping workers) goes to the dead letters, its
                        message stored 'not_sent'; one in doubt is stored 'uncertain', not
-                       resent (default 10)
+                       resent (default 10). Counted: each claim, and each restart of a
+                       worker under the same --consumer name holding it; a whole batch is
+                       counted, so a crash loop also counts the healthy entries read with
+                       the culprit
   --keep S             retention: every min(60, max(1, S/4)) seconds, forget final messages
                        older than S seconds (their hashes, refs, results, dead letters and
                        work entries; never a message without its outcome). At least

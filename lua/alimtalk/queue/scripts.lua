@@ -158,6 +158,24 @@ end
 return n
 ]]
 
+-- Set the delivery count of entries one back, for a worker re-reading its own entries that
+-- it read before in the same process (after a lost connection, a stopped batch): the read came
+-- back to a live worker, so it is not one whose processing could have stopped it
+-- (`max_deliveries`). Only entries this consumer owns, and never below 1.
+-- KEYS: stream. ARGV: group, consumer, entry ids...
+-- Returns the number set back.
+_M.setback = [[
+local n = 0
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if p[1] ~= nil and p[1][2] == ARGV[2] and p[1][4] > 1 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'RETRYCOUNT', p[1][4] - 1, 'JUSTID')
+    n = n + 1
+  end
+end
+return n
+]]
+
 -- Move a malformed entry to the dead-letter stream with its reason, and acknowledge it.
 -- KEYS: stream, dead, counts. ARGV: group, entry id, reason, the raw fields as JSON.
 _M.dead = [[
@@ -317,7 +335,7 @@ end
 return { work, redis.call('XTRIM', KEYS[2], 'MINID', '~', cutoff, 'LIMIT', ARGV[3]) }
 ]]
 
-_M.NAMES = { "enqueue", "enqueue_many", "going", "store", "requeue", "dead", "poison", "reserve",
-             "pause", "event", "expire", "trim" }
+_M.NAMES = { "enqueue", "enqueue_many", "going", "store", "requeue", "setback", "dead", "poison",
+             "reserve", "pause", "event", "expire", "trim" }
 
 return _M

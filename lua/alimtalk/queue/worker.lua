@@ -19,8 +19,10 @@
 -- An entry read again from a pending list (claimed, or this worker's own after a restart)
 -- after more than `max_deliveries` deliveries is not processed again: its processing may be
 -- what stops the workers. Queued, it goes to the dead letters and its message is stored
--- `not_sent`; in doubt, it is stored `uncertain` without a resend. With `keep`, the worker
--- also trims the queue every so often (alimtalk.queue.retention).
+-- `not_sent`; in doubt, it is stored `uncertain` without a resend. (A re-read of its own
+-- entries that this process read before, after a lost connection or a stopped batch, is set
+-- one back: it came back to a live worker.) With `keep`, the worker also trims the queue
+-- every so often (alimtalk.queue.retention).
 -- @module alimtalk.queue.worker
 local cjson = require("cjson.safe")
 local scripts = require "alimtalk.queue.scripts"
@@ -84,6 +86,33 @@ local function short(e)
 end
 
 -- ---------------------------------------------------------------------------------------
+-- Entries this process holds
+
+-- `w.mine`: the entries this process read whose delivery count still includes that read.
+-- Read again from its own list (after a lost connection, a stopped batch), such an entry's
+-- count is set one back (`setback`): it came back to a live worker. An entry leaves the set
+-- once finished; past MINE_MAX the set is emptied (a re-read then counts, as after a start).
+local MINE_MAX = 100000
+
+local function hold(w, list)
+  for _, e in ipairs(list) do
+    local eid = type(e) == "table" and e[1]
+    if type(eid) == "string" and not w.mine[eid] then
+      if w.mine_n >= MINE_MAX then w.mine, w.mine_n = {}, 0 end
+      w.mine[eid] = true
+      w.mine_n = w.mine_n + 1
+    end
+  end
+end
+
+local function release(w, eid)
+  if w.mine[eid] then
+    w.mine[eid] = nil
+    w.mine_n = w.mine_n - 1
+  end
+end
+
+-- ---------------------------------------------------------------------------------------
 -- Storing outcomes
 
 local function result_json(r, reason)
@@ -131,6 +160,7 @@ local function store(w, rows)
   for _, x in ipairs(rows) do
     w.stats[x.status] = (w.stats[x.status] or 0) + 1
     w.stats.done = w.stats.done + 1
+    release(w, x.eid)
   end
   return true
 end
@@ -150,6 +180,7 @@ local function dead(w, eid, reason, fields)
                               { GROUP, eid, reason, cjson.encode(fields or {}) or "{}" })
   if res == nil then return nil, err end
   w.stats.dead = w.stats.dead + 1
+  release(w, eid)
   log(w, "dead-letter ", eid, ": ", reason)
   return true
 end
@@ -169,6 +200,7 @@ local function poison(w, it, n)
     w.stats.dead = w.stats.dead + 1
     w.stats.not_sent = w.stats.not_sent + 1
     w.stats.done = w.stats.done + 1
+    release(w, it.eid)
     log(w, "dead-letter ", it.eid, " (message ", it.id, "): ", reason)
   end
   return true
@@ -218,6 +250,16 @@ local function read(w)
     local list = entries_of(res)
     if #list > 0 then
       w.own_from = list[#list][1]
+      -- those this process read before came back to it alive: not one more delivery
+      local args = { GROUP, w.consumer }
+      for _, e in ipairs(list) do
+        if w.mine[e[1]] then args[#args + 1] = e[1] end
+      end
+      if #args > 2 then
+        local sres, serr = q:script("setback", { k.stream }, args)
+        if sres == nil then return nil, serr end
+      end
+      hold(w, list)
       return list, nil, deliveries(w, list)
     end
     w.own, w.own_from = false, "0"
@@ -235,6 +277,7 @@ local function read(w)
       if #list > 0 then
         w.stats.claimed = w.stats.claimed + #list
         log(w, "claimed ", #list, " entries idle for ", o.min_idle, " s or more")
+        hold(w, list)
         return list, nil, deliveries(w, list)
       end
     end
@@ -242,7 +285,9 @@ local function read(w)
   local res, err = q:call("XREADGROUP", "GROUP", GROUP, w.consumer, "COUNT", o.batch,
                           "BLOCK", math.floor(o.block * 1000), "STREAMS", k.stream, ">")
   if res == nil and err ~= nil then return nil, err end
-  return entries_of(res)
+  local list = entries_of(res)
+  hold(w, list)
+  return list
 end
 
 -- ---------------------------------------------------------------------------------------
@@ -380,6 +425,8 @@ local function send(w, list)
     end
     local res, err = q:script("requeue", keys, args)
     if res == nil then return nil, err end
+    -- (requeue set their counts back itself)
+    for _, it in ipairs(requeue) do release(w, it.eid) end
     local pok, perr = pause(w, paused[1], paused[2])
     if not pok then return nil, perr end
     w.own, w.own_from = true, "0"
@@ -479,6 +526,7 @@ local function process(w, entries, counts)
     local res, err = q:call("XACK", k.stream, GROUP,
       table.unpack and table.unpack(acks) or unpack(acks)) -- luacheck: ignore 143
     if res == nil then return nil, err end
+    for _, eid in ipairs(acks) do release(w, eid) end
   end
   return true
 end
@@ -605,7 +653,7 @@ function _M.run(q, opts)
     error(string.format("queue:work: keep (%g s) must be at least min_idle (%g s)", o.keep, o.min_idle), 2)
   end
   local w = { q = q, opts = o, consumer = o.consumer or _M.consumer_name(), own = true, own_from = "0",
-              unsaved = {}, next_claim = 0, claim_cursor = "0-0", next_trim = 0,
+              unsaved = {}, mine = {}, mine_n = 0, next_claim = 0, claim_cursor = "0-0", next_trim = 0,
               claim_every = math.max(0.2, math.min(5, o.min_idle / 4)),
               sleep = o.sleep or retry.sleep,
               stats = { done = 0, batches = 0, claimed = 0, dead = 0, in_doubt = 0, requeued = 0,
