@@ -318,6 +318,38 @@ describe("alimtalk.queue", function()
     end)
   end)
 
+  describe("consumer names", function()
+    it("the default is unique per call: host, pid and a random suffix", function()
+      local worker = require "alimtalk.queue.worker"
+      local a, b = worker.consumer_name(), worker.consumer_name()
+      assert.matches("^[^:]+:%d+:%x%x%x%x%x%x$", a)
+      assert.are_not.equal(a, b)
+      assert.equal(a:match("^(.*):"), b:match("^(.*):"))
+    end)
+
+    it("a worker leaves the group only with nothing pending, checked in the same script", function()
+      local q, client = fresh()
+      local c = raw()
+      local eid = assert(q:enqueue(msg(1))).entry
+      assert(q:prepare())
+      c:call("XREADGROUP", "GROUP", scripts.GROUP, "busy", "COUNT", 1, "STREAMS", q.keys.stream, ">")
+      local function consumers()
+        local out = {}
+        for _, row in ipairs(c:call("XINFO", "CONSUMERS", q.keys.stream, scripts.GROUP)) do
+          out[#out + 1] = queue.hash_to_table(row).name
+        end
+        return out
+      end
+      assert.equal(0, c:eval(scripts.leave, { q.keys.stream }, { scripts.GROUP, "busy" }))
+      assert.same({ "busy" }, consumers())
+      c:call("XACK", q.keys.stream, scripts.GROUP, eid)
+      assert.equal(1, c:eval(scripts.leave, { q.keys.stream }, { scripts.GROUP, "busy" }))
+      assert.same({}, consumers())
+      c:close()
+      q:close() client:close()
+    end)
+  end)
+
   describe("losing Redis", function()
     -- The client wrapper runs `hook` at the given send_batch hook, once.
     local function with_hook(q, client, which, hook)

@@ -84,7 +84,9 @@ next worker as above.
                        again. Default: nothing is trimmed
   --stop-grace S       on a stop, seconds to go on trying to reach Redis to store the
                        answers this worker holds (default 10)
-  --consumer NAME      this worker's name in the group (default host:pid)
+  --consumer NAME      this worker's name in the group, unique among live workers (two
+                       under one name would read and settle each other's entries; default
+                       host:pid:random)
   --until-empty        exit once every queued message has its outcome
   --idle-exit S        exit after S seconds without work
   --max-messages N     exit after storing N outcomes

@@ -206,6 +206,17 @@ redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 return 1
 ]]
 
+-- Remove a consumer from the group, only while its pending list is empty (XGROUP DELCONSUMER
+-- drops the entries a consumer holds), check and removal in one step.
+-- KEYS: stream. ARGV: group, consumer.
+-- Returns 1 when removed, 0 when it holds entries.
+_M.leave = [[
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if p[1] ~= nil then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+]]
+
 -- Token bucket of a provider account, by reservation: take `n` tokens (the count may go
 -- below zero) and return how long the caller must wait before sending, in seconds, as a
 -- string. Time is the server's, so every host shares one clock.
@@ -336,6 +347,6 @@ return { work, redis.call('XTRIM', KEYS[2], 'MINID', '~', cutoff, 'LIMIT', ARGV[
 ]]
 
 _M.NAMES = { "enqueue", "enqueue_many", "going", "store", "requeue", "setback", "dead", "poison",
-             "reserve", "pause", "event", "expire", "trim" }
+             "leave", "reserve", "pause", "event", "expire", "trim" }
 
 return _M

@@ -67,9 +67,19 @@ local function pid()
   return s and s:match("^(%d+)") or tostring(math.random(1, 1e9))
 end
 
---- The default consumer name: host and process id (unique among live workers).
+-- 6 hex digits from /dev/urandom (math.random where it cannot be read)
+local function suffix()
+  local f = io.open("/dev/urandom", "rb")
+  local b = f and f:read(3)
+  if f then f:close() end
+  if not b or #b ~= 3 then return string.format("%06x", math.random(0, 0xffffff)) end
+  return string.format("%02x%02x%02x", b:byte(1, 3))
+end
+
+--- The default consumer name: host, process id and a random suffix, so that two live workers
+-- never share one (a pid reused in another container, a second `queue:work` in one process).
 function _M.consumer_name()
-  return hostname() .. ":" .. pid()
+  return hostname() .. ":" .. pid() .. ":" .. suffix()
 end
 
 -- A Redis failure inside a send_batch hook: raised to stop the batch (nothing more is sent),
@@ -591,14 +601,11 @@ local function trim(w)
 end
 
 -- A worker that stops with an empty pending list leaves the group, so the names of stopped
--- workers do not pile up in it. Only an empty list: XGROUP DELCONSUMER drops the entries a
--- consumer holds, and nobody but this worker adds to its own list.
+-- workers do not pile up in it. Only an empty list (XGROUP DELCONSUMER drops the entries a
+-- consumer holds), checked in the same script that removes the name.
 local function leave(w)
   if not w.q.conn or #w.unsaved > 0 then return end
-  local k = w.q.keys
-  local p = w.q:call("XPENDING", k.stream, GROUP, "-", "+", 1, w.consumer)
-  if type(p) == "table" and p[1] == nil
-     and w.q:call("XGROUP", "DELCONSUMER", k.stream, GROUP, w.consumer) ~= nil then
+  if w.q:script("leave", { w.q.keys.stream }, { GROUP, w.consumer }) == 1 then
     w.stats.left_group = true
   end
 end
@@ -610,7 +617,8 @@ end
 
 --- Drain a queue in this process until told to stop.
 -- @tparam table q the queue (alimtalk.queue; its `client` sends)
--- @tparam table opts `consumer` (name in the group, default host:pid), `batch` (entries per
+-- @tparam table opts `consumer` (name in the group, unique among live workers; default
+--   host:pid:random), `batch` (entries per
 --   round, default 100), `block` (seconds to wait for new entries, default 1), `min_idle`
 --   (seconds an entry of another worker must be idle before it is claimed, default 60: more
 --   than a request can take), `concurrency` (requests in flight, the client's by default),
