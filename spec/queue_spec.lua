@@ -256,7 +256,6 @@ describe("alimtalk.queue", function()
       q:close() client:close()
     end)
 
-
     it("claims a dead worker's entries; one in doubt is resent under its serial (dedupes)", function()
       local q, client, outbox = fresh("bizmessage")
       assert(q:enqueue(msg(1)))

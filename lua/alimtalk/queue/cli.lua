@@ -354,7 +354,8 @@ function _M.bulk(args)
   client:close()
   if failure then
     return common.fail(opts, "bulk", tostring(failure) .. " (loading stopped after " .. counts.rows
-      .. " rows; run the same command again: rows already queued are not queued twice)", 1)
+      .. " rows; run the same command again: rows already queued are not queued twice, within the"
+      .. " queue's retention)", 1)
   end
   if opts.json then
     counts.campaign, counts.queue = id, opts.queue
