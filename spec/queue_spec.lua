@@ -281,7 +281,6 @@ describe("alimtalk.queue", function()
       q:close() client:close()
     end)
 
-
     it("claims a dead worker's entries; one in doubt is resent under its serial (dedupes)", function()
       local q, client, outbox = fresh("bizmessage")
       assert(q:enqueue(msg(1)))
@@ -343,6 +342,38 @@ describe("alimtalk.queue", function()
     end)
   end)
 
+  describe("consumer names", function()
+    it("the default is unique per call: host, pid and a random suffix", function()
+      local worker = require "alimtalk.queue.worker"
+      local a, b = worker.consumer_name(), worker.consumer_name()
+      assert.matches("^[^:]+:%d+:%x%x%x%x%x%x$", a)
+      assert.are_not.equal(a, b)
+      assert.equal(a:match("^(.*):"), b:match("^(.*):"))
+    end)
+
+    it("a worker leaves the group only with nothing pending, checked in the same script", function()
+      local q, client = fresh()
+      local c = raw()
+      local eid = assert(q:enqueue(msg(1))).entry
+      assert(q:prepare())
+      c:call("XREADGROUP", "GROUP", scripts.GROUP, "busy", "COUNT", 1, "STREAMS", q.keys.stream, ">")
+      local function consumers()
+        local out = {}
+        for _, row in ipairs(c:call("XINFO", "CONSUMERS", q.keys.stream, scripts.GROUP)) do
+          out[#out + 1] = queue.hash_to_table(row).name
+        end
+        return out
+      end
+      assert.equal(0, c:eval(scripts.leave, { q.keys.stream }, { scripts.GROUP, "busy" }))
+      assert.same({ "busy" }, consumers())
+      c:call("XACK", q.keys.stream, scripts.GROUP, eid)
+      assert.equal(1, c:eval(scripts.leave, { q.keys.stream }, { scripts.GROUP, "busy" }))
+      assert.same({}, consumers())
+      c:close()
+      q:close() client:close()
+    end)
+  end)
+
   describe("losing Redis", function()
     -- The client wrapper runs `hook` at the given send_batch hook, once.
     local function with_hook(q, client, which, hook)
@@ -393,6 +424,117 @@ describe("alimtalk.queue", function()
       assert.equal(3, stats.accepted)
       assert.equal(3, #outbox_ids(outbox))
       for i = 1, 3 do assert.equal("accepted", q:result("m" .. i).state) end
+      q:close() client:close()
+    end)
+
+    it("stopped while Redis is away, goes on trying to store what it holds for stop_grace", function()
+      local q, client, outbox = fresh("sens")
+      for i = 1, 3 do assert(q:enqueue(msg(i))) end
+      local killed = false
+      finally(function() if not r.pid then r:start_again() end end)
+      with_hook(q, client, "after_response", function() r:kill() killed = true end)
+      local t0 = core.monotonic()
+      local stats = assert(q:work{ until_empty = true, block = 0.05, batch = 3, stop_grace = 0.5,
+        stop = function() return killed end, sleep = function(s) core.sleep(math.min(s, 0.05)) end })
+      local took = core.monotonic() - t0
+      r:start_again()
+      assert.equal(3, stats.unsaved)
+      assert.equal(0, stats.done)
+      assert.truthy(took >= 0.45 and took < 5, "took " .. took)
+      assert.equal(3, #outbox_ids(outbox))
+      assert(q:connect())
+      for i = 1, 3 do assert.equal("going", q:result("m" .. i).state) end   -- in doubt
+      q:close() client:close()
+    end)
+
+    it("stopped while Redis is away, stores what it holds once Redis is back within stop_grace", function()
+      local q, client, outbox = fresh("sens")
+      for i = 1, 3 do assert(q:enqueue(msg(i))) end
+      local killed, slept = false, 0
+      finally(function() if not r.pid then r:start_again() end end)
+      with_hook(q, client, "after_response", function() r:kill() killed = true end)
+      local stats = assert(q:work{ until_empty = true, block = 0.05, batch = 3, stop_grace = 5,
+        stop = function() return killed end,
+        sleep = function(s)
+          slept = slept + 1
+          if slept == 2 then r:start_again() end
+          core.sleep(math.min(s, 0.05))
+        end })
+      assert.is_nil(stats.unsaved)
+      assert.equal(3, stats.accepted)
+      assert.equal(3, #outbox_ids(outbox))
+      for i = 1, 3 do assert.equal("accepted", q:result("m" .. i).state) end
+      assert.equal(0, q:counts().pending)
+      q:close() client:close()
+    end)
+
+    it("alimtalk worker stopped holding outcomes it could not store exits 1 and says so", function()
+      local sandbox = require "support.sandbox"
+      local campaign = require "alimtalk.bulk.campaign"
+      local s = sandbox.start({})
+      local wdir = dir .. "/cli" .. n
+      local pid
+      finally(function()   -- (busted keeps one finally per test)
+        if pid and not fs.read_file(wdir .. "/rc") then fs.sh("kill -KILL " .. pid) end
+        if not r.pid then r:start_again() end
+        sandbox.stop(s)
+      end)
+      fs.sh("mkdir -p " .. fs.q(wdir))
+      fs.write(wdir .. "/alimtalk.json", cjson.encode({
+        provider = "apiplex", templates = sandbox.templates,
+        apiplex = { base_url = s.http_url, user_id = s.credentials.apiplex.user_id or "sandbox",
+                    sender_key = s.credentials.apiplex.sender_key, sender_number = "0212345678",
+                    secret_key_env = "QSPEC_APIPLEX_SECRET" } }))
+      fs.write(wdir .. "/rows.csv", "to,name,date\n010-5000-0001,a,2026-12-08\n010-5000-0002,b,2026-12-08\n")
+      local base = ("cd %s && exec env QSPEC_APIPLEX_SECRET=%s ALIMTALK_REDIS_URL=%s %s %s/bin/alimtalk")
+        :format(fs.q(wdir), fs.q(s.credentials.apiplex.secret_key), fs.q(r.url), fs.RUNTIME,
+                fs.q(sandbox.root))
+      local qname = "cli" .. n
+      assert.is_true(fs.sh(base .. " bulk run rows.csv --campaign c1 --template welcome --queue " .. qname
+        .. " >load.log 2>&1"), fs.read_file(wdir .. "/load.log"))
+      -- the request takes 1.5 s: Redis goes away while it is on the wire
+      assert(s:fault{ provider = "apiplex", kind = "delay", delay = 1.5 })
+      -- in the background, its stdio in worker.log; its pid and then its exit status in files
+      local cmd = ("%s worker --queue %s --batch 1 --block 0.1 --stop-grace 0.5 -v"):format(base, qname)
+      fs.sh("bash -c " .. fs.q(("(%s & p=$!; echo $p >%s; wait $p; echo $? >%s) >%s 2>&1 </dev/null &")
+        :format(cmd, fs.q(wdir .. "/pid"), fs.q(wdir .. "/rc"), fs.q(wdir .. "/worker.log"))))
+      assert(sandbox.wait(function() return fs.read_file(wdir .. "/pid") end, 5))
+      pid = fs.read_file(wdir .. "/pid"):match("%d+")
+      local q = assert(queue.new{ redis = r.url, name = qname, validate = false })
+      local first = campaign.serial("c1", "row:1")
+      assert(sandbox.wait(function()
+        local res = q:result(first)
+        return res and res.state == "going"
+      end, 10), "the worker never sent")
+      q:close()
+      r:kill()
+      assert(sandbox.wait(function()
+        return (fs.read_file(wdir .. "/worker.log") or ""):find("Redis unavailable", 1, true)
+      end, 10), fs.read_file(wdir .. "/worker.log"))
+      fs.sh("kill -TERM " .. pid)
+      assert(sandbox.wait(function() return fs.read_file(wdir .. "/rc") end, 10), "the worker did not stop")
+      local log = fs.read_file(wdir .. "/worker.log")
+      assert.equal(1, tonumber(fs.read_file(wdir .. "/rc"):match("%d+")), log)
+      assert.matches("stopped with 1 outcomes not stored %(Redis unavailable%): their messages stay"
+        .. " 'going'", log)
+    end)
+
+    it("does not count its own re-reads after a reconnect as deliveries", function()
+      local q, client, outbox = fresh()
+      for i = 1, 3 do assert(q:enqueue(msg(i))) end
+      finally(function() if not r.pid then r:start_again() end end)
+      with_hook(q, client, "before_send", function() r:kill() end)
+      local slept = 0
+      local stats = assert(q:work{ until_empty = true, block = 0.05, batch = 3, max_deliveries = 1,
+        sleep = function(s)
+          slept = slept + 1
+          if slept == 2 then r:start_again() end
+          core.sleep(math.min(s, 0.05))
+        end })
+      assert.truthy(stats.reconnects >= 1)
+      assert.equal(0, stats.dead)
+      assert.equal(3, stats.accepted)
+      assert.equal(3, #outbox_ids(outbox))
       q:close() client:close()
     end)
 
@@ -573,6 +715,26 @@ describe("alimtalk.queue", function()
       q:close() client:close()
     end)
 
+    it("counts a restarted worker's re-reads under the same consumer name", function()
+      local q, client, outbox = fresh("bizmessage")
+      assert(q:enqueue(msg(1)))
+      q.client = setmetatable({ send_batch = function() error("boom", 0) end }, { __index = client })
+      -- runs of one crash-looping worker with a stable name, and no claims (min_idle)
+      local crashes, stats = 0, nil
+      for _ = 1, 5 do
+        local ok, res = pcall(q.work, q, { consumer = "stable", until_empty = true, block = 0.05,
+                                           min_idle = 30, max_deliveries = 2 })
+        if ok then stats = res break end
+        assert.equal("boom", res)
+        crashes = crashes + 1
+      end
+      assert.equal(2, crashes)   -- deliveries 1 and 2 crashed; the 3rd is over the limit
+      assert.equal(1, stats.dead)
+      assert.equal("MAX_DELIVERIES", q:result("m1").code)
+      assert.equal(0, #outbox_ids(outbox))
+      q:close() client:close()
+    end)
+
     it("stores one in doubt uncertain past the limit, not resent and not dead-lettered", function()
       local q, client, outbox = fresh("bizmessage")   -- dedupes: below the limit it is resent
       assert(q:enqueue(msg(1)))
@@ -599,6 +761,14 @@ describe("alimtalk.queue", function()
     it("trim forgets final messages older than keep and never one that is not final", function()
       local q, client, outbox = fresh("sens")   -- sens: refs (messageId) to forget too
       local c = raw()
+      -- one entry per stream node: the approximate XTRIM is then exact, so this case can name
+      -- each entry that goes (the node steps are the next case's)
+      assert.equal("OK", c:call("CONFIG", "SET", "stream-node-max-entries", "1"))
+      finally(function()
+        local a = raw()
+        a:call("CONFIG", "SET", "stream-node-max-entries", "100")
+        a:close()
+      end)
       assert(q:enqueue(msg(0)))
       assert(q:work{ until_empty = true, block = 0.05 })
       for i = 1, 4 do assert(q:enqueue(msg(i))) end
@@ -668,15 +838,136 @@ describe("alimtalk.queue", function()
       assert.same({ "m0", "m1", "m3", "m4", "m5", "m6" }, ids)
 
       -- a worker with keep trims as it goes (keep = 0: everything final)
-      assert(q:work{ keep = 0, idle_exit = 0.2, block = 0.05 })
+      assert(q:work{ keep = 0, min_idle = 0, idle_exit = 0.2, block = 0.05 })
       assert.equal(0, c:call("XLEN", q.keys.stream))
       assert.equal(0, c:call("XLEN", q.keys.results))
       assert.equal(0, c:call("HLEN", q.keys.refs))
       assert.equal(0, q:counts().waiting)
       -- ids dedupe within the retention only: a forgotten id is queued again as new
       assert.is_nil(assert(q:enqueue(msg(1))).duplicate)
+      -- a retention shorter than min_idle would forget a message before its late answer
+      assert.has_error(function() q:work{ keep = 5, min_idle = 10 } end,
+                       "queue:work: keep (5 s) must be at least min_idle (10 s)")
       c:close()
       qb:close() cb:close()
+      q:close() client:close()
+    end)
+
+    it("trims the work stream in bounded steps of whole nodes, never past its bound", function()
+      local q, client = fresh()
+      local c = raw()
+      local k = q.keys
+      assert(q:prepare())
+      local pipe = {}
+      for i = 1, 1000 do pipe[i] = { "XADD", k.stream, "*", "id", "m" .. i, "msg", "{}" } end
+      assert(c:pipeline(pipe))
+      local read = c:call("XREADGROUP", "GROUP", scripts.GROUP, "A", "COUNT", 1000, "STREAMS", k.stream, ">")
+      local ids = {}
+      for i, e in ipairs(read[1][2]) do ids[i] = e[1] end
+      local acks = {}
+      for i, id in ipairs(ids) do   -- every entry has its outcome but the 550th
+        if i ~= 550 then acks[#acks + 1] = { "XACK", k.stream, scripts.GROUP, id } end
+      end
+      assert(c:pipeline(acks))
+      local function trim(limit)
+        return c:eval(scripts.trim, { k.stream, k.dead }, { scripts.GROUP, "99999999999999", limit })[1]
+      end
+      local first = trim(300)
+      assert.truthy(first > 0 and first <= 300, "trimmed " .. first)
+      assert.equal(1000 - first, c:call("XLEN", k.stream))
+      local total = first
+      for _ = 1, 20 do
+        local t = trim(300)
+        if t == 0 then break end
+        total = total + t
+      end
+      -- whole nodes below the pending entry went; the 550th and all after it stay
+      assert.truthy(total <= 549 and total > 549 - 200, "trimmed " .. total)
+      local left = c:call("XRANGE", k.stream, "-", "+")
+      assert.equal(1000 - total, #left)
+      assert.equal(ids[total + 1], left[1][1])
+      assert.equal(ids[1000], left[#left][1])
+      c:close()
+      q:close() client:close()
+    end)
+
+    it("a worker trims again on its next round when a trim stopped at its limit", function()
+      local worker = require "alimtalk.queue.worker"
+      local q, client = fresh()
+      for i = 1, 30 do assert(q:enqueue(msg(i))) end
+      assert.equal(30, assert(q:work{ until_empty = true, block = 0.05 }).accepted)
+      core.sleep(1.1)
+      local limit = worker.TRIM_LIMIT
+      worker.TRIM_LIMIT = 5
+      finally(function() worker.TRIM_LIMIT = limit end)
+      -- 8 rounds of about 0.05 s: less than the second between trims on a timer
+      local rounds = 0
+      assert(q:work{ keep = 1, min_idle = 1, block = 0.05,
+                     stop = function() rounds = rounds + 1 return rounds > 8 end })
+      local c = raw()
+      assert.equal(0, c:call("XLEN", q.keys.results))
+      assert.equal(0, c:call("XLEN", q.keys.stream))
+      assert.equal("NOT_FOUND", select(2, q:result("m30")).code)
+      c:close()
+      q:close() client:close()
+    end)
+  end)
+
+  describe("an id queued again", function()
+    it("a late answer for the forgotten message is only acked, never stored on the new one", function()
+      local q, client, outbox = fresh("sens")   -- sens: the claimed in-doubt entry is stored uncertain
+      local c = raw()
+      local e1 = assert(q:enqueue(msg(1))).entry
+      die_while_sending(q, "m1")   -- worker A sent m1 and has not answered yet
+      assert.equal(1, assert(q:work{ until_empty = true, block = 0.05, min_idle = 0 }).uncertain)
+      core.sleep(0.01)
+      assert.equal(1, assert(q:trim{ keep = 0 }).messages)
+      local t2 = assert(q:enqueue(msg(1)))   -- the producer queues the id again: a new message
+      assert.is_nil(t2.duplicate)
+      assert.are_not.equal(e1, t2.entry)
+      -- A's answer for its entry e1 arrives now
+      assert.equal(0, c:eval(scripts.store, { q.keys.stream, q.keys.results, q.keys.counts, q.keys.refs,
+        q.keys.msg("m1") }, { scripts.GROUP, 1, e1, "m1", "accepted", "{}", "" }))
+      local h = assert(q:result("m1"))
+      assert.equal("queued", h.state)
+      assert.equal(t2.entry, h.entry)
+      assert.equal(0, q:counts().accepted)
+      -- so the new message is sent, once
+      assert.equal(1, assert(q:work{ until_empty = true, block = 0.05 }).accepted)
+      assert.equal("accepted", q:result("m1").state)
+      assert.same({ "m1" }, outbox_ids(outbox))
+      c:close()
+      q:close() client:close()
+    end)
+
+    it("no script writes a message hash for an entry that is not the hash's", function()
+      local q, client = fresh()
+      local c = raw()
+      local e1 = assert(q:enqueue(msg(1))).entry
+      local ex = c:call("XADD", q.keys.stream, "*", "id", "m1", "msg", cjson.encode(msg(1)))
+      assert(q:prepare())
+      c:call("XREADGROUP", "GROUP", scripts.GROUP, "A", "COUNT", 2, "STREAMS", q.keys.stream, ">")
+      local k = q.keys
+      -- poison: the message is queued and A owns ex, but the hash is e1's
+      assert.equal(0, c:eval(scripts.poison, { k.stream, k.dead, k.counts, k.results, k.msg("m1") },
+        { scripts.GROUP, "A", ex, "m1", "poison", "{}", 1, "{}" }))
+      assert.equal("queued", q:result("m1").state)
+      -- going: refused for ex, allowed for e1
+      local function going(eid)
+        return c:eval(scripts.going, { k.stream, k.msg("m1") }, { scripts.GROUP, "A", "sandbox", 1, eid })
+      end
+      assert.same({ 1 }, going(ex))
+      assert.equal("queued", q:result("m1").state)
+      assert.same({}, going(e1))
+      -- requeue: going by A, but set back only for its own entry
+      assert.equal(0, c:eval(scripts.requeue, { k.stream, k.msg("m1") }, { scripts.GROUP, "A", ex, "1" }))
+      assert.equal("going", q:result("m1").state)
+      -- store: acks ex only
+      assert.equal(0, c:eval(scripts.store, { k.stream, k.results, k.counts, k.refs, k.msg("m1") },
+        { scripts.GROUP, 1, ex, "m1", "accepted", "{}", "" }))
+      assert.equal("going", q:result("m1").state)
+      assert.equal(1, c:call("XPENDING", k.stream, scripts.GROUP)[1])
+      c:close()
       q:close() client:close()
     end)
   end)

@@ -55,7 +55,8 @@ rejected.jsonl, uncertain.jsonl, not_sent.jsonl, summary.json.
 
 With --queue NAME (and --redis URL): 'bulk run' loads the rows into that send queue
 in Redis instead (flat memory; run it again after a kill: rows already queued are not
-queued twice) and workers on any host send them ('alimtalk worker'); 'bulk status [ID]
+queued twice, within the queue's retention (worker --keep)) and workers on any host send
+them ('alimtalk worker'); 'bulk status [ID]
 --queue NAME' shows the queue's counts from Redis (docs/scale-out.md).
 
 Exit status: 0 every row accepted, 1 some rejected, invalid or not sent (or the campaign

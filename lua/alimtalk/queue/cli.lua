@@ -53,8 +53,10 @@ the quota pauses. A worker that dies leaves its entries to the others (claimed a
 --min-idle seconds); those it may have sent are resent under their serial only where the
 provider drops duplicate serials, and otherwise stored 'uncertain'. SIGTERM or SIGINT stops
 a worker cleanly: the round in flight is sent, stored and acknowledged, then it exits 0 (a
-second signal kills it). A worker killed at any moment loses nothing and sends nothing twice;
-what it had in flight is settled by the next worker as above.
+second signal kills it). Stopped while Redis is away holding answers it could not store, it
+goes on trying for --stop-grace seconds, then exits 1 saying how many. A worker killed at
+any moment loses nothing and sends nothing twice; what it had in flight is settled by the
+next worker as above.
 
   --queue NAME         the queue (as given to queue.new / bulk run --queue)
   --redis URL          redis://[user:password@]host[:port][/db] (default $ALIMTALK_REDIS_URL,
@@ -71,12 +73,20 @@ what it had in flight is settled by the next worker as above.
   --max-deliveries N   an entry delivered more than N times without an outcome (its
                        processing keeps stopping workers) goes to the dead letters, its
                        message stored 'not_sent'; one in doubt is stored 'uncertain', not
-                       resent (default 10)
+                       resent (default 10). Counted: each claim, and each restart of a
+                       worker under the same --consumer name holding it; a whole batch is
+                       counted, so a crash loop also counts the healthy entries read with
+                       the culprit
   --keep S             retention: every min(60, max(1, S/4)) seconds, forget final messages
                        older than S seconds (their hashes, refs, results, dead letters and
-                       work entries; never a message without its outcome). An id forgotten
-                       can be queued again. Default: nothing is trimmed
-  --consumer NAME      this worker's name in the group (default host:pid)
+                       work entries; never a message without its outcome). At least
+                       --min-idle. Ids dedupe only within S: a forgotten id can be queued
+                       again. Default: nothing is trimmed
+  --stop-grace S       on a stop, seconds to go on trying to reach Redis to store the
+                       answers this worker holds (default 10)
+  --consumer NAME      this worker's name in the group, unique among live workers (two
+                       under one name would read and settle each other's entries; default
+                       host:pid:random)
   --until-empty        exit once every queued message has its outcome
   --idle-exit S        exit after S seconds without work
   --max-messages N     exit after storing N outcomes
@@ -89,8 +99,8 @@ what it had in flight is settled by the next worker as above.
   -h, --help           this help
 
 Exit status: 0 stopped as asked (--until-empty, --idle-exit, --max-messages, SIGTERM or
-SIGINT), 1 Redis could
-not be reached, 2 bad arguments or configuration.
+SIGINT), 1 Redis could not be reached (or the worker stopped holding outcomes it could not
+store: their messages are in doubt), 2 bad arguments or configuration.
 ]]
 
 local worker_spec = with{
@@ -104,6 +114,7 @@ local worker_spec = with{
     ["quota-pause"] = { value = true, number = true, min = 0 },
     ["max-deliveries"] = { value = true, number = true, min = 1 },
     keep = { value = true, number = true, min = 0 },
+    ["stop-grace"] = { value = true, number = true, min = 0 },
     consumer = { value = true }, ["until-empty"] = {},
     ["idle-exit"] = { value = true, number = true, min = 0 },
     ["max-messages"] = { value = true, number = true, min = 1 },
@@ -116,6 +127,10 @@ local worker_spec = with{
 function _M.worker(args)
   local opts, cfg = common.start("worker", worker_spec, _M.worker_help, args, true)
   if not opts then return cfg end
+  if opts.keep and opts.keep < (opts.min_idle or 60) then
+    return common.usage_error("worker", string.format("--keep (%g s) must be at least --min-idle (%g s)",
+      opts.keep, opts.min_idle or 60))
+  end
   if opts.templates then cfg.templates = opts.templates end
   local client, ce = common.client(cfg)
   if not client then return common.usage_error("worker", ce) end
@@ -133,7 +148,7 @@ function _M.worker(args)
   local stop_on = common.trap_stop_signals()
   local ok, stats, err = pcall(q.work, q, {
     consumer = opts.consumer, batch = opts.batch, concurrency = opts.concurrency,
-    max_deliveries = opts.max_deliveries, keep = opts.keep,
+    max_deliveries = opts.max_deliveries, keep = opts.keep, stop_grace = opts.stop_grace,
     rate = opts.rate ~= 0 and opts.rate or nil, burst = opts.burst, min_idle = opts.min_idle,
     block = opts.block, quota_pause = opts.quota_pause, until_empty = opts.until_empty,
     idle_exit = opts.idle_exit, max_messages = opts.max_messages, log = log, stop = stop_on.asked })
@@ -143,6 +158,12 @@ function _M.worker(args)
   if not ok then return common.fail(opts, "worker", common.raised(stats), 1) end
   if not stats then return common.fail(opts, "worker", err, 1) end
   stats.signal = stop_on.signal
+  if stats.unsaved then
+    -- answers the provider gave, lost with this process: their messages stay going
+    common.err(string.format("alimtalk worker: stopped with %d outcomes not stored (Redis unavailable):"
+      .. " their messages stay 'going' and are in doubt (resent under their serial where the"
+      .. " provider drops duplicates, else stored 'uncertain' by the next worker)\n", stats.unsaved))
+  end
   if opts.json then common.print_json(stats)
   elseif opts.verbose then
     if stop_on.signal then common.err("alimtalk worker: stopped on SIG", stop_on.signal, "\n") end
@@ -150,7 +171,7 @@ function _M.worker(args)
       .. "%d not sent), %d dead letters, %d claimed\n", stats.done, stats.accepted, stats.rejected,
       stats.uncertain, stats.not_sent, stats.dead, stats.claimed))
   end
-  return common.EXIT.ok
+  return stats.unsaved and common.EXIT.failed or common.EXIT.ok
 end
 
 -- ---------------------------------------------------------------------------------------
@@ -333,7 +354,8 @@ function _M.bulk(args)
   client:close()
   if failure then
     return common.fail(opts, "bulk", tostring(failure) .. " (loading stopped after " .. counts.rows
-      .. " rows; run the same command again: rows already queued are not queued twice)", 1)
+      .. " rows; run the same command again: rows already queued are not queued twice, within the"
+      .. " queue's retention)", 1)
   end
   if opts.json then
     counts.campaign, counts.queue = id, opts.queue

@@ -515,9 +515,10 @@ end
 -- not read yet. Messages not final, and their entries, are never removed. An id whose message
 -- was forgotten can be queued (and sent) again: ids dedupe within the retention only.
 -- @tparam table opts `keep` (seconds, required), `limit` (at most this many results entries
---   per call, in chunks of 500; default all)
--- @treturn table `{ messages =, refs =, results =, stream =, dead = }` (how many were removed),
---   or nil and a `REDIS` error
+--   per call, in chunks of 500; the work and dead-letter streams are trimmed in steps of up
+--   to 10,000 entries each until one passes the limit; default all)
+-- @treturn table `{ messages =, refs =, results =, stream =, dead = }` (how many were removed,
+--   with `more = true` when a limit stopped it), or nil and a `REDIS` error
 function methods:trim(opts)
   local res, err = require("alimtalk.queue.retention").trim(self, opts or {})
   if not res then return nil, _M.redis_error("not trimmed", err) end

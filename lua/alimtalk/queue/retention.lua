@@ -5,8 +5,9 @@
 -- cutoff in chunks; a message whose latest outcome is that old is deleted with its refs, then
 -- the chunk is trimmed from the results stream (`expire` script). Last, the work stream is
 -- trimmed below the cutoff but never at or past an entry that is pending or not read yet, and
--- the dead-letter stream below the cutoff (`trim` script). Each script is atomic and short;
--- running `trim` from several workers at once is safe (docs/scale-out.md).
+-- the dead-letter stream below the cutoff, in steps of whole stream nodes (`trim` script).
+-- Each script is atomic and does a bounded amount of work; running `trim` from several
+-- workers at once is safe (docs/scale-out.md).
 -- @module alimtalk.queue.retention
 local config = require "alimtalk.config"
 local scripts = require "alimtalk.queue.scripts"
@@ -18,6 +19,8 @@ local OPTS = { keep = "number", limit = "number" }
 
 -- results entries per `expire` call
 _M.CHUNK = 500
+-- work entries and dead letters, each, per `trim` call (at most; whole nodes of ~100 go)
+_M.TRIM_CHUNK = 10000
 
 --- Trim queue `q` (see `queue:trim`).
 function _M.trim(q, opts)
@@ -53,9 +56,17 @@ function _M.trim(q, opts)
     out.results = out.results + (tonumber(res[3]) or 0)
     if #list < _M.CHUNK or tonumber(res[3]) == 0 then break end
   end
-  local res, err = q:script("trim", { k.stream, k.dead }, { scripts.GROUP, cutoff })
-  if type(res) ~= "table" then return nil, err end
-  out.stream, out.dead = tonumber(res[1]) or 0, tonumber(res[2]) or 0
+  out.more = out.results >= limit or nil
+  -- each call frees at most TRIM_CHUNK entries of each stream (whole nodes: a smaller LIMIT
+  -- than a node would free nothing); until one frees nothing, or `limit` is passed
+  while true do
+    local res, err = q:script("trim", { k.stream, k.dead }, { scripts.GROUP, cutoff, _M.TRIM_CHUNK })
+    if type(res) ~= "table" then return nil, err end
+    local ns, nd = tonumber(res[1]) or 0, tonumber(res[2]) or 0
+    out.stream, out.dead = out.stream + ns, out.dead + nd
+    if ns == 0 and nd == 0 then break end
+    if out.stream >= limit or out.dead >= limit then out.more = true break end
+  end
   return out
 end
 

@@ -75,15 +75,18 @@ return out
 ]]
 
 -- Mark a request's messages as going, only if this consumer still owns every entry (another
--- worker may have claimed them meanwhile: then nothing is marked, and nothing may be sent).
+-- worker may have claimed them meanwhile: then nothing is marked, and nothing may be sent) and
+-- each hash is still its entry's (as every script here that writes a message hash checks).
 -- KEYS: stream, message hashes... ARGV: group, consumer, provider, now (ms), entry ids...
--- Returns the positions (1-based) of the entries this consumer does not own (empty: marked).
+-- Returns the positions (1-based) of the entries refused (empty: all marked).
 _M.going = [[
 local refused = {}
 for i = 2, #KEYS do
   local eid = ARGV[3 + i]
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], eid, eid, 1)
-  if p[1] == nil or p[1][2] ~= ARGV[2] then refused[#refused + 1] = i - 1 end
+  if p[1] == nil or p[1][2] ~= ARGV[2] or redis.call('HGET', KEYS[i], 'entry') ~= eid then
+    refused[#refused + 1] = i - 1
+  end
 end
 if #refused > 0 then return refused end
 for i = 2, #KEYS do
@@ -95,9 +98,11 @@ return refused
 
 -- Store outcomes, then acknowledge their entries, in one step: an entry is never acked
 -- without its outcome. A final outcome is not replaced, except `uncertain` by an answer
--- (a worker that was only slow may report after another one gave up on it). A message whose
--- hash is gone (expired by `trim` after a split longer than its retention) is only acked:
--- storing it would count it a second time.
+-- (a worker that was only slow may report after another one gave up on it). An outcome is
+-- stored only on the hash whose `entry` is the entry it answers: a hash that is gone (expired
+-- by `trim` after a split longer than its retention), or that belongs to a newer message
+-- queued under the same id since, gets only the ack (storing there would count the message a
+-- second time, or mark the newer one final unsent).
 -- KEYS: stream, results, counts, refs, message hashes... ARGV: group, now (ms), then per
 -- message 5 values: entry id, message id, status, result JSON, provider refs ("a b c").
 -- Returns the number of outcomes stored.
@@ -106,7 +111,8 @@ local stored = 0
 for i = 5, #KEYS do
   local b = 2 + (i - 5) * 5
   local eid, id, status, res, refs = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
-  local cur = redis.call('HGET', KEYS[i], 'state')
+  local h = redis.call('HMGET', KEYS[i], 'state', 'entry')
+  local cur = h[2] == eid and h[1] or nil
   local final = cur == 'accepted' or cur == 'rejected' or cur == 'uncertain' or cur == 'not_sent'
   if cur and (not final or (cur == 'uncertain' and status ~= 'uncertain' and status ~= 'not_sent')) then
     local rid = redis.call('XADD', KEYS[2], '*', 'id', id, 'status', status, 'entry', eid)
@@ -126,7 +132,8 @@ return stored
 -- entries unacknowledged in this consumer's pending list. Only entries this consumer still
 -- owns are touched (another worker may have claimed one meanwhile and marked it going: that
 -- mark must stay), and only a message that is `queued`, or `going` by this consumer, is set
--- back. Messages in doubt (flag 0: an earlier request may have been sent) keep `going`. The
+-- back, and only while its hash is this entry's (`entry`). Messages in doubt (flag 0: an
+-- earlier request may have been sent) keep `going`. The
 -- delivery count of each owned entry is set one back, so the read after the pause does not
 -- count as one more delivery (`max_deliveries` counts the deliveries that did not come back).
 -- KEYS: stream, message hashes... ARGV: group, consumer, then per message: entry id, flag
@@ -140,12 +147,30 @@ for i = 2, #KEYS do
   if p[1] ~= nil and p[1][2] == ARGV[2] then
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, eid, 'RETRYCOUNT', math.max(0, p[1][4] - 1), 'JUSTID')
     if back then
-      local h = redis.call('HMGET', KEYS[i], 'state', 'worker')
-      if h[1] == 'queued' or (h[1] == 'going' and h[2] == ARGV[2]) then
+      local h = redis.call('HMGET', KEYS[i], 'state', 'worker', 'entry')
+      if h[3] == eid and (h[1] == 'queued' or (h[1] == 'going' and h[2] == ARGV[2])) then
         redis.call('HSET', KEYS[i], 'state', 'queued')
         n = n + 1
       end
     end
+  end
+end
+return n
+]]
+
+-- Set the delivery count of entries one back, for a worker re-reading its own entries that
+-- it read before in the same process (after a lost connection, a stopped batch): the read came
+-- back to a live worker, so it is not one whose processing could have stopped it
+-- (`max_deliveries`). Only entries this consumer owns, and never below 1.
+-- KEYS: stream. ARGV: group, consumer, entry ids...
+-- Returns the number set back.
+_M.setback = [[
+local n = 0
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if p[1] ~= nil and p[1][2] == ARGV[2] and p[1][4] > 1 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'RETRYCOUNT', p[1][4] - 1, 'JUSTID')
+    n = n + 1
   end
 end
 return n
@@ -163,20 +188,32 @@ return 1
 -- Move a poison entry (delivered more than `max_deliveries` times while its message stayed
 -- `queued`: its processing keeps killing workers) to the dead-letter stream, store its message
 -- `not_sent` (so it is final and `waiting` reaches 0), and acknowledge it; only while this
--- consumer owns the entry and the message is still `queued`.
+-- consumer owns the entry and the message (its hash's `entry` is this one) is still `queued`.
 -- KEYS: stream, dead, counts, results, message hash. ARGV: group, consumer, entry id, message
 -- id, reason, the raw fields as JSON, now (ms), result JSON.
--- Returns 1 when moved, 0 when not (claimed away, or no longer queued).
+-- Returns 1 when moved, 0 when not (claimed away, no longer queued, or another entry's hash).
 _M.poison = [[
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 if p[1] == nil or p[1][2] ~= ARGV[2] then return 0 end
-if redis.call('HGET', KEYS[5], 'state') ~= 'queued' then return 0 end
+local h = redis.call('HMGET', KEYS[5], 'state', 'entry')
+if h[1] ~= 'queued' or h[2] ~= ARGV[3] then return 0 end
 redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3], 'reason', ARGV[5], 'fields', ARGV[6])
 local rid = redis.call('XADD', KEYS[4], '*', 'id', ARGV[4], 'status', 'not_sent', 'entry', ARGV[3])
 redis.call('HSET', KEYS[5], 'state', 'not_sent', 'result', ARGV[8], 'done_at', ARGV[7], 'result_entry', rid)
 redis.call('HINCRBY', KEYS[3], 'not_sent', 1)
 redis.call('HINCRBY', KEYS[3], 'dead', 1)
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+return 1
+]]
+
+-- Remove a consumer from the group, only while its pending list is empty (XGROUP DELCONSUMER
+-- drops the entries a consumer holds), check and removal in one step.
+-- KEYS: stream. ARGV: group, consumer.
+-- Returns 1 when removed, 0 when it holds entries.
+_M.leave = [[
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if p[1] ~= nil then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 return 1
 ]]
 
@@ -272,8 +309,11 @@ return { msgs, refs, trimmed }
 -- entry that is pending (read, not acknowledged) or not read yet by the group: every entry
 -- below both was acknowledged, which happens only with its outcome stored or as a dead letter.
 -- Without the group (no worker ever started) nothing of the work stream is trimmed. The
--- dead-letter stream is trimmed below the cutoff.
--- KEYS: stream, dead. ARGV: group, cutoff (ms).
+-- dead-letter stream is trimmed below the cutoff. Both trims are approximate and bounded
+-- (`XTRIM MINID ~ bound LIMIT n`): Redis frees whole nodes of the stream (about 100 entries)
+-- that lie entirely below the bound, never an entry at or past it, at most n entries per call;
+-- the caller calls again until nothing more goes.
+-- KEYS: stream, dead. ARGV: group, cutoff (ms), n (entries per stream, >= 1).
 -- Returns { work entries trimmed, dead letters trimmed }.
 _M.trim = [[
 local function parse(id)
@@ -300,13 +340,13 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
     if first[1] and less(first[1][1], bound) then bound = first[1][1] end
     local p = redis.call('XPENDING', KEYS[1], ARGV[1])
     if p[1] > 0 and less(p[2], bound) then bound = p[2] end
-    work = redis.call('XTRIM', KEYS[1], 'MINID', bound)
+    work = redis.call('XTRIM', KEYS[1], 'MINID', '~', bound, 'LIMIT', ARGV[3])
   end
 end
-return { work, redis.call('XTRIM', KEYS[2], 'MINID', cutoff) }
+return { work, redis.call('XTRIM', KEYS[2], 'MINID', '~', cutoff, 'LIMIT', ARGV[3]) }
 ]]
 
-_M.NAMES = { "enqueue", "enqueue_many", "going", "store", "requeue", "dead", "poison", "reserve",
-             "pause", "event", "expire", "trim" }
+_M.NAMES = { "enqueue", "enqueue_many", "going", "store", "requeue", "setback", "dead", "poison",
+             "leave", "reserve", "pause", "event", "expire", "trim" }
 
 return _M

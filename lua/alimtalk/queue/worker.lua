@@ -19,8 +19,10 @@
 -- An entry read again from a pending list (claimed, or this worker's own after a restart)
 -- after more than `max_deliveries` deliveries is not processed again: its processing may be
 -- what stops the workers. Queued, it goes to the dead letters and its message is stored
--- `not_sent`; in doubt, it is stored `uncertain` without a resend. With `keep`, the worker
--- also trims the queue every so often (alimtalk.queue.retention).
+-- `not_sent`; in doubt, it is stored `uncertain` without a resend. (A re-read of its own
+-- entries that this process read before, after a lost connection or a stopped batch, is set
+-- one back: it came back to a live worker.) With `keep`, the worker also trims the queue
+-- every so often (alimtalk.queue.retention).
 -- @module alimtalk.queue.worker
 local cjson = require("cjson.safe")
 local scripts = require "alimtalk.queue.scripts"
@@ -30,6 +32,9 @@ local errors = require "alimtalk.errors"
 local config = require "alimtalk.config"
 
 local _M = {}
+
+-- results (and work entries, dead letters) forgotten at most per trim of a worker's round
+_M.TRIM_LIMIT = 10000
 
 local hash_to_table = queue_mod.hash_to_table
 local now_ms = queue_mod.now_ms
@@ -41,7 +46,7 @@ local OPTS = {
   concurrency = "number", rate = "number", burst = "number", quota_pause = "number",
   dedupes = "boolean", stop = "function", until_empty = "boolean", idle_exit = "number",
   max_messages = "number", log = "function", reconnect_max = "number", give_up = "number",
-  sleep = "function", max_deliveries = "number", keep = "number",
+  sleep = "function", max_deliveries = "number", keep = "number", stop_grace = "number",
 }
 
 local function clock()
@@ -62,9 +67,19 @@ local function pid()
   return s and s:match("^(%d+)") or tostring(math.random(1, 1e9))
 end
 
---- The default consumer name: host and process id (unique among live workers).
+-- 6 hex digits from /dev/urandom (math.random where it cannot be read)
+local function suffix()
+  local f = io.open("/dev/urandom", "rb")
+  local b = f and f:read(3)
+  if f then f:close() end
+  if not b or #b ~= 3 then return string.format("%06x", math.random(0, 0xffffff)) end
+  return string.format("%02x%02x%02x", b:byte(1, 3))
+end
+
+--- The default consumer name: host, process id and a random suffix, so that two live workers
+-- never share one (a pid reused in another container, a second `queue:work` in one process).
 function _M.consumer_name()
-  return hostname() .. ":" .. pid()
+  return hostname() .. ":" .. pid() .. ":" .. suffix()
 end
 
 -- A Redis failure inside a send_batch hook: raised to stop the batch (nothing more is sent),
@@ -78,6 +93,33 @@ end
 
 local function short(e)
   return type(e) == "table" and (e.message or tostring(e)) or tostring(e)
+end
+
+-- ---------------------------------------------------------------------------------------
+-- Entries this process holds
+
+-- `w.mine`: the entries this process read whose delivery count still includes that read.
+-- Read again from its own list (after a lost connection, a stopped batch), such an entry's
+-- count is set one back (`setback`): it came back to a live worker. An entry leaves the set
+-- once finished; past MINE_MAX the set is emptied (a re-read then counts, as after a start).
+local MINE_MAX = 100000
+
+local function hold(w, list)
+  for _, e in ipairs(list) do
+    local eid = type(e) == "table" and e[1]
+    if type(eid) == "string" and not w.mine[eid] then
+      if w.mine_n >= MINE_MAX then w.mine, w.mine_n = {}, 0 end
+      w.mine[eid] = true
+      w.mine_n = w.mine_n + 1
+    end
+  end
+end
+
+local function release(w, eid)
+  if w.mine[eid] then
+    w.mine[eid] = nil
+    w.mine_n = w.mine_n - 1
+  end
 end
 
 -- ---------------------------------------------------------------------------------------
@@ -128,6 +170,7 @@ local function store(w, rows)
   for _, x in ipairs(rows) do
     w.stats[x.status] = (w.stats[x.status] or 0) + 1
     w.stats.done = w.stats.done + 1
+    release(w, x.eid)
   end
   return true
 end
@@ -147,6 +190,7 @@ local function dead(w, eid, reason, fields)
                               { GROUP, eid, reason, cjson.encode(fields or {}) or "{}" })
   if res == nil then return nil, err end
   w.stats.dead = w.stats.dead + 1
+  release(w, eid)
   log(w, "dead-letter ", eid, ": ", reason)
   return true
 end
@@ -166,6 +210,7 @@ local function poison(w, it, n)
     w.stats.dead = w.stats.dead + 1
     w.stats.not_sent = w.stats.not_sent + 1
     w.stats.done = w.stats.done + 1
+    release(w, it.eid)
     log(w, "dead-letter ", it.eid, " (message ", it.id, "): ", reason)
   end
   return true
@@ -215,6 +260,16 @@ local function read(w)
     local list = entries_of(res)
     if #list > 0 then
       w.own_from = list[#list][1]
+      -- those this process read before came back to it alive: not one more delivery
+      local args = { GROUP, w.consumer }
+      for _, e in ipairs(list) do
+        if w.mine[e[1]] then args[#args + 1] = e[1] end
+      end
+      if #args > 2 then
+        local sres, serr = q:script("setback", { k.stream }, args)
+        if sres == nil then return nil, serr end
+      end
+      hold(w, list)
       return list, nil, deliveries(w, list)
     end
     w.own, w.own_from = false, "0"
@@ -232,6 +287,7 @@ local function read(w)
       if #list > 0 then
         w.stats.claimed = w.stats.claimed + #list
         log(w, "claimed ", #list, " entries idle for ", o.min_idle, " s or more")
+        hold(w, list)
         return list, nil, deliveries(w, list)
       end
     end
@@ -239,7 +295,9 @@ local function read(w)
   local res, err = q:call("XREADGROUP", "GROUP", GROUP, w.consumer, "COUNT", o.batch,
                           "BLOCK", math.floor(o.block * 1000), "STREAMS", k.stream, ">")
   if res == nil and err ~= nil then return nil, err end
-  return entries_of(res)
+  local list = entries_of(res)
+  hold(w, list)
+  return list
 end
 
 -- ---------------------------------------------------------------------------------------
@@ -340,7 +398,8 @@ local function send(w, list)
     w.own, w.own_from = true, "0"
     if m == LOST then return nil, results.err end
     if m == CLAIMED then
-      log(w, "stopped a batch: ", results.n, " of its entries were claimed by another worker")
+      log(w, "stopped a batch: ", results.n, " of its entries are no longer this worker's"
+        .. " (claimed by another worker)")
       return true
     end
     error(results, 0)
@@ -376,6 +435,8 @@ local function send(w, list)
     end
     local res, err = q:script("requeue", keys, args)
     if res == nil then return nil, err end
+    -- (requeue set their counts back itself)
+    for _, it in ipairs(requeue) do release(w, it.eid) end
     local pok, perr = pause(w, paused[1], paused[2])
     if not pok then return nil, perr end
     w.own, w.own_from = true, "0"
@@ -475,6 +536,7 @@ local function process(w, entries, counts)
     local res, err = q:call("XACK", k.stream, GROUP,
       table.unpack and table.unpack(acks) or unpack(acks)) -- luacheck: ignore 143
     if res == nil then return nil, err end
+    for _, eid in ipairs(acks) do release(w, eid) end
   end
   return true
 end
@@ -488,11 +550,18 @@ local function stopping(w)
   return false
 end
 
--- Reconnect with exponential backoff (jittered), storing the kept outcomes first.
+-- Reconnect with exponential backoff (jittered), storing the kept outcomes first. A stop ends
+-- it at once when nothing is kept; with outcomes kept (answers the provider gave: dropped,
+-- their messages would stay in doubt) it goes on until `stop_grace` seconds after the stop.
 local function reconnect(w)
   local delay = 0.1
   local t0 = clock()
-  while not stopping(w) do
+  while true do
+    if stopping(w) then
+      if #w.unsaved == 0 then return true end
+      w.stop_at = w.stop_at or clock() + w.opts.stop_grace
+      if clock() >= w.stop_at then return true end
+    end
     local ok, err = w.q:connect()
     if ok then ok, err = w.q:prepare() end
     if ok and #w.unsaved > 0 then
@@ -509,20 +578,22 @@ local function reconnect(w)
     end
     if w.opts.give_up and clock() - t0 > w.opts.give_up then return nil, err end
     local d = delay / 2 + math.random() * delay / 2
+    if w.stop_at then d = math.max(0, math.min(d, w.stop_at - clock())) end
     log(w, "Redis unavailable (", short(err), "); retrying in ", string.format("%.1f", d), " s")
     w.sleep(d)
     delay = math.min(delay * 2, w.opts.reconnect_max)
   end
-  return true
 end
 
--- Retention (`keep`): trim the queue every so often, a bounded amount per round. A failure is
--- only logged: a lost connection shows in the round's next command.
+-- Retention (`keep`): trim the queue every so often, a bounded amount per round, and again
+-- on the next round while a trim stops at its limit (a busy queue). A failure is only logged:
+-- a lost connection shows in the round's next command.
 local function trim(w)
   local o = w.opts
   w.next_trim = clock() + math.max(1, math.min(60, o.keep / 4))
-  local res, err = w.q:trim{ keep = o.keep, limit = 10000 }
+  local res, err = w.q:trim{ keep = o.keep, limit = _M.TRIM_LIMIT }
   if not res then log(w, "trim failed: ", short(err)) return end
+  if res.more then w.next_trim = clock() end
   if res.messages + res.stream + res.results + res.dead > 0 then
     log(w, "trimmed ", res.messages, " messages, ", res.stream, " work entries, ", res.results,
         " results, ", res.dead, " dead letters older than ", o.keep, " s")
@@ -530,14 +601,11 @@ local function trim(w)
 end
 
 -- A worker that stops with an empty pending list leaves the group, so the names of stopped
--- workers do not pile up in it. Only an empty list: XGROUP DELCONSUMER drops the entries a
--- consumer holds, and nobody but this worker adds to its own list.
+-- workers do not pile up in it. Only an empty list (XGROUP DELCONSUMER drops the entries a
+-- consumer holds), checked in the same script that removes the name.
 local function leave(w)
   if not w.q.conn or #w.unsaved > 0 then return end
-  local k = w.q.keys
-  local p = w.q:call("XPENDING", k.stream, GROUP, "-", "+", 1, w.consumer)
-  if type(p) == "table" and p[1] == nil
-     and w.q:call("XGROUP", "DELCONSUMER", k.stream, GROUP, w.consumer) ~= nil then
+  if w.q:script("leave", { w.q.keys.stream }, { GROUP, w.consumer }) == 1 then
     w.stats.left_group = true
   end
 end
@@ -549,7 +617,8 @@ end
 
 --- Drain a queue in this process until told to stop.
 -- @tparam table q the queue (alimtalk.queue; its `client` sends)
--- @tparam table opts `consumer` (name in the group, default host:pid), `batch` (entries per
+-- @tparam table opts `consumer` (name in the group, unique among live workers; default
+--   host:pid:random), `batch` (entries per
 --   round, default 100), `block` (seconds to wait for new entries, default 1), `min_idle`
 --   (seconds an entry of another worker must be idle before it is claimed, default 60: more
 --   than a request can take), `concurrency` (requests in flight, the client's by default),
@@ -564,10 +633,12 @@ end
 --   default never), `max_deliveries` (an entry read from a pending list after more deliveries
 --   than this is not processed again: dead-lettered and stored `not_sent` when its message is
 --   `queued`, stored `uncertain` when it is `going`; default 10, `math.huge` never),
---   `keep` (seconds of retention: every `min(60, max(1, keep/4))` seconds the worker runs
---   `queue:trim{ keep = }`; default no trimming)
+--   `keep` (seconds of retention, at least `min_idle`: every `min(60, max(1, keep/4))` seconds
+--   the worker runs `queue:trim{ keep = }`; default no trimming), `stop_grace` (seconds a
+--   stopped worker goes on trying to reach Redis to store the outcomes it holds, default 10)
 -- @treturn table stats `{ done =, accepted =, ..., batches =, claimed =, dead =, in_doubt =,
---   requeued =, reconnects = }`, or nil and an error (misuse raises)
+--   requeued =, reconnects = }`, with `unsaved = n` when it stopped holding n outcomes it could
+--   not store (their messages stay `going`, in doubt), or nil and an error (misuse raises)
 function _M.run(q, opts)
   config.check(opts, OPTS, "queue:work")
   if not q.client then error("queue:work: the queue needs a client (queue.new{ client = })", 2) end
@@ -579,12 +650,18 @@ function _M.run(q, opts)
   o.quota_pause = o.quota_pause or 60
   o.reconnect_max = o.reconnect_max or 5
   o.max_deliveries = o.max_deliveries or 10
+  o.stop_grace = o.stop_grace or 10
   if o.rate then o.burst = o.burst or math.max(1, o.rate / 10) end
   assert(o.batch >= 1, "queue:work: batch must be >= 1")
   assert(o.max_deliveries >= 1, "queue:work: max_deliveries must be >= 1")
   assert(o.keep == nil or o.keep >= 0, "queue:work: keep must be >= 0")
+  if o.keep and o.keep < o.min_idle then
+    -- a late answer comes up to about min_idle after another worker stored its message
+    -- uncertain; forgotten sooner, the answer would only be acked
+    error(string.format("queue:work: keep (%g s) must be at least min_idle (%g s)", o.keep, o.min_idle), 2)
+  end
   local w = { q = q, opts = o, consumer = o.consumer or _M.consumer_name(), own = true, own_from = "0",
-              unsaved = {}, next_claim = 0, claim_cursor = "0-0", next_trim = 0,
+              unsaved = {}, mine = {}, mine_n = 0, next_claim = 0, claim_cursor = "0-0", next_trim = 0,
               claim_every = math.max(0.2, math.min(5, o.min_idle / 4)),
               sleep = o.sleep or retry.sleep,
               stats = { done = 0, batches = 0, claimed = 0, dead = 0, in_doubt = 0, requeued = 0,
@@ -598,7 +675,11 @@ function _M.run(q, opts)
   while not stopping(w) do
     if not q.conn or #w.unsaved > 0 then
       local ok, err = reconnect(w)
-      if not ok then return nil, queue_mod.redis_error("worker gave up", err) end
+      if not ok then
+        local n = #w.unsaved
+        return nil, queue_mod.redis_error("worker gave up" .. (n > 0 and (" holding " .. n
+          .. " outcomes it could not store (their messages stay going, in doubt)") or ""), err)
+      end
       if stopping(w) then break end
     end
     local ttl, terr = q:call("PTTL", q.account_keys.pause)
@@ -627,7 +708,13 @@ function _M.run(q, opts)
       end
     end
   end
+  -- stopped while holding outcomes (a stop seen before the reconnect): one bounded try more
+  if #w.unsaved > 0 then reconnect(w) end
   leave(w)
+  if #w.unsaved > 0 then
+    w.stats.unsaved = #w.unsaved
+    log(w, "stopped holding ", #w.unsaved, " outcomes it could not store: their messages stay going")
+  end
   return w.stats
 end
 
