@@ -37,7 +37,8 @@ print(s.https_url:match(":(%d+)$"), s.ca_file, c.service_id, c.access_key, c.sec
 LUA
 )
 
-# nginx workers run as nobody: what they read must be world-readable (a copy of the CA)
+# run.sh runs nginx's workers as root by default; a copy of the CA, world-readable, also serves
+# a configuration that makes them run as another user (examples/openresty/run.sh)
 chmod 755 "$RUN"
 cp "$CA" "$RUN/ca.pem" && chmod 644 "$RUN/ca.pem"
 CA="$RUN/ca.pem"
