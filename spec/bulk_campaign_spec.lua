@@ -474,8 +474,18 @@ describe("bulk campaigns against the sandbox server", function()
     sh("mkdir -p '" .. dir .. "/st/l1/lock'")
     write(dir .. "/st/l1/lock/owner", "999999 1 " .. require("alimtalk.bulk.journal").boot_id() .. "\n")
     sum = assert(campaign.run({ client = c, campaign = "l1", state_dir = dir .. "/st", fsync = false }))
-    c:close()
     assert.are.equal(30, sum.counts.accepted)
+    -- a live owner that has not written its journal yet (it just started): busy, not "no input"
+    local stat = require("support.fs").read_file("/proc/self/stat")
+    local fields = {}
+    for w in stat:match("^%d+ %b() (.*)$"):gmatch("%S+") do fields[#fields + 1] = w end
+    sh("mkdir -p '" .. dir .. "/st/l2/lock'")
+    write(dir .. "/st/l2/lock/owner", stat:match("^%d+") .. " " .. fields[20] .. " "
+      .. require("alimtalk.bulk.journal").boot_id() .. "\n")
+    local _, e1 = campaign.run({ client = c, campaign = "l2", state_dir = dir .. "/st", fsync = false })
+    local _, e2 = campaign.resume({ client = c, campaign = "l2", state_dir = dir .. "/st", fsync = false })
+    c:close()
+    assert.are.same({ "CAMPAIGN_BUSY", "CAMPAIGN_BUSY" }, { e1 and e1.code, e2 and e2.code })
   end)
 
   it("bulk status only reads while the campaign runs, and refreshes the lists when it does not", function()

@@ -24,8 +24,12 @@ local function spawn(cmd, dir, name)
   local _, out = capture(("bash -c %s"):format(fs.q(("(%s & p=$!; echo $p >'%s/%s.pid'; wait $p; "
     .. "echo $? >'%s/%s.rc') >>'%s/%s.log' 2>&1 &"):format(cmd, dir, name, dir, name, dir, name))))
   assert(out)
-  assert(sandbox.wait(function() return fs.read_file(dir .. "/" .. name .. ".pid") ~= nil end, 5))
-  local pid = fs.read_file(dir .. "/" .. name .. ".pid"):match("%d+")
+  -- (the shell creates the file before it writes the pid into it)
+  local function pid_of() return (fs.read_file(dir .. "/" .. name .. ".pid") or ""):match("^(%d+)\n") end
+  assert(sandbox.wait(function() return pid_of() ~= nil end, 5))
+  local pid = pid_of()
+  -- a case that fails midway leaves no process behind to meet the next case's faults
+  finally(function() if alive(pid) then sh("kill -KILL " .. pid) end end)
   return pid, function()
     local rc = fs.read_file(dir .. "/" .. name .. ".rc")
     return rc and tonumber(rc:match("%d+"))
@@ -84,7 +88,6 @@ describe("core.trap_signals", function()
 
   it("lets a second signal kill at once", function()
     local dir = fs.tmpdir("alimtalk-sig2")
-    finally(function() fs.rmtree(dir) end)
     fs.write(dir .. "/p.lua", ([[
       local core = require "alimtalk.core"
       assert(core.trap_signals("TERM", "INT"))
@@ -103,6 +106,7 @@ describe("core.trap_signals", function()
     sh("kill -TERM " .. pid)
     assert(sandbox.wait(function() return rc() ~= nil end, 5), "the second SIGTERM did not kill")
     assert.are.equal(143, rc())
+    fs.rmtree(dir)
   end)
 end)
 
@@ -123,6 +127,8 @@ describe("SIGTERM", function()
     base = ("cd '%s' && exec env SIGTERM_APIPLEX_SECRET='%s' ALIMTALK_REDIS_URL='%s' %s '%s/bin/alimtalk'")
       :format(dir, s.credentials.apiplex.secret_key, r.url, RUNTIME, ROOT)
   end)
+
+  before_each(function() s:clear_faults() end)
 
   teardown(function()
     s:clear_faults()

@@ -327,6 +327,19 @@ local function process_alive(pid, start)
   return fields[20] == start
 end
 
+-- CAMPAIGN_BUSY when a live process holds the lock of campaign folder `dir`, else nil.
+local function busy(dir)
+  local f = io.open(dir .. "/lock/owner", "rb")
+  local text = f and f:read("a") or ""
+  if f then f:close() end
+  local opid, ostart, oboot = text:match("^(%d+) (%S+) (%S+)")
+  if opid and oboot == journal_mod.boot_id() and process_alive(opid, ostart) then
+    return errors.new{ code = "CAMPAIGN_BUSY", field = "campaign",
+                       message = "the campaign is being run by process " .. opid }
+  end
+  return nil
+end
+
 local function lock(dir)
   local pid, start = self_process()
   if not pid then return function() end end
@@ -339,14 +352,8 @@ local function lock(dir)
       f:close()
       return function() os.remove(owner); os.remove(path) end
     end
-    local f = io.open(owner, "rb")
-    local text = f and f:read("a") or ""
-    if f then f:close() end
-    local opid, ostart, oboot = text:match("^(%d+) (%S+) (%S+)")
-    if opid and oboot == journal_mod.boot_id() and process_alive(opid, ostart) then
-      return nil, errors.new{ code = "CAMPAIGN_BUSY", field = "campaign",
-                              message = "the campaign is being run by process " .. opid }
-    end
+    local held = busy(dir)
+    if held then return nil, held end
     os.remove(owner) -- stale: its owner is gone
     os.remove(path)
   end
@@ -498,7 +505,8 @@ function _M.run(opts)
   end
   local paths = _M.paths(opts.state_dir or ".", campaign)
   if not file_exists(paths.journal) and not opts.input then
-    return nil, errors.new{ code = "REQUIRED", field = "input", message = "no input file" }
+    -- (a campaign just started by another process may not have written its journal yet)
+    return nil, busy(paths.dir) or errors.new{ code = "REQUIRED", field = "input", message = "no input file" }
   end
   if not mkdir_p(paths.dir) then
     return nil, errors.new{ code = "BAD_OPTION", field = "state_dir",
@@ -527,8 +535,8 @@ function _M.resume(opts)
   local id = opts.campaign
   if type(id) == "string" and id:match("^[%w._-]+$") and id:sub(1, 1) ~= "." and not file_exists(
     _M.paths(opts.state_dir or ".", id).journal) then
-    return nil, errors.new{ code = "NO_CAMPAIGN", field = "campaign", message = "no campaign '"
-      .. id .. "' in " .. tostring(opts.state_dir or ".") }
+    return nil, busy(_M.paths(opts.state_dir or ".", id).dir) or errors.new{ code = "NO_CAMPAIGN",
+      field = "campaign", message = "no campaign '" .. id .. "' in " .. tostring(opts.state_dir or ".") }
   end
   local o = {}
   for k, v in pairs(opts) do o[k] = v end
