@@ -178,7 +178,8 @@ describe("core.within", function()
     for _, bad in ipairs({ "5", false, true, {} }) do
       assert.has_error(function() core.limit_spec({ { unit = "chars", max = bad } }) end,
         "alimtalk.core.limit_spec: specs[1].min and .max must be numbers")
-      assert.has_error(function() core.limit_spec({ { unit = "chars", max = 3 }, { unit = "bytes", min = bad } }) end,
+      local two = { { unit = "chars", max = 3 }, { unit = "bytes", min = bad } }
+      assert.has_error(function() core.limit_spec(two) end,
         "alimtalk.core.limit_spec: specs[2].min and .max must be numbers")
     end
     assert.has_error(function() core.limit_spec({ "chars" }) end,

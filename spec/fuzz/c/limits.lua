@@ -78,7 +78,8 @@ function check(data)     -- the harness calls it
   local want = expect(specs)
   local ok, c = pcall(core.limit_spec, specs)
   if want == "raise" then
-    assert(not ok and type(c) == "string" and c:find("limit_spec", 1, true), "a bad limit table: " .. tostring(c))
+    assert(not ok and type(c) == "string" and c:find("limit_spec", 1, true),
+           "a bad limit table: " .. tostring(c))
     return
   end
   assert(ok, "limit_spec raised on a good limit table: " .. tostring(c))
