@@ -21,6 +21,20 @@ local SCENARIOS = {
     '{"code":200,"uid":"U1","cid":"k1","result":{"detail_code":"NRM0000"}}' } },
   { name = "biz504", ["/v2/oauth/token"] = TOKEN, ["/v2/send/kakao"] = { 504, '{"code":504}' } },
   { name = "biznull", ["/v2/oauth/token"] = TOKEN, ["/v2/send/kakao"] = { 200, '{"code":null}' } },
+  -- OAuth token answers the providers fuzzer (spec/fuzz/lua/providers.lua) found mishandled:
+  -- a blank token was sent as "Bearer  ", a cut answer gave the code "200", a negative or huge
+  -- expires_in was believed
+  { name = "biz-tok-blank",
+    ["/v2/oauth/token"] = { 200, '{"code":"200","access_token":" ","expires_in":3600}' },
+    ["/v2/send/kakao"] = { 200, '{"code":"200","uid":"U1","cid":"k1"}' } },
+  { name = "biz-tok-cut", ["/v2/oauth/token"] = { 200, '{"code":"200","access_token":"t","expi' },
+    ["/v2/send/kakao"] = { 200, '{"code":"200","uid":"U1","cid":"k1"}' } },
+  { name = "sinch-tok-neg", ["/oauth2/token"] = { 200, '{"access_token":"tok","expires_in":-5}' },
+    ["/v1/projects/p/messages:send"] = { 200, '{"message_id":"01HMSG"}' } },
+  { name = "sinch-tok-huge", ["/oauth2/token"] = { 200, '{"access_token":"tok","expires_in":"1e999"}' },
+    ["/v1/projects/p/messages:send"] = { 200, '{"message_id":"01HMSG"}' } },
+  { name = "sinch-tok-big", ["/oauth2/token"] = { 200, '{"access_token":"tok","expires_in":1e9}' },
+    ["/v1/projects/p/messages:send"] = { 200, '{"message_id":"01HMSG"}' } },
   -- API PLEX: a null result beside a good one; a result without a code
   { name = "apx-null", ["/at-standard/v2/send"] = { 200,
     '{"results":[null,{"msg_key":"k2","code":"C100","desc":"Success"}]}' } },
@@ -68,6 +82,8 @@ describe("client: odd provider answers", function()
                      sender_key = "key", sender_no = "0212345678" },
       apiplex = { base_url = base, user_id = "u", secret_key = "s", service_id = "at-standard",
                   sender_key = "key", sender_number = "0212345678" },
+      sinch = { base_url = base, auth_url = base, project_id = "p", app_id = "a", key_id = "k",
+                key_secret = "s" },
     }
     local c = conf[provider]
     for k, v in pairs(extra or {}) do c[k] = v end
@@ -106,6 +122,29 @@ describe("client: odd provider answers", function()
     r = assert(null:send(message(1)))
     assert.equal("uncertain", r.status)
     null:close()
+  end)
+
+  it("a token answer without a usable access_token sends nothing and says BAD_TOKEN", function()
+    for _, sc in ipairs({ "biz-tok-blank", "biz-tok-cut" }) do
+      local cl = client("bizmessage", sc)
+      local r = assert(cl:send(message(1)))
+      assert.equal("not_sent", r.status, sc)
+      assert.equal("BAD_TOKEN", r.code, sc)
+      assert.is_true(cl:provider().token_expires == 0, sc)
+      cl:close()
+    end
+  end)
+
+  it("a token's expires_in: the default when negative or infinite, at most a day", function()
+    local want = { ["sinch-tok-neg"] = 3600, ["sinch-tok-huge"] = 3600, ["sinch-tok-big"] = 86400 }
+    for sc, ttl in pairs(want) do
+      local cl = client("sinch", sc)
+      local r = assert(cl:send(message(1)))
+      assert.equal("accepted", r.status, sc)
+      local p = cl:provider()
+      assert.near(ttl, p.token_expires - p.now(), 5, sc)
+      cl:close()
+    end
   end)
 
   it("API PLEX: a null result does not break the batch; a result without a code is uncertain", function()

@@ -180,4 +180,20 @@ describe("core.within", function()
     assert.has_error(function() core.within({}, "x") end)
     assert.has_error(function() core.within(core.limit_spec({}), {}) end)
   end)
+
+  -- found by the libFuzzer target "limits" (spec/fuzz/corpus/limits/regress-string-max): a
+  -- bound that is not a number was read as 0 (false) or converted ("5"), where the Lua check
+  -- skips false and raises on a string
+  it("raises on a bound that is not a number, or an entry that is not a table", function()
+    for _, bad in ipairs({ "5", false, true, {} }) do
+      assert.has_error(function() core.limit_spec({ { unit = "chars", max = bad } }) end,
+        "alimtalk.core.limit_spec: specs[1].min and .max must be numbers")
+      local two = { { unit = "chars", max = 3 }, { unit = "bytes", min = bad } }
+      assert.has_error(function() core.limit_spec(two) end,
+        "alimtalk.core.limit_spec: specs[2].min and .max must be numbers")
+    end
+    assert.has_error(function() core.limit_spec({ "chars" }) end,
+      "alimtalk.core.limit_spec: specs[1] is not a table")
+    assert.is_true(core.within(core.limit_spec({ { unit = "chars", max = 0 / 0 } }), "abc"))
+  end)
 end)

@@ -185,7 +185,8 @@ typedef struct {
 
 /* core.limit_spec(specs) -> userdata, or nil when a spec's unit is not one of a text's (the
  * caller then checks in Lua): specs as the validation profiles hold them, a list of
- * { unit =, max =, min =, text_only = }. */
+ * { unit =, max =, min =, text_only = }. An entry that is not a table, or a min or max that
+ * is not a number, raises. */
 static int l_limit_spec(lua_State *L) {
     static const char *const units[] = { "chars", "bytes", "cp949", "lines", "line_chars", NULL };
     size_t n, i;
@@ -198,7 +199,8 @@ static int l_limit_spec(lua_State *L) {
     for (i = 0; i < n; i++) {
         spec_t *sp = &u->specs[i];
         lua_rawgeti(L, 1, (int)i + 1);
-        luaL_checktype(L, -1, LUA_TTABLE);
+        if (!lua_istable(L, -1))
+            return luaL_error(L, "alimtalk.core.limit_spec: specs[%d] is not a table", (int)i + 1);
         lua_getfield(L, -1, "unit");
         for (k = 0; units[k] && !(lua_type(L, -1) == LUA_TSTRING && strcmp(units[k], lua_tostring(L, -1)) == 0); k++) {}
         if (!units[k]) {
@@ -209,9 +211,15 @@ static int l_limit_spec(lua_State *L) {
         lua_getfield(L, -2, "text_only");
         sp->text_only = lua_toboolean(L, -1);
         lua_getfield(L, -3, "min");
-        sp->has_min = !lua_isnil(L, -1);
-        sp->min = sp->has_min ? lua_tonumber(L, -1) : 0;
         lua_getfield(L, -4, "max");
+        /* a bound the Lua check would skip (false) or raise on ("5") is a broken profile:
+         * raise too, rather than read it as 0 or 5 */
+        if ((!lua_isnil(L, -2) && lua_type(L, -2) != LUA_TNUMBER) ||
+            (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TNUMBER))
+            return luaL_error(L, "alimtalk.core.limit_spec: specs[%d].min and .max must be numbers",
+                              (int)i + 1);
+        sp->has_min = !lua_isnil(L, -2);
+        sp->min = sp->has_min ? lua_tonumber(L, -2) : 0;
         sp->has_max = !lua_isnil(L, -1);
         sp->max = sp->has_max ? lua_tonumber(L, -1) : 0;
         lua_pop(L, 5);

@@ -259,9 +259,16 @@ function _M.token_valid(p)
   return config.secret(p, "token") ~= nil and p.now() < p.token_expires - p.refresh_margin
 end
 
+-- The longest lifetime an answer's expires_in is believed for, in seconds (a 401 refreshes a
+-- token that dies sooner anyway).
+local MAX_TOKEN_TTL = 86400
+
 --- Fetch a token with `req` and cache it (hidden like the other secrets) for the answer's
--- `expires_in`, else `default_ttl` seconds. No message has gone out yet, so every failure is
--- safe to retry, except credentials the provider refuses (`auth_failed`).
+-- `expires_in` (a number or a numeric string; at most a day), else `default_ttl` seconds. No
+-- message has gone out yet, so every failure is safe to retry, except credentials the provider
+-- refuses (`auth_failed`). An HTTP 200 without a usable token (not a JSON object, or an
+-- `access_token` that is not a non-empty string of visible ASCII, which is all a bearer token
+-- may hold in a header) gives the code `BAD_TOKEN`.
 -- @treturn boolean true, or nil and an outcome for the messages waiting on the token
 function _M.fetch_token(p, req, default_ttl)
   p.token_fetches = p.token_fetches + 1
@@ -271,16 +278,24 @@ function _M.fetch_token(p, req, default_ttl)
                   down = true }
   end
   local doc = _M.decode(resp.body)
-  local access = doc and _M.val(doc.access_token)
-  if resp.status ~= 200 or type(access) ~= "string" then
+  local access = doc and doc.access_token
+  if type(access) ~= "string" or not access:find("^[\33-\126]+$") then access = nil end
+  if resp.status == 200 and not access then
+    return nil, { status = "retryable", code = "BAD_TOKEN",
+                  message = "token answer (HTTP 200) without a usable access_token" }
+  elseif resp.status ~= 200 or not access then
     local o = _M.http_outcome(resp)
     if o.status == "uncertain" then o.status = "retryable" end
     if resp.status == 401 or resp.status == 400 or resp.status == 403 then o.status = "auth_failed" end
     o.message = "token request refused (HTTP " .. resp.status .. ")"
     return nil, o
   end
+  -- NaN, infinities, zero and negatives are no lifetime: the default then
+  local ttl = tonumber(_M.val(doc.expires_in))
+  if not ttl or ttl ~= ttl or ttl <= 0 or ttl == math.huge then ttl = default_ttl
+  elseif ttl > MAX_TOKEN_TTL then ttl = MAX_TOKEN_TTL end
   config.hide_one(p, "token", access)
-  p.token_expires = p.now() + (tonumber(_M.val(doc.expires_in)) or default_ttl)
+  p.token_expires = p.now() + ttl
   return true
 end
 

@@ -5,10 +5,12 @@
 -- answer carries the provider's success marker for that message: SENS an entry with
 -- requestStatusCode A000, BizMessage code 200 (or 100, in processing; or the detail 3012, a
 -- message already taken under this serial), API PLEX a result with
--- C100, Sinch a 2xx with a message_id.
+-- C100, Sinch a 2xx with a message_id. And the OAuth token answers of BizMessage and Sinch,
+-- mutated (see token_case).
 local alimtalk = require "alimtalk"
 local answers = require "fixtures.provider_answers"
 local cjson = require "cjson.safe"
+local common = require "alimtalk.providers.common"
 
 local STATUSES = { accepted = true, rejected = true, uncertain = true, not_sent = true }
 local HTTP = { 200, 200, 200, 202, 201, 400, 401, 404, 429, 500, 502, 503 }
@@ -20,10 +22,37 @@ local MSG = { id = "k1", to = "010-1234-5678", template = "T1", content = "주�
 
 local function str(v) return v ~= nil and v ~= cjson.null and tostring(v) or nil end
 
+-- The OAuth token answers (BizMessage as its sandbox gives it, Sinch as its reference shows)
+-- and the values a mutation puts in their fields.
+local TOKEN_ANSWERS = {
+  bizmessage = '{"code":"200","access_token":"eyJhbGciOiJIUzI1NiJ9.e30.c2ln","token_type":"bearer",'
+               .. '"expires_in":3600}',
+  sinch = '{"access_token":"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJrIn0.c2ln","expires_in":3599,"scope":"",'
+          .. '"token_type":"bearer"}',
+}
+local ACCESS = { "null", "0", "12345", "true", "[]", "{}", '""', '" "', '"a b"', '"tok\\r\\nX-Evil: 1"',
+                 '"tok\\n"', '"\\u0000"', '"토큰"', '"' .. ("A"):rep(5000) .. '"', '"ok-token_1.2~+/="' }
+local EXPIRES = { '"3600"', '"-5"', "-5", "0", "-0", "1e999", "-1e999", "NaN", "Infinity", '"NaN"', '"inf"',
+                  '"1e999"', "9223372036854775807", "1e300", '"0x10"', "null", "[]", "{}", "true", '"x"',
+                  "0.5", "59", "61", '""' }
+local NOT_OBJECTS = { "[]", '"access_token"', "5", "null", "true", '[{"access_token":"t"}]', "" }
+local MAX_TTL = 86400   -- what lua/alimtalk/providers/common.lua believes of an expires_in at most
+
+-- What a client must make of a token answer: the token, or nil when it holds none usable
+-- (HTTP 200 and an object whose access_token is a non-empty string of visible ASCII).
+local function usable_token(status, body)
+  local doc = cjson.decode(body)
+  local t = status == 200 and type(doc) == "table" and doc.access_token
+  return type(t) == "string" and t:find("^[\33-\126]+$") and t or nil
+end
+
 local current = { status = 200, body = "" }
+local token = { status = 200, body = TOKEN }
+local sent = {}            -- the send requests of this case
 local transport = {}
 function transport.request(_, req)
-  if req.url:find("token", 1, true) then return { status = 200, headers = {}, body = TOKEN } end
+  if req.url:find("token", 1, true) then return { status = token.status, headers = {}, body = token.body } end
+  sent[#sent + 1] = req
   return { status = current.status, headers = current.headers, body = current.body }
 end
 function transport.request_many(self, reqs)
@@ -34,6 +63,8 @@ end
 
 local function client(conf)
   conf.validate, conf.transport, conf.retry = false, transport, { max_attempts = 1 }
+  -- a run of failed cases must not open the circuit: each case is judged on its own answers
+  conf.route = { order = { conf.provider }, failures = math.huge }
   return assert(alimtalk.new(conf))
 end
 
@@ -90,9 +121,55 @@ local PROVIDERS = {
 }
 local NAMES = { "sens", "bizmessage", "apiplex", "sinch" }
 
+-- A token answer: a real one with a field replaced, no object at all, cut short, or mutated.
+local function token_answer(g, name)
+  local body = TOKEN_ANSWERS[name]
+  local r = g:int(1, 6)
+  if r == 1 then body = body:gsub('"access_token":"[^"]*"', '"access_token":' .. g:pick(ACCESS))
+  elseif r == 2 then body = body:gsub('"expires_in":[^,}]*', '"expires_in":' .. g:pick(EXPIRES))
+  elseif r == 3 then body = body:gsub('"access_token":"[^"]*",?', "")
+  elseif r == 4 then body = g:pick(NOT_OBJECTS)
+  elseif r == 5 then body = body:sub(1, g:int(0, #body - 1))
+  else body = g:mutate(body) end
+  return body
+end
+
+-- BizMessage and Sinch with a fresh token fetch answered by a mutated token answer: never a
+-- raise, never a send with a token that was not usable, a clear code when there was none, and
+-- a usable one cached for a finite, positive lifetime of at most a day.
+local function token_case(g, name)
+  local p = PROVIDERS[name]
+  local provider = p.client:provider(name)
+  provider:unauthorized()
+  token.status = g:chance(0.85) and 200 or g:pick(HTTP)
+  token.body = token_answer(g, name)
+  current.status, current.headers, current.body = 200, {}, p.answers[1]
+  sent = {}
+  g.case = name .. " token answer HTTP " .. token.status .. "\n" .. token.body
+  local ok, r = pcall(p.client.send, p.client, MSG)
+  assert(ok, "send raised: " .. tostring(r))
+  assert(type(r) == "table" and STATUSES[r.status], "a result without a status: " .. tostring(r and r.status))
+  local want = usable_token(token.status, token.body)
+  if not want then
+    assert(#sent == 0, name .. ": a message went out with no usable token")
+    assert(r.status ~= "accepted", name .. ": accepted without a token")
+    local code = token.status == 200 and "BAD_TOKEN" or tostring(token.status)
+    assert(r.code == code, name .. ": code " .. tostring(r.code) .. ", not " .. code)
+    assert(not common.token_valid(provider), name .. ": a token cached from a bad answer")
+  else
+    assert(#sent == 1 and sent[1].headers.Authorization == "Bearer " .. want,
+           name .. ": the send did not carry the token of the answer (" .. #sent .. " sends; "
+           .. tostring(r.status) .. " " .. tostring(r.code) .. ")")
+    local ttl = provider.token_expires - provider.now()
+    assert(ttl == ttl and ttl > 0 and ttl <= MAX_TTL + 1, name .. ": token lifetime " .. tostring(ttl))
+  end
+  token.status, token.body = 200, TOKEN
+end
+
 local _M = {}
 
 function _M.run(g)
+  if g:chance(0.3) then return token_case(g, g:pick({ "bizmessage", "sinch" })) end
   local name = g:pick(NAMES)
   local p = PROVIDERS[name]
   local body = g:pick(p.answers)
