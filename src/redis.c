@@ -126,6 +126,19 @@ static int push_ctx_failure(lua_State *L, redis_conn *c, int saved_errno, const 
     return 3;
 }
 
+/* One reply off the wire into *reply, with SIGPIPE held back; REDIS_OK, or REDIS_ERR with the
+ * I/O errno in *saved. */
+static int get_reply(redis_conn *c, void **reply, int *saved) {
+    pipe_guard g;
+    int rc;
+    *reply = NULL;
+    pipe_block(&g);
+    rc = redisGetReply(c->ctx, reply);
+    *saved = errno;
+    pipe_unblock(&g);
+    return rc == REDIS_OK && *reply ? REDIS_OK : REDIS_ERR;
+}
+
 /* The connection for a call, or NULL with `nil, message, code` pushed (*nret = 3 then). The
  * replies of a conn:send nobody received (its caller raised before conn:receive) are read and
  * dropped first, so this call gets its own replies. */
@@ -141,14 +154,9 @@ static redis_conn *conn_for_call(lua_State *L, int *nret) {
         return NULL;
     }
     while (c->outstanding > 0) {
-        void *reply = NULL;
-        pipe_guard g;
-        int rc, saved;
-        pipe_block(&g);
-        rc = redisGetReply(c->ctx, &reply);
-        saved = errno;
-        pipe_unblock(&g);
-        if (rc != REDIS_OK || !reply) {
+        void *reply;
+        int saved;
+        if (get_reply(c, &reply, &saved) != REDIS_OK) {
             *nret = push_ctx_failure(L, c, saved, "reading the replies of an earlier send");
             return NULL;
         }
@@ -351,14 +359,9 @@ static int read_replies(lua_State *L, redis_conn *c, int n, const char *what) {
     int i;
     lua_createtable(L, n, 0);
     for (i = 1; i <= n; i++) {
-        void *reply = NULL;
-        pipe_guard g;
-        int rc, saved;
-        pipe_block(&g);
-        rc = redisGetReply(c->ctx, &reply);
-        saved = errno;
-        pipe_unblock(&g);
-        if (rc != REDIS_OK || !reply) return push_ctx_failure(L, c, saved, what);
+        void *reply;
+        int saved;
+        if (get_reply(c, &reply, &saved) != REDIS_OK) return push_ctx_failure(L, c, saved, what);
         c->reply = reply;
         push_reply(L, c->reply);
         lua_rawseti(L, -2, i);

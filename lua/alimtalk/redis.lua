@@ -300,6 +300,15 @@ local function check_name(self, name)
   elseif st == "close" then self.in_txn = false end
 end
 
+-- Check the command names of a list (the backend checks the rest): misuse raises.
+local function check_names(self, list, what)
+  if type(list) ~= "table" then error("alimtalk.redis: " .. what .. " expects a list of commands", 3) end
+  for i = 1, #list do
+    local cmd = list[i]
+    if type(cmd) == "table" then check_name(self, cmd[1]) end
+  end
+end
+
 --- Run one command.
 -- @tparam string name the command, e.g. "XADD"
 -- @param ... its arguments: strings (binary-safe) or numbers (integers written without a
@@ -318,11 +327,7 @@ end
 -- @treturn table the replies in order, an error reply as `{ err = "message" }`; or nil and an
 --   error when the connection failed (then some commands may have run: the connection closes)
 function methods:pipeline(list)
-  if type(list) ~= "table" then error("alimtalk.redis: pipeline expects a list of commands", 2) end
-  for i = 1, #list do
-    local cmd = list[i]
-    if type(cmd) == "table" then check_name(self, cmd[1]) end
-  end
+  check_names(self, list, "pipeline")
   local r, msg, code = self.raw:pipeline(list)
   if r == nil then return fail(msg, code) end
   return r
@@ -336,11 +341,7 @@ end
 -- @tparam table list commands, each a list `{ name, arg, ... }`
 -- @treturn boolean true, or nil and an error (the connection closes)
 function methods:send(list)
-  if type(list) ~= "table" then error("alimtalk.redis: send expects a list of commands", 2) end
-  for i = 1, #list do
-    local cmd = list[i]
-    if type(cmd) == "table" then check_name(self, cmd[1]) end
-  end
+  check_names(self, list, "send")
   local r, msg, code = self.raw:send(list)
   if r == nil then return fail(msg, code) end
   return true

@@ -66,6 +66,15 @@ function methods:call(...)
   return res
 end
 
+-- The replies of n commands, or nil and the first error reply among them.
+local function all_ok(res, n)
+  for i = 1, n do
+    local r = res[i]
+    if type(r) == "table" and r.err ~= nil and r[1] == nil then return nil, r end
+  end
+  return res
+end
+
 --- Run several commands in one round trip; the replies in order, or `nil, err`.
 function methods:pipeline(cmds)
   local conn = self.conn
@@ -73,11 +82,7 @@ function methods:pipeline(cmds)
   local ok, res, err = pcall(conn.pipeline, conn, cmds)
   if not ok then return nil, res end
   if res == nil then return nil, err end
-  for i = 1, #cmds do
-    local r = res[i]
-    if type(r) == "table" and r.err ~= nil and r[1] == nil then return nil, r end
-  end
-  return res
+  return all_ok(res, #cmds)
 end
 
 local function is_noscript(e)
@@ -274,11 +279,7 @@ local function receive_all(self, n)
   if not ok then return nil, res end
   if res == nil then return nil, err end
   if #res ~= n then return nil, "expected " .. n .. " replies, got " .. #res end
-  for i = 1, n do
-    local r = res[i]
-    if type(r) == "table" and r.err ~= nil and r[1] == nil then return nil, r end
-  end
-  return res
+  return all_ok(res, n)
 end
 
 local GROUP_SIZE = 250   -- messages per script call: long enough to amortize, short for Redis
