@@ -26,6 +26,23 @@ local function outbox_ids(path)
   return ids
 end
 
+-- A client whose first `n` send_batch calls answer every message with a quota code (B004,
+-- not sent), after `before(call)` runs; later calls go to `client`.
+local function quota_client(client, n, before)
+  local calls = 0
+  return setmetatable({ send_batch = function(_, msgs, opts)
+    calls = calls + 1
+    if calls > n then return client.send_batch(client, msgs, opts) end
+    if before then before(calls) end
+    local out = {}
+    for k, m in ipairs(msgs) do
+      out[k] = { index = k, id = m.id, status = "not_sent", quota = true, code = "B004",
+                 provider = "sandbox", ids = {}, routing = {} }
+    end
+    return out
+  end }, { __index = client })
+end
+
 describe("alimtalk.queue", function()
   local r, dir, n = nil, nil, 0
   setup(function()
@@ -594,19 +611,7 @@ describe("alimtalk.queue", function()
     it("a quota answer pauses every worker of the account and the message goes again", function()
       local q, client, outbox = fresh("bizmessage")
       assert(q:enqueue(msg(1)))
-      local calls = 0
-      q.client = setmetatable({ send_batch = function(_, msgs, opts)
-        calls = calls + 1
-        if calls == 1 then
-          local out = {}
-          for i, m in ipairs(msgs) do
-            out[i] = { index = i, id = m.id, status = "not_sent", quota = true, code = "B004",
-                       provider = "sandbox", ids = {}, routing = {} }
-          end
-          return out
-        end
-        return client.send_batch(client, msgs, opts)
-      end }, { __index = client })
+      q.client = quota_client(client, 1)
       local t0 = core.monotonic()
       local stats = assert(q:work{ until_empty = true, block = 0.05, quota_pause = 0.5 })
       assert.truthy(core.monotonic() - t0 >= 0.45)
@@ -620,10 +625,7 @@ describe("alimtalk.queue", function()
       local q, client, outbox = fresh("bizmessage")
       assert(q:enqueue(msg(1)))
       assert(q:enqueue(msg(2)))
-      local calls = 0
-      q.client = setmetatable({ send_batch = function(_, msgs, opts)
-        calls = calls + 1
-        if calls > 1 then return client.send_batch(client, msgs, opts) end
+      q.client = quota_client(client, 1, function()
         -- meanwhile another worker claims m1 and marks it going (its request may be leaving)
         local c = raw()
         local eid = assert(q:result("m1")).entry
@@ -631,13 +633,7 @@ describe("alimtalk.queue", function()
         assert.same({}, c:eval(scripts.going, { q.keys.stream, q.keys.msg("m1") },
                                { scripts.GROUP, "thief", "sandbox", 1, eid }))
         c:close()
-        local out = {}
-        for i, m in ipairs(msgs) do
-          out[i] = { index = i, id = m.id, status = "not_sent", quota = true, code = "B004",
-                     provider = "sandbox", ids = {}, routing = {} }
-        end
-        return out
-      end }, { __index = client })
+      end)
       local stats = assert(q:work{ max_messages = 1, idle_exit = 2, block = 0.05, quota_pause = 0.2,
                                    min_idle = 30, max_deliveries = 2 })
       assert.equal(1, stats.requeued)
@@ -654,19 +650,7 @@ describe("alimtalk.queue", function()
     it("a message put back after quota answers is not counted as delivered again", function()
       local q, client, outbox = fresh("bizmessage")
       assert(q:enqueue(msg(1)))
-      local calls = 0
-      q.client = setmetatable({ send_batch = function(_, msgs, opts)
-        calls = calls + 1
-        if calls <= 3 then
-          local out = {}
-          for i, m in ipairs(msgs) do
-            out[i] = { index = i, id = m.id, status = "not_sent", quota = true, code = "B004",
-                       provider = "sandbox", ids = {}, routing = {} }
-          end
-          return out
-        end
-        return client.send_batch(client, msgs, opts)
-      end }, { __index = client })
+      q.client = quota_client(client, 3)
       local stats = assert(q:work{ until_empty = true, block = 0.05, quota_pause = 0.1, max_deliveries = 2 })
       assert.equal(3, stats.requeued)
       assert.equal(1, stats.accepted)

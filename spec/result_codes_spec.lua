@@ -39,6 +39,14 @@ local function bizmessage(send_body, extra)
                    sender_key = "key", sender_no = "0212345678" } })
 end
 
+-- A SENS client answered by `routes` (see canned).
+local function sens(routes)
+  return assert(alimtalk.new{ provider = "sens", validate = false, transport = canned(routes),
+    retry = { max_attempts = 1 },
+    sens = { base_url = "https://sens.test", access_key = "AK", secret_key = "SK", service_id = "svc",
+             plus_friend_id = "@shop" } })
+end
+
 local MSG = { id = "x", to = "010-1234-5678", template = "T1", content = "주문이 접수되었습니다" }
 
 describe("result codes: BizMessage (seed 003)", function()
@@ -139,12 +147,6 @@ describe("result codes: BizMessage (seed 003)", function()
 end)
 
 describe("result codes: SENS (seed 001)", function()
-  local function sens(routes)
-    return assert(alimtalk.new{ provider = "sens", validate = false, transport = canned(routes),
-      retry = { max_attempts = 1 },
-      sens = { base_url = "https://sens.test", access_key = "AK", secret_key = "SK", service_id = "svc",
-               plus_friend_id = "@shop" } })
-  end
 
   it("code is each message's requestStatusCode, not the request's statusCode; no detail", function()
     local c = sens({ ["POST /alimtalk/v2/services/svc/messages"] = { 202, answers.sens.send } })
@@ -270,12 +272,6 @@ describe("result codes: delivery results of malformed records", function()
   -- JSON number beyond 2^53 as a code raised on Lua 5.4 ("%d"), and codes the catalogue knows
   -- as a success of another kind (SENS 200, a status name under an unknown code; BizMessage
   -- NRM0000 or API_200 as the Kakao code, 0000 as status_code) made a record delivered
-  local function sens(routes)
-    return assert(alimtalk.new{ provider = "sens", validate = false, transport = canned(routes),
-      retry = { max_attempts = 1 },
-      sens = { base_url = "https://sens.test", access_key = "AK", secret_key = "SK", service_id = "svc",
-               plus_friend_id = "@shop" } })
-  end
   local SENS_Q = "GET /alimtalk/v2/services/svc/messages"
 
   it("SENS: an entry that is not an object is pending; the others are read", function()

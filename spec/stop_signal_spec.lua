@@ -52,6 +52,17 @@ local function accepted_serials(s)
   return n
 end
 
+-- How many of campaign `id`'s N rows the sandbox accepted never, and more than once.
+local function once_each(s, id, N)
+  local n = accepted_serials(s)
+  local missing, twice = 0, 0
+  for i = 1, N do
+    local k = n[campaign.serial(id, "row:" .. i)] or 0
+    if k == 0 then missing = missing + 1 elseif k > 1 then twice = twice + 1 end
+  end
+  return { missing = missing, twice = twice }
+end
+
 describe("core.trap_signals", function()
   local core = require "alimtalk.core"
   local self_pid = fs.read_file("/proc/self/stat"):match("^%d+")
@@ -138,6 +149,14 @@ describe("SIGTERM", function()
     assert.are.same({}, errs)
   end)
 
+  -- `bulk resume ID` to the end: its JSON summary (exit status 0 asserted)
+  local function resume(id)
+    local out = dir .. "/" .. id .. ".resume"
+    local code = capture(("(%s bulk resume %s --state-dir st --json >'%s' 2>&1)"):format(base, id, out))
+    assert.are.equal(0, code, fs.read_file(out))
+    return cjson.decode(fs.read_file(out):match("(%b{})%s*$"))
+  end
+
   local function write_rows(path, n)
     local f = assert(io.open(path, "wb"))
     f:write("to,name,date\n")
@@ -176,13 +195,7 @@ describe("SIGTERM", function()
     assert.are.equal(N, c.accepted)
     assert.are.equal(0, c.uncertain)
     assert.are.equal(0, c.consumers)
-    local n = accepted_serials(s)
-    local missing, twice = 0, 0
-    for i = 1, N do
-      local k = n[campaign.serial(id, "row:" .. i)] or 0
-      if k == 0 then missing = missing + 1 elseif k > 1 then twice = twice + 1 end
-    end
-    assert.are.same({ missing = 0, twice = 0 }, { missing = missing, twice = twice })
+    assert.are.same({ missing = 0, twice = 0 }, once_each(s, id, N))
   end)
 
   it("stops bulk run after the chunk being sent, and a resume finishes without doubt", function()
@@ -209,19 +222,10 @@ describe("SIGTERM", function()
     assert.is_true(summary.counts.unattempted > 0, "the run ended before the signal")
 
     s:clear_faults()
-    local code = capture(("(%s bulk resume %s --state-dir st --json >'%s/resume.out' 2>&1)")
-      :format(base, id, dir))
-    assert.are.equal(0, code, fs.read_file(dir .. "/resume.out"))
-    local done = cjson.decode(fs.read_file(dir .. "/resume.out"):match("(%b{})%s*$"))
+    local done = resume(id)
     assert.are.equal(N, done.counts.accepted)
     assert.are.equal(0, done.counts.uncertain)
-    local n = accepted_serials(s)
-    local missing, twice = 0, 0
-    for i = 1, N do
-      local k = n[campaign.serial(id, "row:" .. i)] or 0
-      if k == 0 then missing = missing + 1 elseif k > 1 then twice = twice + 1 end
-    end
-    assert.are.same({ missing = 0, twice = 0 }, { missing = missing, twice = twice })
+    assert.are.same({ missing = 0, twice = 0 }, once_each(s, id, N))
   end)
 
   it("stops bulk run within its quota pause, the waiting rows left for a resume", function()
@@ -243,12 +247,8 @@ describe("SIGTERM", function()
     assert.matches("stopped as asked", summary.stopped)
     assert.are.equal(0, summary.counts.uncertain)
     s:clear_faults()
-    local code = capture(("(%s bulk resume %s --state-dir st --json >'%s/qresume.out' 2>&1)")
-      :format(base, id, dir))
-    assert.are.equal(0, code, fs.read_file(dir .. "/qresume.out"))
-    local done = cjson.decode(fs.read_file(dir .. "/qresume.out"):match("(%b{})%s*$"))
+    local done = resume(id)
     assert.are.equal(N, done.counts.accepted)
-    local n = accepted_serials(s)
-    for i = 1, N do assert.are.equal(1, n[campaign.serial(id, "row:" .. i)] or 0, "row " .. i) end
+    assert.are.same({ missing = 0, twice = 0 }, once_each(s, id, N))
   end)
 end)
