@@ -393,6 +393,16 @@ describe("alimtalk.queue", function()
 
   describe("losing Redis", function()
     -- The client wrapper runs `hook` at the given send_batch hook, once.
+    -- A worker's sleep (short) that brings the killed Redis back on its nth call (default 2).
+    local function sleep_restarting(nth)
+      local slept = 0
+      return function(secs)
+        slept = slept + 1
+        if slept == (nth or 2) then r:start_again() end
+        core.sleep(math.min(secs, 0.05))
+      end
+    end
+
     local function with_hook(q, client, which, hook)
       local done = false
       q.client = setmetatable({
@@ -412,13 +422,8 @@ describe("alimtalk.queue", function()
       local q, client, outbox = fresh()
       for i = 1, 5 do assert(q:enqueue(msg(i))) end
       with_hook(q, client, "before_send", function() r:kill() end)
-      local slept = 0
       local stats = assert(q:work{ until_empty = true, block = 0.05, batch = 1,
-        sleep = function(s)
-          slept = slept + 1
-          if slept == 2 then r:start_again() end
-          core.sleep(math.min(s, 0.05))
-        end })
+        sleep = sleep_restarting() })
       assert.truthy(stats.reconnects >= 1)
       assert.equal(5, stats.accepted)
       local ids = outbox_ids(outbox)
@@ -431,13 +436,8 @@ describe("alimtalk.queue", function()
       local q, client, outbox = fresh("sens")   -- no dedupe: a resend would show twice
       for i = 1, 3 do assert(q:enqueue(msg(i))) end
       with_hook(q, client, "after_response", function() r:kill() end)
-      local slept = 0
       local stats = assert(q:work{ until_empty = true, block = 0.05, batch = 3,
-        sleep = function(s)
-          slept = slept + 1
-          if slept == 3 then r:start_again() end
-          core.sleep(math.min(s, 0.05))
-        end })
+        sleep = sleep_restarting(3) })
       assert.equal(3, stats.accepted)
       assert.equal(3, #outbox_ids(outbox))
       for i = 1, 3 do assert.equal("accepted", q:result("m" .. i).state) end
@@ -467,16 +467,12 @@ describe("alimtalk.queue", function()
     it("stopped while Redis is away, stores what it holds once Redis is back within stop_grace", function()
       local q, client, outbox = fresh("sens")
       for i = 1, 3 do assert(q:enqueue(msg(i))) end
-      local killed, slept = false, 0
+      local killed = false
       finally(function() if not r.pid then r:start_again() end end)
       with_hook(q, client, "after_response", function() r:kill() killed = true end)
       local stats = assert(q:work{ until_empty = true, block = 0.05, batch = 3, stop_grace = 5,
         stop = function() return killed end,
-        sleep = function(s)
-          slept = slept + 1
-          if slept == 2 then r:start_again() end
-          core.sleep(math.min(s, 0.05))
-        end })
+        sleep = sleep_restarting() })
       assert.is_nil(stats.unsaved)
       assert.equal(3, stats.accepted)
       assert.equal(3, #outbox_ids(outbox))
@@ -541,13 +537,8 @@ describe("alimtalk.queue", function()
       for i = 1, 3 do assert(q:enqueue(msg(i))) end
       finally(function() if not r.pid then r:start_again() end end)
       with_hook(q, client, "before_send", function() r:kill() end)
-      local slept = 0
       local stats = assert(q:work{ until_empty = true, block = 0.05, batch = 3, max_deliveries = 1,
-        sleep = function(s)
-          slept = slept + 1
-          if slept == 2 then r:start_again() end
-          core.sleep(math.min(s, 0.05))
-        end })
+        sleep = sleep_restarting() })
       assert.truthy(stats.reconnects >= 1)
       assert.equal(0, stats.dead)
       assert.equal(3, stats.accepted)
